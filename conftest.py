@@ -1,0 +1,3 @@
+"""Root conftest: loads the tunebench experiment runner (options, fixtures, summary)."""
+
+pytest_plugins = ["harness.pytest_plugin"]

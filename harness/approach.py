@@ -1,0 +1,120 @@
+"""The contracts between the harness and approach plugins: Approach, Candidate, RunContext, Budget.
+
+An :class:`Approach` turns task data into a :class:`Candidate` in ``prepare(ctx)``; suites then
+measure every candidate the same way through ``generate`` and ``score_choices``. The harness,
+not the plugin, times ``prepare`` and records provenance, so every approach is measured alike.
+Config dataclasses document each field in ``metadata["help"]`` (the PEFT config habit).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from harness.tasks.base import Message, TaskData
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much data (and, for training approaches, compute) a run may use."""
+
+    name: str
+    train_examples: int | None
+    validation_examples: int | None
+    eval_examples: int | None
+    description: str
+
+
+BUDGETS: dict[str, Budget] = {
+    b.name: b
+    for b in (
+        Budget("smoke", 32, 16, 40, "seconds; for tests and wiring checks, numbers are noise"),
+        Budget("quick", 1000, 100, 500, "minutes on a laptop CPU; the default"),
+        Budget("full", None, None, None, "all the task's data; for GPU machines"),
+    )
+}
+
+
+@dataclass
+class RunContext:
+    """Everything an approach may use to build its candidate."""
+
+    task: TaskData
+    """The task's splits, already cut to the budget. Train on ``train`` (and validate on
+    ``validation``); never look at ``eval``."""
+    load_base: Callable[[], tuple[Any, Any]]
+    """Returns a fresh ``(model, tokenizer)`` of the base model on ``device``."""
+    model_name: str
+    budget: Budget
+    seed: int
+    device: torch.device
+    run_dir: Path
+    """A directory private to this candidate, for artifacts and logs."""
+
+
+class Candidate(ABC):
+    """What the suites measure: something that answers prompts.
+
+    Prompts are chat conversations (lists of messages ending with a user turn). A candidate
+    may rewrite them (few-shot examples, retrieved passages) but must do so inside these calls
+    so that every suite measures it the same way.
+    """
+
+    model: Any = None
+    tokenizer: Any = None
+
+    def __init__(self) -> None:
+        self.info: dict[str, Any] = {}
+        """Facts about the candidate for the store: trainable params, artifact bytes..."""
+
+    @abstractmethod
+    def generate(
+        self, prompts: Sequence[Sequence[Message]], max_new_tokens: int = 32
+    ) -> list[str]:
+        """Greedy completions, one per prompt, without the prompt."""
+
+    @abstractmethod
+    def score_choices(
+        self, prompts: Sequence[Sequence[Message]], choices: Sequence[Sequence[str]]
+    ) -> list[list[float]]:
+        """Log-likelihood of each choice as the reply to its prompt (summed over its tokens)."""
+
+
+@dataclass
+class NoConfig:
+    """This approach has no options."""
+
+
+class Approach(ABC):
+    """A way of adapting the base model to a task; subclasses are registered by plugins.
+
+    Subclasses set ``name`` (unique, used on the command line), ``description`` and, if they
+    have options, ``Config``: a dataclass whose fields all carry ``metadata={"help": ...}``.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    Config: ClassVar[type] = NoConfig
+
+    def __init__(self, config: Any = None) -> None:
+        self.config = config if config is not None else self.Config()
+
+    @abstractmethod
+    def prepare(self, ctx: RunContext) -> Candidate:
+        """Build (configure or train) the candidate for ``ctx.task``."""
+
+    def unsupported_reason(self, task: TaskData) -> str | None:
+        """Why this approach cannot run on ``task`` (``None`` if it can); ``all`` skips it."""
+        return None
+
+
+def option(default: Any, help: str, **kwargs: Any) -> Any:
+    """A documented config field: ``k: int = option(4, "number of examples")``."""
+    if isinstance(default, (list, dict, set)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help}, **kwargs)

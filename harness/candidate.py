@@ -1,0 +1,176 @@
+"""A Candidate backed by a causal language model and its chat template.
+
+``score_choices`` follows lm-eval's multiple-choice protocol: the sum of the continuation's
+token log-probabilities given the context. Both it and ``generate`` are batched so that CPU
+time goes to useful tokens only:
+
+- choices that differ only in their last token (one-token labels) share one forward pass;
+- the prompts of a call usually share a long prefix (system prompt, instruction, few-shot
+  demonstrations): it is encoded once and its key/value cache reused by every row
+  (prefix caching, as in vLLM's automatic prefix caching; Kwon et al., 2023);
+- the remaining suffixes are left-padded, with position ids taken from the attention mask so
+  padding never changes a score, sorted by length, and only the needed logits are computed
+  (``logits_to_keep``).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from transformers import DynamicCache, GenerationConfig
+
+from harness.approach import Candidate
+from harness.tasks.base import Message
+
+MAX_BATCH_TOKENS = int(os.environ.get("TUNEBENCH_MAX_BATCH_TOKENS", 4096))
+"""Upper bound on attended tokens (cached prefix + padded suffix) per row x rows in a batch."""
+MIN_SHARED_PREFIX = 8
+"""Shorter common prefixes are not worth a separate cache."""
+
+
+def _common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
+    first, shortest = min(sequences), max(sequences)  # lexicographic extremes bound the rest
+    length = 0
+    for a, b in zip(first, shortest, strict=False):
+        if a != b:
+            break
+        length += 1
+    return length
+
+
+class LMCandidate(Candidate):
+    """Answers prompts with ``model`` through ``tokenizer``'s chat template.
+
+    ``rewrite`` (optional) turns a task prompt into the conversation the model sees: few-shot
+    examples or retrieved passages are added there, so every suite measures them the same way.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        rewrite: Callable[[Sequence[Message]], list[Message]] | None = None,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.tokenizer = tokenizer
+        self.rewrite = rewrite or list
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def prompt_ids(self, messages: Sequence[Message]) -> list[int]:
+        """Token ids of the conversation, ending with the assistant turn's opening."""
+        text = self.tokenizer.apply_chat_template(
+            self.rewrite(messages), add_generation_prompt=True, tokenize=False
+        )
+        return self.tokenizer(text, add_special_tokens=False).input_ids
+
+    def _prefix_cache(self, sequences: Sequence[Sequence[int]], limit: int) -> tuple[int, Any]:
+        """Encode the prefix shared by ``sequences`` (at most ``limit`` tokens) once."""
+        shared = min(_common_prefix_length(sequences), limit) if len(sequences) > 1 else 0
+        if shared < MIN_SHARED_PREFIX:
+            return 0, None
+        cache = DynamicCache(config=self.model.config)
+        ids = torch.tensor([list(sequences[0][:shared])], device=self.device)
+        self.model(input_ids=ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
+        return shared, cache
+
+    def _batches(self, lengths: Sequence[int], shared: int) -> list[list[int]]:
+        """Indices grouped longest-first so each batch attends to at most MAX_BATCH_TOKENS."""
+        order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+        batches: list[list[int]] = []
+        for index in order:
+            row_cost = shared + lengths[batches[-1][0]] if batches else 0
+            if batches and row_cost * (len(batches[-1]) + 1) <= MAX_BATCH_TOKENS:
+                batches[-1].append(index)
+            else:
+                batches.append([index])
+        return batches
+
+    def _inputs(self, suffixes: list[Sequence[int]], shared: int, cache: Any) -> dict[str, Any]:
+        """Left-padded suffixes behind the shared prefix, with a per-row copy of its cache."""
+        width = max(map(len, suffixes))
+        pad = self.tokenizer.pad_token_id
+        ids = torch.tensor([[pad] * (width - len(s)) + list(s) for s in suffixes])
+        mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in suffixes])
+        positions = shared + (mask.cumsum(-1) - 1).clamp(min=0)
+        inputs: dict[str, Any] = {
+            "input_ids": ids.to(self.device),
+            "attention_mask": torch.cat(
+                [torch.ones(len(suffixes), shared, dtype=mask.dtype), mask], dim=1
+            ).to(self.device),
+            "position_ids": positions.to(self.device),
+        }
+        if cache is not None:
+            rows = copy.deepcopy(cache)
+            rows.batch_repeat_interleave(len(suffixes))
+            inputs["past_key_values"] = rows
+        return inputs
+
+    @torch.inference_mode()
+    def score_choices(
+        self, prompts: Sequence[Sequence[Message]], choices: Sequence[Sequence[str]]
+    ) -> list[list[float]]:
+        # Scoring continuation k after context c needs one forward pass over c + k[:-1]; choices
+        # that differ only in their last token share it.
+        sequences: dict[tuple[int, ...], int] = {}
+        targets: dict[int, list[tuple[int, int, list[int]]]] = {}
+        for i, (prompt, options) in enumerate(zip(prompts, choices, strict=True)):
+            context = self.prompt_ids(prompt)
+            for j, option in enumerate(options):
+                continuation = self.tokenizer(option, add_special_tokens=False).input_ids
+                if not continuation:
+                    raise ValueError(f"choice {option!r} tokenizes to nothing")
+                index = sequences.setdefault(tuple(context + continuation[:-1]), len(sequences))
+                targets.setdefault(index, []).append((i, j, continuation))
+        distinct = list(sequences)
+        # Every scored position must lie after the shared prefix.
+        room = min(len(s) - len(targets[k][0][2]) for k, s in enumerate(distinct))
+        shared, cache = self._prefix_cache(distinct, room)
+        scores: list[list[float]] = [[0.0] * len(options) for options in choices]
+        for batch in self._batches([len(s) - shared for s in distinct], shared):
+            inputs = self._inputs([distinct[b][shared:] for b in batch], shared, cache)
+            keep = max(len(k) for b in batch for *_, k in targets[b])
+            logits = self.model(**inputs, logits_to_keep=keep).logits.float()
+            logprobs = torch.log_softmax(logits, dim=-1)
+            for row, b in enumerate(batch):
+                for i, j, continuation in targets[b]:
+                    # The last n kept positions predict the n continuation tokens.
+                    predicted = logprobs[row, keep - len(continuation) :]
+                    target = torch.tensor(continuation, device=predicted.device)
+                    scores[i][j] = predicted.gather(-1, target[:, None]).sum().item()
+        return scores
+
+    @torch.inference_mode()
+    def generate(
+        self, prompts: Sequence[Sequence[Message]], max_new_tokens: int = 32
+    ) -> list[str]:
+        contexts = [self.prompt_ids(p) for p in prompts]
+        config = GenerationConfig(
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=self.tokenizer.pad_token_id,
+            eos_token_id=self.tokenizer.eos_token_id,
+        )
+        shared, cache = self._prefix_cache(contexts, min(map(len, contexts)) - 1)
+        lengths = [len(c) - shared + max_new_tokens for c in contexts]
+        outputs: list[str] = [""] * len(prompts)
+        for batch in self._batches(lengths, shared):
+            inputs = self._inputs([contexts[b][shared:] for b in batch], shared, cache)
+            inputs.pop("position_ids")  # generate() derives them from the attention mask
+            if cache is not None:  # generate() takes the whole sequence and skips cached tokens
+                prefix = torch.tensor([contexts[batch[0]][:shared]] * len(batch))
+                inputs["input_ids"] = torch.cat([prefix.to(self.device), inputs["input_ids"]], 1)
+            width = inputs["input_ids"].shape[1]
+            generated = self.model.generate(**inputs, generation_config=config)
+            for row, index in enumerate(batch):
+                outputs[index] = self.tokenizer.decode(
+                    generated[row, width:], skip_special_tokens=True
+                ).strip()
+        return outputs

@@ -1,0 +1,147 @@
+"""pytest as the experiment runner: options, the candidate fixture, recording, the summary.
+
+``pytest suites/ --approach=few-shot`` parametrizes every suite test that uses ``candidate``
+over the chosen approaches (test ids are approach names, so ``-k`` selects them). A candidate
+is prepared once per session and shared by every suite; pytest groups tests by approach, so
+one candidate is alive at a time. Results go to the SQLite store given by ``--results``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.approach import Candidate
+from harness.session import ExperimentSession, Recorder, Run, SessionOptions
+
+STASH = pytest.StashKey[ExperimentSession]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("tunebench", "tunebench experiment options")
+    group.addoption(
+        "--approach", action="append", default=[], metavar="NAMES",
+        help="approaches to measure: comma-separated names, repeatable, or 'all' "
+        "(every registered approach that can run on the task). Default: zero-shot.",
+    )
+    group.addoption(
+        "--task", default="sentiment", metavar="TASK",
+        help="a registered task name, a data file/folder (JSONL, CSV, parquet) or hf:<dataset id>."
+        " Default: sentiment.",
+    )
+    group.addoption(
+        "--model", default="smollm2-135m", metavar="MODEL",
+        help="base model: 'smollm2-135m' (embedded, offline), a local folder or a hub id.",
+    )
+    group.addoption("--seed", type=int, default=0, help="seed for data, sampling, training.")
+    group.addoption(
+        "--budget", default="quick", choices=["smoke", "quick", "full"],
+        help="data/compute size: smoke (seconds, tests), quick (default, minutes on a CPU), "
+        "full (all data; GPU).",
+    )
+    group.addoption(
+        "--results", default="results/tunebench.db", metavar="PATH",
+        help="SQLite results database (created if missing). Default: results/tunebench.db.",
+    )
+    group.addoption(
+        "--set", action="append", default=[], dest="overrides", metavar="APPROACH.FIELD=VALUE",
+        help="override an approach option, e.g. --set few-shot.k=8 (repeatable).",
+    )
+    group.addoption(
+        "--device", default="auto", metavar="DEVICE",
+        help="auto (CUDA if present, else CPU), cpu, cuda or cuda:N.",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    options = SessionOptions(
+        approaches=[n.strip() for v in config.getoption("approach") for n in v.split(",")]
+        or ["zero-shot"],
+        task=config.getoption("task"),
+        model=config.getoption("model"),
+        seed=config.getoption("seed"),
+        budget=config.getoption("budget"),
+        results=Path(config.getoption("results")),
+        overrides=config.getoption("overrides"),
+        device=config.getoption("device"),
+        session=time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3),
+    )
+    try:
+        config.stash[STASH] = ExperimentSession.create(options)
+    except (KeyError, ValueError) as error:
+        raise pytest.UsageError(str(error)) from None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "approach_name" in metafunc.fixturenames:
+        try:
+            names = metafunc.config.stash[STASH].approach_names()
+        except (KeyError, ValueError) as error:
+            raise pytest.UsageError(str(error)) from None
+        metafunc.parametrize("approach_name", names, ids=names, scope="session")
+
+
+@pytest.fixture(scope="session")
+def tunebench(request: pytest.FixtureRequest) -> ExperimentSession:
+    """The experiment session: options, task, base model, results store."""
+    return request.config.stash[STASH]
+
+
+@pytest.fixture(scope="session")
+def task(tunebench: ExperimentSession) -> Any:
+    """The task object (scoring rules) being measured."""
+    return tunebench.task
+
+
+@pytest.fixture(scope="session")
+def task_data(tunebench: ExperimentSession) -> Any:
+    """The task's splits cut to the budget."""
+    return tunebench.task_data()
+
+
+@pytest.fixture(scope="session")
+def run(tunebench: ExperimentSession, approach_name: str) -> Iterator[Run]:
+    """One approach's run: its candidate is prepared once and the run closed with a status."""
+    with tunebench.open_run(approach_name) as opened:
+        yield opened
+
+
+@pytest.fixture(scope="session")
+def candidate(run: Run) -> Candidate:
+    """The prepared candidate of the approach under test (shared by every suite)."""
+    return run.candidate
+
+
+@pytest.fixture
+def record(tunebench: ExperimentSession, run: Run, request: pytest.FixtureRequest) -> Recorder:
+    """Records metrics and per-item examples of the current candidate into the store."""
+    suite = request.module.__name__.rpartition(".")[2].removeprefix("test_")
+    return Recorder(tunebench, run, suite)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # Runs before pytest tears the session fixtures down, so open runs close as interrupted.
+    experiment = session.config.stash.get(STASH, None)
+    if experiment is not None and exitstatus == pytest.ExitCode.INTERRUPTED:
+        experiment.interrupted = True
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    session = config.stash.get(STASH, None)
+    if session is not None and session.run_ids:
+        terminalreporter.write_sep("=", "tunebench results")
+        terminalreporter.write_line(session.summary())
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(STASH, None)
+    if session is not None:
+        session.close()
+
+

@@ -1,0 +1,193 @@
+"""One experiment session: resolved options, the task, the base model, the store, open runs.
+
+The pytest plugin is a thin layer over this class, so the same logic is usable (and tested)
+without pytest. The harness, not the approach, times ``prepare`` and records provenance.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import plugins
+from harness.approach import BUDGETS, Approach, Budget, Candidate, RunContext
+from harness.basemodel import (
+    BaseModelSpec,
+    default_dtype,
+    load_model,
+    resolve_device,
+    resolve_model,
+)
+from harness.metrics import Estimate
+from harness.overrides import build_config, parse_overrides
+from harness.provenance import code_version, package_versions, stable_hash
+from harness.store import RunRecord, Store
+from harness.tasks import Task, TaskData, resolve_task
+
+
+@dataclass
+class SessionOptions:
+    """The command-line choices of one session."""
+
+    approaches: list[str]
+    task: str = "sentiment"
+    model: str = "smollm2-135m"
+    seed: int = 0
+    budget: str = "quick"
+    results: Path = Path("results/tunebench.db")
+    overrides: list[str] = field(default_factory=list)
+    device: str = "auto"
+    session: str = "session"
+
+
+@dataclass
+class Run:
+    """An open run: the candidate being measured and its row in the store."""
+
+    id: int
+    approach: str
+    candidate: Candidate
+
+
+class Recorder:
+    """What a suite test uses to store its measurements (cf. pytest-benchmark's fixture)."""
+
+    def __init__(self, session: ExperimentSession, run: Run, suite: str) -> None:
+        self.session, self.run, self.suite = session, run, suite
+
+    def metric(
+        self, name: str, value: float | Estimate, *, higher_is_better: bool | None = None,
+        **extra: Any,
+    ) -> None:
+        """Store a metric; an :class:`Estimate` brings its CI and n along."""
+        if isinstance(value, Estimate):
+            low, high, n, point = value.low, value.high, value.n, value.value
+        else:
+            low = high = n = None
+            point = float(value)
+        self.session.store.add_metric(
+            self.run.id, self.suite, name, point, low=low, high=high, n=n,
+            higher_is_better=higher_is_better, extra=extra,
+        )
+        metric = {"suite": self.suite, "name": name, "value": point, "low": low, "high": high,
+                  "n": n, "higher_is_better": higher_is_better, **extra}
+        plugins.pm.hook.on_metric_recorded(run=self.run, metric=metric)
+
+    def examples(self, rows: list[dict[str, Any]], part: str = "") -> None:
+        """Store per-item rows (see ``Store.add_examples``); ``part`` names a sub-table."""
+        self.session.store.add_examples(
+            self.run.id, f"{self.suite}.{part}" if part else self.suite, rows
+        )
+
+
+class ExperimentSession:
+    """Resolves options once, prepares candidates on demand and records their runs."""
+
+    def __init__(self, options: SessionOptions) -> None:
+        self.options = options
+        self.registry = plugins.approaches()
+        self.overrides = parse_overrides(options.overrides, self.registry)
+        for name in options.approaches:
+            if name != "all":
+                self.registry.get(name)  # unknown names fail now, listing what exists
+        if options.budget not in BUDGETS:
+            raise ValueError(f"unknown budget {options.budget!r}; use one of {', '.join(BUDGETS)}")
+        self.budget: Budget = BUDGETS[options.budget]
+        self.task: Task = resolve_task(options.task)
+        self.device = resolve_device(options.device)
+        self.store = Store(options.results)
+        self.run_ids: list[int] = []
+        self.interrupted = False
+
+    @classmethod
+    def create(cls, options: SessionOptions) -> ExperimentSession:
+        return cls(options)
+
+    def approach_names(self) -> list[str]:
+        """The chosen approaches, ``all`` expanded to those that can run on the task."""
+        names: list[str] = []
+        for name in self.options.approaches:
+            if name == "all":
+                data = self.task_data()
+                names += [
+                    n for n in self.registry.names()
+                    if self.registry.get(n)().unsupported_reason(data) is None
+                ]
+            else:
+                names.append(name)
+        return list(dict.fromkeys(names))
+
+    @functools.cache  # noqa: B019 - one session object per process
+    def task_data(self) -> TaskData:
+        data = self.task.load(self.options.seed)
+        budget = self.budget
+        return data.subset(budget.train_examples, budget.validation_examples, budget.eval_examples)
+
+    @functools.cached_property
+    def base_model(self) -> BaseModelSpec:
+        return resolve_model(self.options.model)
+
+    def load_base(self) -> tuple[Any, Any]:
+        return load_model(self.base_model, self.device, default_dtype(self.device))
+
+    def make_approach(self, name: str) -> Approach:
+        cls = self.registry.get(name)
+        return cls(build_config(cls, self.overrides.get(name, {})))
+
+    @contextmanager
+    def open_run(self, name: str) -> Iterator[Run]:
+        """Prepare ``name``'s candidate inside a run that always ends with a status."""
+        approach = self.make_approach(name)
+        data = self.task_data()
+        config = dataclasses.asdict(approach.config)
+        run_id = self.store.start_run(RunRecord(
+            session=self.options.session, approach=name, task=data.name,
+            model=self.base_model.name, seed=self.options.seed, budget=self.budget.name,
+            config=config, config_hash=stable_hash([name, config]),
+            data_hash=data.fingerprint(), model_version=self.base_model.version,
+            code_version=code_version(), packages=package_versions(), device=str(self.device),
+        ))
+        self.run_ids.append(run_id)
+        status, error = "finished", None
+        try:
+            reason = approach.unsupported_reason(data)
+            if reason:
+                raise ValueError(f"approach {name!r} cannot run on task {data.name!r}: {reason}")
+            run_dir = self.options.results.parent / "runs" / f"{run_id}-{name}"
+            run_dir.mkdir(parents=True, exist_ok=True)
+            started = time.perf_counter()
+            candidate = approach.prepare(RunContext(
+                task=data, load_base=self.load_base, model_name=self.base_model.name,
+                budget=self.budget, seed=self.options.seed, device=self.device, run_dir=run_dir,
+            ))
+            candidate.info["prepare_seconds"] = round(time.perf_counter() - started, 3)
+            self.store.update_info(run_id, candidate.info)
+            run = Run(run_id, name, candidate)
+            plugins.pm.hook.on_candidate_ready(candidate=candidate, run=run)
+            yield run
+        except KeyboardInterrupt:
+            status, error = "interrupted", "KeyboardInterrupt"
+            raise
+        except BaseException as exc:
+            status, error = "failed", "".join(traceback.format_exception_only(exc)).strip()
+            raise
+        finally:
+            if self.interrupted and status == "finished":
+                status = "interrupted"
+            self.store.finish_run(run_id, status, error)
+            plugins.pm.hook.on_run_finished(run_id=run_id, status=status)
+
+    def summary(self) -> str:
+        from harness.report import session_table
+
+        return session_table(self.store, self.options.session, self.options.results)
+
+    def close(self) -> None:
+        self.store.close()

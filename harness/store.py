@@ -1,0 +1,243 @@
+"""The results store: one SQLite file (stdlib ``sqlite3``, WAL), one transaction per write.
+
+Tables: ``runs`` (one candidate measured in one session, with its provenance and status),
+``metrics`` (value, CI, n), ``examples`` (per-item predictions) and ``curves`` (training loss).
+Every write commits on its own, so a crash or Ctrl-C loses at most the write in flight; a run
+whose process died is found on the next open (its pid is gone) and marked ``interrupted``.
+The dashboard only reads; it opens the file with ``mode=ro``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    session TEXT NOT NULL,
+    approach TEXT NOT NULL,
+    task TEXT NOT NULL,
+    model TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    budget TEXT NOT NULL,
+    config_json TEXT NOT NULL,
+    config_hash TEXT NOT NULL,
+    data_hash TEXT NOT NULL,
+    model_version TEXT NOT NULL,
+    code_version TEXT NOT NULL,
+    packages_json TEXT NOT NULL,
+    device TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('running', 'finished', 'failed', 'interrupted')),
+    error TEXT,
+    info_json TEXT NOT NULL DEFAULT '{}',
+    started_at REAL NOT NULL,
+    finished_at REAL
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    suite TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value REAL NOT NULL,
+    ci_low REAL,
+    ci_high REAL,
+    n INTEGER,
+    higher_is_better INTEGER,
+    extra_json TEXT NOT NULL DEFAULT '{}',
+    recorded_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS examples (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    suite TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    prediction TEXT,
+    reference TEXT,
+    correct INTEGER,
+    score REAL,
+    latency_ms REAL,
+    extra_json TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS curves (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    step INTEGER NOT NULL,
+    split TEXT NOT NULL,
+    name TEXT NOT NULL DEFAULT 'loss',
+    value REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id);
+CREATE INDEX IF NOT EXISTS examples_run ON examples(run_id, suite);
+CREATE INDEX IF NOT EXISTS curves_run ON curves(run_id);
+"""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What identifies and describes a run when it starts."""
+
+    session: str
+    approach: str
+    task: str
+    model: str
+    seed: int
+    budget: str
+    config: Mapping[str, Any]
+    config_hash: str
+    data_hash: str
+    model_version: str
+    code_version: str
+    packages: Mapping[str, str]
+    device: str
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Store:
+    """Read/write access to a results database file (created on first use)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self._create_schema()
+        self.mark_orphaned_runs()
+
+    def _create_schema(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"{self.path} was written by a newer tunebench (schema {version}); upgrade "
+                "tunebench or use another --results file"
+            )
+        self.db.executescript(f"BEGIN; {SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write: all of it lands, or (on any error, Ctrl-C included) none of it."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def mark_orphaned_runs(self) -> int:
+        """Mark ``running`` runs of this host whose process is gone as ``interrupted``."""
+        rows = self.db.execute(
+            "SELECT id, pid FROM runs WHERE status = 'running' AND host = ?",
+            (socket.gethostname(),),
+        ).fetchall()
+        dead = [row["id"] for row in rows if not _pid_alive(row["pid"])]
+        for run_id in dead:
+            self.finish_run(run_id, "interrupted", "the process ended without closing the run")
+        return len(dead)
+
+    def start_run(self, record: RunRecord) -> int:
+        with self.transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO runs (session, approach, task, model, seed, budget, config_json, "
+                "config_hash, data_hash, model_version, code_version, packages_json, device, "
+                "host, pid, status, started_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    record.session, record.approach, record.task, record.model, record.seed,
+                    record.budget, json.dumps(record.config, sort_keys=True), record.config_hash,
+                    record.data_hash, record.model_version, record.code_version,
+                    json.dumps(record.packages, sort_keys=True), record.device,
+                    socket.gethostname(), os.getpid(), "running", time.time(),
+                ),
+            )
+            return int(cursor.lastrowid)
+
+    def update_info(self, run_id: int, info: Mapping[str, Any]) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE runs SET info_json = ? WHERE id = ?",
+                (json.dumps(info, sort_keys=True, default=str), run_id),
+            )
+
+    def finish_run(self, run_id: int, status: str, error: str | None = None) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ?",
+                (status, error, time.time(), run_id),
+            )
+
+    def add_metric(
+        self, run_id: int, suite: str, name: str, value: float, *, low: float | None = None,
+        high: float | None = None, n: int | None = None, higher_is_better: bool | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO metrics (run_id, suite, name, value, ci_low, ci_high, n, "
+                "higher_is_better, extra_json, recorded_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    run_id, suite, name, float(value), low, high, n,
+                    None if higher_is_better is None else int(higher_is_better),
+                    json.dumps(extra or {}, sort_keys=True), time.time(),
+                ),
+            )
+
+    def add_examples(self, run_id: int, suite: str, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Per-item results; each row has ``item_id`` and ``prompt`` and optionally
+        ``prediction``, ``reference``, ``correct``, ``score``, ``latency_ms``, ``extra``."""
+        values = [
+            (
+                run_id, suite, row["item_id"], row["prompt"], row.get("prediction"),
+                row.get("reference"),
+                None if row.get("correct") is None else int(bool(row["correct"])),
+                row.get("score"), row.get("latency_ms"),
+                json.dumps(row.get("extra") or {}, sort_keys=True),
+            )
+            for row in rows
+        ]
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO examples (run_id, suite, item_id, prompt, prediction, reference, "
+                "correct, score, latency_ms, extra_json) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                values,
+            )
+
+    def add_curve_points(
+        self, run_id: int, points: Iterable[tuple[int, str, str, float]]
+    ) -> None:
+        """``(step, split, name, value)`` points of a training curve."""
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO curves (run_id, step, split, name, value) VALUES (?,?,?,?,?)",
+                [(run_id, *point) for point in points],
+            )
+
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        return self.db.execute(sql, tuple(params)).fetchall()
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,137 @@
+"""Task data types shared by built-in tasks, user data files and the suites.
+
+A task yields a :class:`TaskData`: train / validation / eval lists of :class:`Example`.
+Every example is a prompt conversation (chat messages ending with a user turn) plus the
+reference answer; classification tasks also list the allowed ``choices`` so candidates can be
+scored by log-likelihood (the lm-eval "multiple choice" protocol) as well as by free generation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import string
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import ClassVar
+
+Message = dict[str, str]
+"""One chat message: ``{"role": "system" | "user" | "assistant", "content": str}``."""
+
+
+@dataclass(frozen=True)
+class Example:
+    """One evaluation or training item.
+
+    Attributes:
+        id: stable identifier, unique within the task.
+        messages: the prompt conversation; the last message is the user's turn.
+        answer: the reference reply (the label text for classification).
+        choices: allowed answers for constrained scoring; empty for open generation.
+        rejected: a dispreferred reply, for preference data (DPO, reward models).
+        meta: free-form tags (domain, hard-case type, source line...) used in reports.
+    """
+
+    id: str
+    messages: tuple[Message, ...]
+    answer: str
+    choices: tuple[str, ...] = ()
+    rejected: str | None = None
+    meta: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def prompt_text(self) -> str:
+        """The user-visible prompt text (all non-system turns), used for overlap checks."""
+        return "\n".join(m["content"] for m in self.messages if m["role"] != "system")
+
+    def to_json(self) -> dict:
+        """A JSON-serialisable dict (used for hashing and storage)."""
+        return asdict(self)
+
+
+@dataclass
+class TaskData:
+    """The splits of one task, ready for approaches and suites."""
+
+    name: str
+    train: list[Example]
+    validation: list[Example]
+    eval: list[Example]
+    labels: tuple[str, ...] = ()
+    """For classification tasks, the label set (same as every example's ``choices``)."""
+
+    def fingerprint(self) -> str:
+        """SHA-256 over every example of every split: the data hash recorded as provenance."""
+        digest = hashlib.sha256()
+        for split in ("train", "validation", "eval"):
+            for example in getattr(self, split):
+                digest.update(split.encode())
+                digest.update(json.dumps(example.to_json(), sort_keys=True).encode())
+        return digest.hexdigest()
+
+    def subset(self, train: int | None, validation: int | None, eval: int | None) -> TaskData:
+        """The first ``n`` items of each split (``None`` keeps the split whole).
+
+        Tasks return their splits already shuffled (seeded), so a prefix is a random sample
+        and smaller budgets are nested inside larger ones.
+        """
+
+        def head(items: list[Example], n: int | None) -> list[Example]:
+            return list(items if n is None else items[:n])
+
+        return TaskData(
+            name=self.name,
+            train=head(self.train, train),
+            validation=head(self.validation, validation),
+            eval=head(self.eval, eval),
+            labels=self.labels,
+        )
+
+
+_PUNCTUATION = re.compile(f"[{re.escape(string.punctuation)}]")
+
+
+def normalize_text(text: str) -> str:
+    """Lower-case, drop punctuation and collapse white space (SQuAD-style normalisation)."""
+    return " ".join(_PUNCTUATION.sub(" ", text.lower()).split())
+
+
+def match_choice(generated: str, choices: Sequence[str]) -> str | None:
+    """The choice a free-form generation names, or ``None`` if it names none.
+
+    The earliest choice mentioned as whole words in the normalised text wins, so
+    "Negative. The review complains..." maps to "negative" even if "positive" appears later.
+    """
+    text = f" {normalize_text(generated)} "
+    best: tuple[int, str] | None = None
+    for choice in choices:
+        position = text.find(f" {normalize_text(choice)} ")
+        if position >= 0 and (best is None or position < best[0]):
+            best = (position, choice)
+    return None if best is None else best[1]
+
+
+class Task(ABC):
+    """A built-in or plugin-provided task: deterministic data plus how to score generations."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    max_new_tokens: ClassVar[int] = 64
+    """How many tokens a candidate may generate when this task is scored by generation."""
+
+    @abstractmethod
+    def load(self, seed: int) -> TaskData:
+        """All splits, generated or read deterministically from ``seed``, already shuffled."""
+
+    def score_generation(self, generated: str, example: Example) -> tuple[str | None, bool]:
+        """Map a free generation to a prediction and say whether it is correct.
+
+        Classification tasks map the text to a choice (:func:`match_choice`); open tasks
+        compare normalised text with the reference.
+        """
+        if example.choices:
+            predicted = match_choice(generated, example.choices)
+            return predicted, predicted == example.answer
+        return generated, normalize_text(generated) == normalize_text(example.answer)

@@ -1,0 +1,10 @@
+"""The built-in tasks, registered through the same hook as any third-party task."""
+
+from harness.hookspecs import hookimpl
+
+
+@hookimpl
+def register_tasks(register):
+    from harness.tasks.sentiment import SentimentTask
+
+    register(SentimentTask)

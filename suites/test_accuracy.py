@@ -1,0 +1,43 @@
+"""Task accuracy: constrained choice by log-likelihood and free generation, with 95% CIs.
+
+Constrained scoring follows lm-eval's multiple-choice protocol; generation scoring maps the
+reply to a label after normalisation. Both store every item's prediction.
+"""
+
+import pytest
+
+from harness.evaluate import score_by_choice, score_by_generation
+from harness.metrics import accuracy, macro_f1, per_class_accuracy
+
+
+def test_choice_accuracy(candidate, task_data, tunebench, record):
+    if not task_data.labels:
+        pytest.skip(f"task {task_data.name!r} has no answer choices; see generation accuracy")
+    rows = score_by_choice(candidate, task_data.eval)
+    seed = tunebench.options.seed
+    predictions = [r["prediction"] for r in rows]
+    references = [r["reference"] for r in rows]
+    acc = accuracy([r["correct"] for r in rows], seed=seed)
+    f1 = macro_f1(predictions, references, task_data.labels, seed=seed)
+    record.metric("accuracy", acc, higher_is_better=True)
+    record.metric("macro_f1", f1, higher_is_better=True)
+    for label, recall in per_class_accuracy(predictions, references, task_data.labels).items():
+        record.metric(f"recall[{label}]", recall, higher_is_better=True)
+    record.examples(rows, part="choice")
+
+    assert len(rows) == len(task_data.eval)
+    assert 0.0 <= acc.value <= 1.0 and acc.low <= acc.value <= acc.high
+    assert 0.0 <= f1.value <= 1.0
+
+
+def test_generation_accuracy(candidate, task, task_data, tunebench, record):
+    rows = score_by_generation(candidate, task, task_data.eval)
+    acc = accuracy([r["correct"] for r in rows], seed=tunebench.options.seed)
+    record.metric("gen_accuracy", acc, higher_is_better=True)
+    if task_data.labels:
+        unmatched = accuracy([r["prediction"] is None for r in rows], seed=tunebench.options.seed)
+        record.metric("gen_unmatched", unmatched, higher_is_better=False)
+    record.examples(rows, part="generation")
+
+    assert len(rows) == len(task_data.eval)
+    assert 0.0 <= acc.value <= 1.0 and acc.low <= acc.value <= acc.high
