@@ -102,7 +102,6 @@ class ExperimentSession:
         self.budget: Budget = BUDGETS[options.budget]
         self.task: Task = resolve_task(options.task)
         self.device = resolve_device(options.device)
-        self.store = Store(options.results)
         self.run_ids: list[int] = []
         self.interrupted = False
 
@@ -129,6 +128,11 @@ class ExperimentSession:
         data = self.task.load(self.options.seed)
         budget = self.budget
         return data.subset(budget.train_examples, budget.validation_examples, budget.eval_examples)
+
+    @functools.cached_property
+    def store(self) -> Store:
+        """Opened on first write, so a session that measures nothing creates no file."""
+        return Store(self.options.results)
 
     @functools.cached_property
     def base_model(self) -> BaseModelSpec:
@@ -190,4 +194,5 @@ class ExperimentSession:
         return session_table(self.store, self.options.session, self.options.results)
 
     def close(self) -> None:
-        self.store.close()
+        if "store" in self.__dict__:
+            self.store.close()

@@ -1,0 +1,38 @@
+"""Shared fixtures: a tiny in-process model, and a helper that runs the experiment runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from harness.basemodel import load_model, resolve_model
+from harness.testing import make_tiny_model
+
+ROOT = Path(__file__).resolve().parent.parent
+HELPERS = Path(__file__).resolve().parent / "helpers"
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tiny_model_dir: Path):
+    return load_model(resolve_model(str(tiny_model_dir)), torch.device("cpu"), torch.float32)
+
+
+def run_suites(
+    args: list[str], cwd: Path, *, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
+    """``python -m pytest suites/ ARGS`` in a fresh process, as a user would run it."""
+    environment = {**os.environ, "PYTHONPATH": str(HELPERS), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", str(ROOT / "suites"), "-p", "no:cacheprovider", *args],
+        cwd=cwd, env=environment, capture_output=True, text=True, timeout=timeout,
+    )

@@ -1,0 +1,41 @@
+"""Approaches that misbehave on purpose, loaded into a runner subprocess with ``-p``.
+
+``sleepy`` announces itself in the file named by ``TUNEBENCH_TEST_MARKER`` and then waits, so
+a test can interrupt it; ``broken`` raises during ``prepare``.
+"""
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from harness.approach import Approach
+from harness.hookspecs import hookimpl
+from harness.plugins import pm
+
+
+class Sleepy(Approach):
+    name = "sleepy"
+    description = "waits to be interrupted"
+
+    def prepare(self, ctx):
+        Path(os.environ["TUNEBENCH_TEST_MARKER"]).write_text("preparing")
+        time.sleep(120)
+        raise AssertionError("was not interrupted")
+
+
+class Broken(Approach):
+    name = "broken"
+    description = "fails while preparing"
+
+    def prepare(self, ctx):
+        raise RuntimeError("deliberate failure in prepare")
+
+
+@hookimpl
+def register_approaches(register):
+    register(Sleepy)
+    register(Broken)
+
+
+pm.register(sys.modules[__name__], name="runner_plugins")

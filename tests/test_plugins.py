@@ -1,0 +1,120 @@
+"""The plugin core: registries, runtime registration, hook documentation and hook calls."""
+
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+from harness import hookspecs, plugins
+from harness.approach import Approach, RunContext
+from harness.candidate import LMCandidate
+from harness.hookspecs import hookimpl
+from harness.registry import DuplicateNameError, Registry, UnknownNameError
+from harness.session import ExperimentSession, Recorder, SessionOptions
+
+ROOT = Path(__file__).resolve().parent.parent
+HOOK_NAMES = [name for name, _ in inspect.getmembers(hookspecs, inspect.isfunction)]
+
+
+def test_builtin_plugins_register_prompting_and_sentiment():
+    assert {"zero-shot", "few-shot"} <= set(plugins.approaches().names())
+    assert "sentiment" in plugins.tasks()
+
+
+def test_unknown_name_suggests_close_matches_and_lists_all():
+    with pytest.raises(UnknownNameError) as error:
+        plugins.approaches().get("zero-shoot")
+    message = str(error.value)
+    assert "Did you mean 'zero-shot'" in message
+    assert "few-shot" in message and "zero-shot" in message
+
+
+def test_duplicate_names_are_refused():
+    registry: Registry = Registry("approach")
+    registry.register("a", int)
+    with pytest.raises(DuplicateNameError, match="'a'"):
+        registry.register("a", str)
+
+
+@pytest.mark.parametrize("name", HOOK_NAMES)
+def test_every_hook_has_a_docstring_and_is_documented(name):
+    assert inspect.getdoc(getattr(hookspecs, name)), f"hook {name} has no docstring"
+    documentation = (ROOT / "docs" / "hooks.md").read_text()
+    assert re.search(rf"`{name}\(", documentation), f"hook {name} is missing from docs/hooks.md"
+
+
+class Echo(Approach):
+    name = "echo-test"
+    description = "registered at run time by a test"
+
+    def prepare(self, ctx: RunContext) -> LMCandidate:
+        model, tokenizer = ctx.load_base()
+        candidate = LMCandidate(model, tokenizer)
+        candidate.info["built_by"] = "echo-test"
+        return candidate
+
+
+class Observer:
+    """A plugin that registers an approach and records every lifecycle hook call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict]] = []
+
+    @hookimpl
+    def register_approaches(self, register):
+        register(Echo)
+
+    @hookimpl
+    def register_tasks(self, register):
+        self.calls.append(("register_tasks", {}))
+
+    @hookimpl
+    def on_candidate_ready(self, candidate, run):
+        self.calls.append(("on_candidate_ready", {"candidate": candidate, "run": run}))
+
+    @hookimpl
+    def on_metric_recorded(self, run, metric):
+        self.calls.append(("on_metric_recorded", {"run": run, "metric": metric}))
+
+    @hookimpl
+    def on_run_finished(self, run_id, status):
+        self.calls.append(("on_run_finished", {"run_id": run_id, "status": status}))
+
+
+@pytest.fixture
+def observer():
+    plugin = Observer()
+    plugins.pm.register(plugin, name="observer")
+    yield plugin
+    plugins.pm.unregister(plugin)
+
+
+def test_runtime_registered_approach_is_selectable_and_every_hook_fires(
+    observer, tiny_model_dir, tmp_path
+):
+    assert "echo-test" in plugins.approaches()
+    session = ExperimentSession(SessionOptions(
+        approaches=["echo-test"], model=str(tiny_model_dir), budget="smoke",
+        results=tmp_path / "r.db", session="hooks",
+    ))
+    assert session.approach_names() == ["echo-test"]
+    with session.open_run("echo-test") as run:
+        assert run.candidate.info["built_by"] == "echo-test"
+        Recorder(session, run, "unit").metric("answered", 1.0)
+    session.close()
+    called = {name for name, _ in observer.calls}
+    # register_approaches is exercised by the lookup above; the rest must have been called.
+    assert called == {"register_tasks", "on_candidate_ready", "on_metric_recorded",
+                      "on_run_finished"}
+    finished = [kwargs for name, kwargs in observer.calls if name == "on_run_finished"]
+    assert finished == [{"run_id": run.id, "status": "finished"}]
+    metric = next(kw["metric"] for name, kw in observer.calls if name == "on_metric_recorded")
+    assert metric["name"] == "answered" and metric["value"] == 1.0
+    assert set(HOOK_NAMES) == called | {"register_approaches"}
+
+
+def test_unregistered_approach_disappears(observer):
+    plugins.pm.unregister(observer)
+    assert "echo-test" not in plugins.approaches()
+    plugins.pm.register(observer, name="observer")

@@ -1,0 +1,133 @@
+"""The experiment runner end to end, in subprocesses, on the tiny model."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import HELPERS, ROOT, run_suites
+
+
+def rows(db, sql, *params):
+    connection = sqlite3.connect(db)
+    connection.row_factory = sqlite3.Row
+    try:
+        return connection.execute(sql, params).fetchall()
+    finally:
+        connection.close()
+
+
+def test_unknown_approach_fails_at_once_listing_the_registered_ones(tmp_path):
+    started = time.monotonic()
+    result = run_suites(["--approach=nonsense"], tmp_path)
+    assert result.returncode == 4  # pytest's usage error
+    assert "unknown approach 'nonsense'" in result.stderr
+    assert "zero-shot" in result.stderr and "few-shot" in result.stderr
+    assert "collected" not in result.stdout
+    assert time.monotonic() - started < 120
+    assert not (tmp_path / "results").exists()  # nothing was recorded
+
+
+def test_misspelt_approach_gets_a_suggestion(tmp_path):
+    result = run_suites(["--approach=few-shoot"], tmp_path)
+    assert result.returncode == 4
+    assert "Did you mean 'few-shot'" in result.stderr
+
+
+def test_bad_override_is_a_usage_error(tmp_path):
+    result = run_suites(["--approach=few-shot", "--set", "few-shot.k=many"], tmp_path)
+    assert result.returncode == 4
+    assert "expected int, got 'many'" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tiny_model_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("run")
+    result = run_suites(
+        ["--approach=zero-shot,few-shot", "--budget=smoke", f"--model={tiny_model_dir}",
+         "--results=r.db", "--set", "few-shot.k=2", "-v"], folder,
+    )
+    return folder / "r.db", result
+
+
+def test_smoke_run_records_runs_metrics_and_examples(smoke_run):
+    db, result = smoke_run
+    assert result.returncode == 0, result.stdout + result.stderr
+    runs = rows(db, "SELECT * FROM runs ORDER BY id")
+    assert [r["approach"] for r in runs] == ["zero-shot", "few-shot"]
+    for run in runs:
+        assert run["status"] == "finished"
+        assert run["task"] == "sentiment" and run["budget"] == "smoke"
+        assert len(run["data_hash"]) == 64 and run["code_version"]
+        assert "torch" in json.loads(run["packages_json"])
+        metrics = {m["name"]: m for m in rows(db, "SELECT * FROM metrics WHERE run_id=?",
+                                               run["id"])}
+        assert {"accuracy", "macro_f1", "gen_accuracy"} <= set(metrics)
+        accuracy = metrics["accuracy"]
+        assert accuracy["n"] == 40
+        assert accuracy["ci_low"] <= accuracy["value"] <= accuracy["ci_high"]
+        examples = rows(db, "SELECT suite, count(*) AS n FROM examples WHERE run_id=? "
+                            "GROUP BY suite", run["id"])
+        assert {e["suite"]: e["n"] for e in examples} == {
+            "accuracy.choice": 40, "accuracy.generation": 40}
+    assert json.loads(runs[1]["config_json"]) == {"k": 2, "balanced": True}
+    assert len(json.loads(runs[1]["info_json"])["demonstration_ids"]) == 2
+
+
+def test_test_ids_carry_approach_names_and_summary_is_printed(smoke_run):
+    _, result = smoke_run
+    assert "test_choice_accuracy[zero-shot] PASSED" in result.stdout
+    assert "test_choice_accuracy[few-shot] PASSED" in result.stdout
+    summary = result.stdout.split("tunebench results")[1]
+    assert "zero-shot" in summary and "few-shot" in summary and "accuracy" in summary
+    assert "results database:" in summary and "r.db" in summary
+
+
+def test_k_selects_approaches(tiny_model_dir, tmp_path):
+    result = run_suites(["--approach=all", "--budget=smoke", f"--model={tiny_model_dir}",
+                         "--results=r.db", "-k", "few-shot", "-q"], tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [r["approach"] for r in rows(tmp_path / "r.db", "SELECT approach FROM runs")] == [
+        "few-shot"]
+
+
+def test_failing_approach_is_recorded_as_failed_and_the_others_survive(tiny_model_dir, tmp_path):
+    result = run_suites(["-p", "runner_plugins", "--approach=zero-shot,broken", "--budget=smoke",
+                         f"--model={tiny_model_dir}", "--results=r.db", "-q"], tmp_path)
+    assert result.returncode == 1
+    status = {r["approach"]: r for r in rows(tmp_path / "r.db", "SELECT * FROM runs")}
+    assert status["zero-shot"]["status"] == "finished"
+    assert status["broken"]["status"] == "failed"
+    assert "deliberate failure in prepare" in status["broken"]["error"]
+    assert rows(tmp_path / "r.db", "SELECT count(*) FROM metrics WHERE run_id=?",
+                status["zero-shot"]["id"])[0][0] >= 3
+
+
+def test_ctrl_c_marks_the_run_interrupted_and_keeps_what_finished(tiny_model_dir, tmp_path):
+    marker = tmp_path / "marker"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest", str(ROOT / "suites"), "-p", "no:cacheprovider",
+         "-p", "runner_plugins", "--approach=zero-shot,sleepy", "--budget=smoke",
+         f"--model={tiny_model_dir}", "--results=r.db", "-q"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONPATH": str(HELPERS), "TUNEBENCH_TEST_MARKER": str(marker)},
+    )
+    deadline = time.monotonic() + 300
+    while not marker.exists():
+        assert process.poll() is None, process.communicate()[0]
+        assert time.monotonic() < deadline, "the sleepy approach never started"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 2, output  # pytest's "interrupted"
+    status = {r["approach"]: r for r in rows(tmp_path / "r.db", "SELECT * FROM runs")}
+    assert status["sleepy"]["status"] == "interrupted"
+    assert status["zero-shot"]["status"] == "finished"
+    assert rows(tmp_path / "r.db", "SELECT count(*) FROM examples WHERE run_id=?",
+                status["zero-shot"]["id"])[0][0] == 80
+    assert rows(tmp_path / "r.db", "PRAGMA integrity_check")[0][0] == "ok"
