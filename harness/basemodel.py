@@ -131,7 +131,7 @@ def load_model(spec: BaseModelSpec, device: torch.device, dtype: torch.dtype) ->
     try:
         tokenizer = AutoTokenizer.from_pretrained(spec.source)
         model = AutoModelForCausalLM.from_pretrained(spec.source, dtype=dtype)
-    except OSError as error:
+    except (OSError, ValueError) as error:
         raise ModelLoadError(
             f"--model {spec.name}: could not load ({error}). Give a local folder, a hub id "
             f"reachable from here, or {EMBEDDED_MODEL!r} for the embedded default."

@@ -21,7 +21,7 @@ smooth progress bar."""
 
 
 def _chunks(items: Sequence[Example], label: str) -> Any:
-    bar = tqdm(total=len(items), desc=label, unit="item", leave=False)
+    bar = tqdm(total=len(items), desc=label, unit="item", leave=False, disable=None)
     for start in range(0, len(items), CHUNK):
         chunk = items[start : start + CHUNK]
         yield chunk

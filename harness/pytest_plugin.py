@@ -8,7 +8,9 @@ one candidate is alive at a time. Results go to the SQLite store given by ``--re
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -122,6 +124,34 @@ def record(tunebench: ExperimentSession, run: Run, request: pytest.FixtureReques
     """Records metrics and per-item examples of the current candidate into the store."""
     suite = request.module.__name__.rpartition(".")[2].removeprefix("test_")
     return Recorder(tunebench, run, suite)
+
+
+@contextlib.contextmanager
+def _show_progress(item: pytest.Item) -> Iterator[None]:
+    """Let progress bars of candidate work through output capture on an interactive terminal."""
+    capture = item.config.pluginmanager.getplugin("capturemanager")
+    if "candidate" not in getattr(item, "fixturenames", ()) or capture is None:
+        yield
+        return
+    with capture.global_and_fixture_disabled():
+        interactive = sys.stderr.isatty()  # while capturing, fd 2 is not the terminal
+    if not interactive:
+        yield
+        return
+    with capture.global_and_fixture_disabled():
+        yield
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)  # inside the capture plugin's wrapper
+def pytest_runtest_setup(item: pytest.Item) -> Any:
+    with _show_progress(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)  # inside the capture plugin's wrapper
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    with _show_progress(item):
+        return (yield)
 
 
 @pytest.hookimpl(tryfirst=True)

