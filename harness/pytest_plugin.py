@@ -25,16 +25,19 @@ STASH = pytest.StashKey[ExperimentSession]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    from harness.plugins import approaches, tasks
+
     group = parser.getgroup("tunebench", "tunebench experiment options")
     group.addoption(
         "--approach", action="append", default=[], metavar="NAMES",
         help="approaches to measure: comma-separated names, repeatable, or 'all' "
-        "(every registered approach that can run on the task). Default: zero-shot.",
+        "(every registered approach that can run on the task). Default: zero-shot. "
+        f"Registered: {', '.join(approaches().names())}.",
     )
     group.addoption(
         "--task", default="sentiment", metavar="TASK",
         help="a registered task name, a data file/folder (JSONL, CSV, parquet) or hf:<dataset id>."
-        " Default: sentiment.",
+        f" Default: sentiment. Registered: {', '.join(tasks().names())}.",
     )
     group.addoption(
         "--model", default="smollm2-135m", metavar="MODEL",

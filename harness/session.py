@@ -101,6 +101,7 @@ class ExperimentSession:
             raise ValueError(f"unknown budget {options.budget!r}; use one of {', '.join(BUDGETS)}")
         self.budget: Budget = BUDGETS[options.budget]
         self.task: Task = resolve_task(options.task)
+        self.task_data()  # bad data fails now, naming file, line and field
         self.device = resolve_device(options.device)
         self.run_ids: list[int] = []
         self.interrupted = False

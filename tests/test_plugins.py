@@ -118,3 +118,44 @@ def test_unregistered_approach_disappears(observer):
     plugins.pm.unregister(observer)
     assert "echo-test" not in plugins.approaches()
     plugins.pm.register(observer, name="observer")
+
+
+def make_installed_plugin(site: Path) -> None:
+    """An installed distribution 'tb-demo' with a tunebench entry point, written by hand."""
+    (site / "tb_demo.py").write_text(
+        "from harness.approach import Approach\n"
+        "from harness.hookspecs import hookimpl\n"
+        "class Demo(Approach):\n"
+        "    name = 'demo-entry-point'\n"
+        "    description = 'from an entry point'\n"
+        "    def prepare(self, ctx):\n"
+        "        raise NotImplementedError\n"
+        "@hookimpl\n"
+        "def register_approaches(register):\n"
+        "    register(Demo)\n"
+    )
+    info = site / "tb_demo-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tb-demo\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[tunebench]\ndemo = tb_demo\n")
+
+
+@pytest.mark.parametrize(
+    ("allow", "expected"), [(None, True), ("tb-demo", True), ("", False), ("other", False)]
+)
+def test_entry_point_plugins_load_subject_to_the_allow_list(tmp_path, allow, expected):
+    import os
+    import subprocess
+    import sys
+
+    make_installed_plugin(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != "TUNEBENCH_LOAD_PLUGINS"}
+    if allow is not None:
+        env["TUNEBENCH_LOAD_PLUGINS"] = allow
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), str(ROOT)])
+    result = subprocess.run(
+        [sys.executable, "-c", "from harness.plugins import approaches; "
+         "print('demo-entry-point' in approaches())"],
+        env=env, capture_output=True, text=True, check=True,
+    )
+    assert result.stdout.strip() == str(expected)

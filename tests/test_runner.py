@@ -131,3 +131,19 @@ def test_ctrl_c_marks_the_run_interrupted_and_keeps_what_finished(tiny_model_dir
     assert rows(tmp_path / "r.db", "SELECT count(*) FROM examples WHERE run_id=?",
                 status["zero-shot"]["id"])[0][0] == 80
     assert rows(tmp_path / "r.db", "PRAGMA integrity_check")[0][0] == "ok"
+
+
+def test_bad_data_file_fails_at_once_naming_file_line_and_field(tmp_path):
+    data = tmp_path / "mine.jsonl"
+    data.write_text('{"instruction": "Say hi", "output": "hi"}\n{"instruction": "Say yo"}\n')
+    result = run_suites([f"--task={data}", "--approach=zero-shot"], tmp_path)
+    assert result.returncode == 4
+    assert f"{data}:2: field 'output' is missing" in result.stderr
+
+
+def test_help_lists_registered_approaches_and_tasks(tmp_path):
+    result = run_suites(["--help"], tmp_path)
+    assert result.returncode == 0
+    options = result.stdout.split("tunebench experiment options")[1]
+    assert "Registered: few-shot, zero-shot." in " ".join(options.split())
+    assert "sentiment" in options
