@@ -77,7 +77,7 @@ def pytest_configure(config: pytest.Config) -> None:
         session=time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3),
     )
     try:
-        config.stash[STASH] = ExperimentSession.create(options)
+        config.stash[STASH] = ExperimentSession(options)
     except (KeyError, ValueError) as error:
         raise pytest.UsageError(str(error)) from None
 

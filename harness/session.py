@@ -106,10 +106,6 @@ class ExperimentSession:
         self.run_ids: list[int] = []
         self.interrupted = False
 
-    @classmethod
-    def create(cls, options: SessionOptions) -> ExperimentSession:
-        return cls(options)
-
     def approach_names(self) -> list[str]:
         """The chosen approaches, ``all`` expanded to those that can run on the task."""
         names: list[str] = []
