@@ -34,7 +34,7 @@ BUDGETS: dict[str, Budget] = {
     b.name: b
     for b in (
         Budget("smoke", 32, 16, 40, "seconds; for tests and wiring checks, numbers are noise"),
-        Budget("quick", 1000, 100, 500, "minutes on a laptop CPU; the default"),
+        Budget("quick", 512, 100, 500, "minutes on a laptop CPU; the default"),
         Budget("full", None, None, None, "all the task's data; for GPU machines"),
     )
 }
@@ -47,14 +47,21 @@ class RunContext:
     task: TaskData
     """The task's splits, already cut to the budget. Train on ``train`` (and validate on
     ``validation``); never look at ``eval``."""
-    load_base: Callable[[], tuple[Any, Any]]
-    """Returns a fresh ``(model, tokenizer)`` of the base model on ``device``."""
+    load_base: Callable[..., tuple[Any, Any]]
+    """Returns a fresh ``(model, tokenizer)`` of the base model on ``device``; keyword
+    arguments go to ``from_pretrained`` (e.g. ``quantization_config``)."""
     model_name: str
+    model_version: str
+    """Identifies the base weights (part of a trained candidate's cache key)."""
     budget: Budget
     seed: int
     device: torch.device
     run_dir: Path
-    """A directory private to this candidate, for artifacts and logs."""
+    """A directory private to this run, for logs and a link to the candidate's artifacts."""
+    log_curve: Callable[[int, str, str, float], None] = lambda *point: None
+    """Records one training-curve point ``(step, split, name, value)`` in the store."""
+    retrain: bool = False
+    """Ignore cached trained candidates and train again."""
 
 
 class Candidate(ABC):

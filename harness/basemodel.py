@@ -124,13 +124,22 @@ def resolve_model(name: str) -> BaseModelSpec:
     return BaseModelSpec(name, name, f"hub:{name}")
 
 
-def load_model(spec: BaseModelSpec, device: torch.device, dtype: torch.dtype) -> tuple[Any, Any]:
-    """A fresh ``(model, tokenizer)``, in eval mode on ``device``; pad token set for batching."""
+def load_model(
+    spec: BaseModelSpec, device: torch.device, dtype: torch.dtype, **kwargs: Any
+) -> tuple[Any, Any]:
+    """A fresh ``(model, tokenizer)``, in eval mode on ``device``; pad token set for batching.
+
+    ``kwargs`` go to ``from_pretrained``; a ``quantization_config`` loads straight onto the
+    device (quantized weights cannot be moved afterwards).
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    quantized = "quantization_config" in kwargs
+    if quantized:
+        kwargs.setdefault("device_map", {"": device})
     try:
         tokenizer = AutoTokenizer.from_pretrained(spec.source)
-        model = AutoModelForCausalLM.from_pretrained(spec.source, dtype=dtype)
+        model = AutoModelForCausalLM.from_pretrained(spec.source, dtype=dtype, **kwargs)
     except (OSError, ValueError) as error:
         raise ModelLoadError(
             f"--model {spec.name}: could not load ({error}). Give a local folder, a hub id "
@@ -138,5 +147,7 @@ def load_model(spec: BaseModelSpec, device: torch.device, dtype: torch.dtype) ->
         ) from error
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model.to(device).eval()
+    if not quantized:
+        model.to(device)
+    model.eval()
     return model, tokenizer

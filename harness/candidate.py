@@ -54,11 +54,15 @@ class LMCandidate(Candidate):
         model: Any,
         tokenizer: Any,
         rewrite: Callable[[Sequence[Message]], list[Message]] | None = None,
+        *,
+        share_prefix: bool = True,
     ) -> None:
         super().__init__()
         self.model = model
         self.tokenizer = tokenizer
         self.rewrite = rewrite or list
+        self.share_prefix = share_prefix
+        """False for models that bring their own key/value prefix (PEFT prefix tuning)."""
 
     @property
     def device(self) -> torch.device:
@@ -73,7 +77,9 @@ class LMCandidate(Candidate):
 
     def _prefix_cache(self, sequences: Sequence[Sequence[int]], limit: int) -> tuple[int, Any]:
         """Encode the prefix shared by ``sequences`` (at most ``limit`` tokens) once."""
-        shared = min(_common_prefix_length(sequences), limit) if len(sequences) > 1 else 0
+        if not self.share_prefix or len(sequences) < 2:
+            return 0, None
+        shared = min(_common_prefix_length(sequences), limit)
         if shared < MIN_SHARED_PREFIX:
             return 0, None
         cache = DynamicCache(config=self.model.config)

@@ -22,6 +22,11 @@ def on_candidate_ready(candidate, run):
 
 
 @hookspec
+def on_train_log(run_id, step, split, name, value):
+    """Observe one training-curve point (e.g. ``split="validation", name="loss"``) as logged."""
+
+
+@hookspec
 def on_metric_recorded(run, metric):
     """Observe each metric as it is stored (e.g. to mirror results into another tracker)."""
 

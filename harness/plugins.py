@@ -20,6 +20,9 @@ from harness.registry import Registry
 DEFAULT_PLUGINS = (
     "harness.tasks.builtin",
     "plugins.prompting",
+    "plugins.finetune",
+    "plugins.peft_methods",
+    "plugins.adapters",
 )
 
 pm = pluggy.PluginManager("tunebench")

@@ -48,3 +48,17 @@ def package_versions() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             continue
     return versions
+
+
+@functools.cache
+def source_hash(*extra_files: str) -> str:
+    """SHA-256 (16 hex digits) of the harness's and built-in plugins' Python sources, plus
+    ``extra_files``: any code change invalidates cached trained candidates."""
+    digest = hashlib.sha256()
+    files = sorted({*PROJECT_ROOT.glob("harness/**/*.py"), *PROJECT_ROOT.glob("plugins/**/*.py"),
+                    *(Path(f) for f in extra_files if f)})
+    for file in files:
+        name = file.relative_to(PROJECT_ROOT) if file.is_relative_to(PROJECT_ROOT) else file.name
+        digest.update(str(name).encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]

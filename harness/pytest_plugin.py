@@ -58,6 +58,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="override an approach option, e.g. --set few-shot.k=8 (repeatable).",
     )
     group.addoption(
+        "--retrain", action="store_true",
+        help="train again even if a cached candidate with the same config, data, model and "
+        "code exists.",
+    )
+    group.addoption(
         "--device", default="auto", metavar="DEVICE",
         help="auto (CUDA if present, else CPU), cpu, cuda or cuda:N.",
     )
@@ -74,6 +79,7 @@ def pytest_configure(config: pytest.Config) -> None:
         results=Path(config.getoption("results")),
         overrides=config.getoption("overrides"),
         device=config.getoption("device"),
+        retrain=config.getoption("retrain"),
         session=time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3),
     )
     try:

@@ -28,6 +28,7 @@ from harness.basemodel import (
 from harness.metrics import Estimate
 from harness.overrides import build_config, parse_overrides
 from harness.provenance import code_version, package_versions, stable_hash
+from harness.resources import peak_memory
 from harness.store import RunRecord, Store
 from harness.tasks import Task, TaskData, resolve_task
 
@@ -45,6 +46,19 @@ class SessionOptions:
     overrides: list[str] = field(default_factory=list)
     device: str = "auto"
     session: str = "session"
+    retrain: bool = False
+
+
+COST_METRICS: dict[str, bool | None] = {
+    "prepare_seconds": False,
+    "train_seconds": False,
+    "train_tokens_per_second": True,
+    "trainable_params": None,
+    "trainable_percent": None,
+    "artifact_bytes": False,
+    "peak_memory_bytes": False,
+}
+"""Numeric ``candidate.info`` entries recorded as metrics, with their direction."""
 
 
 @dataclass
@@ -135,8 +149,22 @@ class ExperimentSession:
     def base_model(self) -> BaseModelSpec:
         return resolve_model(self.options.model)
 
-    def load_base(self) -> tuple[Any, Any]:
-        return load_model(self.base_model, self.device, default_dtype(self.device))
+    def load_base(self, **kwargs: Any) -> tuple[Any, Any]:
+        return load_model(self.base_model, self.device, default_dtype(self.device), **kwargs)
+
+    def log_curve(self, run_id: int, step: int, split: str, name: str, value: float) -> None:
+        """Store one training-curve point and tell the plugins."""
+        self.store.add_curve_points(run_id, [(step, split, name, value)])
+        plugins.pm.hook.on_train_log(run_id=run_id, step=step, split=split, name=name,
+                                     value=value)
+
+    def record_cost(self, run: Run) -> None:
+        """What preparing the candidate cost, as metrics of the ``prepare`` suite."""
+        recorder = Recorder(self, run, "prepare")
+        for key, higher_is_better in COST_METRICS.items():
+            value = run.candidate.info.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                recorder.metric(key, value, higher_is_better=higher_is_better)
 
     def make_approach(self, name: str) -> Approach:
         cls = self.registry.get(name)
@@ -163,14 +191,21 @@ class ExperimentSession:
                 raise ValueError(f"approach {name!r} cannot run on task {data.name!r}: {reason}")
             run_dir = self.options.results.parent / "runs" / f"{run_id}-{name}"
             run_dir.mkdir(parents=True, exist_ok=True)
-            started = time.perf_counter()
-            candidate = approach.prepare(RunContext(
+            context = RunContext(
                 task=data, load_base=self.load_base, model_name=self.base_model.name,
-                budget=self.budget, seed=self.options.seed, device=self.device, run_dir=run_dir,
-            ))
+                model_version=self.base_model.version, budget=self.budget,
+                seed=self.options.seed, device=self.device, run_dir=run_dir,
+                log_curve=functools.partial(self.log_curve, run_id),
+                retrain=self.options.retrain,
+            )
+            started = time.perf_counter()
+            with peak_memory(self.device) as memory:
+                candidate = approach.prepare(context)
             candidate.info["prepare_seconds"] = round(time.perf_counter() - started, 3)
+            candidate.info.update(memory)
             self.store.update_info(run_id, candidate.info)
             run = Run(run_id, name, candidate)
+            self.record_cost(run)
             plugins.pm.hook.on_candidate_ready(candidate=candidate, run=run)
             yield run
         except KeyboardInterrupt:

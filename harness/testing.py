@@ -22,7 +22,7 @@ _CORPUS = [
 ]
 
 
-def make_tiny_model(folder: str | Path, *, seed: int = 0, hidden_size: int = 32) -> Path:
+def make_tiny_model(folder: str | Path, *, seed: int = 0, hidden_size: int = 64) -> Path:
     """Write a tiny causal LM + tokenizer to ``folder`` and return it."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers

@@ -52,6 +52,7 @@ class Echo(Approach):
         model, tokenizer = ctx.load_base()
         candidate = LMCandidate(model, tokenizer)
         candidate.info["built_by"] = "echo-test"
+        ctx.log_curve(1, "train", "loss", 2.5)
         return candidate
 
 
@@ -72,6 +73,10 @@ class Observer:
     @hookimpl
     def on_candidate_ready(self, candidate, run):
         self.calls.append(("on_candidate_ready", {"candidate": candidate, "run": run}))
+
+    @hookimpl
+    def on_train_log(self, run_id, step, split, name, value):
+        self.calls.append(("on_train_log", {"step": step, "split": split, "value": value}))
 
     @hookimpl
     def on_metric_recorded(self, run, metric):
@@ -106,11 +111,13 @@ def test_runtime_registered_approach_is_selectable_and_every_hook_fires(
     called = {name for name, _ in observer.calls}
     # register_approaches is exercised by the lookup above; the rest must have been called.
     assert called == {"register_tasks", "on_candidate_ready", "on_metric_recorded",
-                      "on_run_finished"}
+                      "on_run_finished", "on_train_log"}
+    assert ("on_train_log", {"step": 1, "split": "train", "value": 2.5}) in observer.calls
     finished = [kwargs for name, kwargs in observer.calls if name == "on_run_finished"]
     assert finished == [{"run_id": run.id, "status": "finished"}]
-    metric = next(kw["metric"] for name, kw in observer.calls if name == "on_metric_recorded")
-    assert metric["name"] == "answered" and metric["value"] == 1.0
+    metrics = [kw["metric"] for name, kw in observer.calls if name == "on_metric_recorded"]
+    assert {"suite": "unit", "name": "answered", "value": 1.0}.items() <= metrics[-1].items()
+    assert "prepare_seconds" in {m["name"] for m in metrics}  # cost, recorded by the harness
     assert set(HOOK_NAMES) == called | {"register_approaches"}
 
 

@@ -1,0 +1,140 @@
+"""The base class of weight-updating approaches: attach trainable parts, train, cache, reload.
+
+A subclass says how to make the base model trainable (``attach``), how to save only what
+training produced (``save``: adapter weights for parameter-efficient methods, the whole model
+for full fine-tuning) and how to rebuild the candidate from that (``restore``). Training
+itself is shared (:func:`harness.training.train_sft`), so every method is trained the same way.
+
+A trained candidate is cached under ``$TUNEBENCH_CACHE/candidates/<approach>/<key>``, where
+the key hashes the approach config, the task data, the base model, the code, the seed, the
+budget and the device type; a later session with the same key reloads it instead of training
+(``--retrain`` forces training).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import os
+import shutil
+from abc import abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+from harness.approach import Approach, Candidate, RunContext
+from harness.basemodel import cache_dir
+from harness.candidate import LMCandidate
+from harness.provenance import source_hash, stable_hash
+from harness.training import TrainingConfig, train_sft
+
+MANIFEST = "candidate.json"
+
+
+def count_parameters(model: Any) -> tuple[int, int]:
+    """(trainable, total) parameter counts; 4-bit packed weights count as unpacked."""
+    trainable = total = 0
+    for parameter in model.parameters():
+        count = parameter.numel()
+        if type(parameter).__name__ == "Params4bit":
+            count *= 2  # two 4-bit values per stored byte
+        total += count
+        if parameter.requires_grad:
+            trainable += count
+    return trainable, total
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+
+class TrainedApproach(Approach):
+    """An approach whose candidate is the base model plus trained weights."""
+
+    Config: ClassVar[type] = TrainingConfig
+
+    def unsupported_reason(self, task) -> str | None:
+        return None if task.train else "the task has no training examples"
+
+    def load_for_training(self, ctx: RunContext) -> tuple[Any, Any]:
+        """The base model to train (override to load it differently, e.g. quantized)."""
+        return ctx.load_base()
+
+    @abstractmethod
+    def attach(self, model: Any, ctx: RunContext) -> Any:
+        """Make ``model`` trainable the way this method does; return the model to train."""
+
+    @abstractmethod
+    def save(self, model: Any, folder: Path) -> None:
+        """Write what training produced (and only that) into ``folder``."""
+
+    @abstractmethod
+    def restore(self, ctx: RunContext, folder: Path) -> tuple[Any, Any]:
+        """Rebuild ``(model, tokenizer)`` from the base model and ``folder``."""
+
+    def make_candidate(self, model: Any, tokenizer: Any) -> Candidate:
+        return LMCandidate(model, tokenizer)
+
+    def cache_inputs(self) -> Any:
+        """Anything besides the config that determines the result (e.g. a config file's text)."""
+        return None
+
+    def cache_folder(self, ctx: RunContext) -> Path:
+        module_file = inspect.getsourcefile(type(self)) or ""
+        key = stable_hash([
+            self.name, dataclasses.asdict(self.config), self.cache_inputs(),
+            ctx.task.fingerprint(), ctx.model_version, source_hash(module_file), ctx.seed,
+            ctx.budget.name, ctx.device.type,
+        ])
+        return cache_dir() / "candidates" / self.name / key
+
+    def prepare(self, ctx: RunContext) -> Candidate:
+        folder = self.cache_folder(ctx)
+        if (folder / MANIFEST).is_file() and not ctx.retrain:
+            candidate = self._reload(ctx, folder)
+        else:
+            candidate = self._train(ctx, folder)
+        link = ctx.run_dir / "candidate"
+        if not link.exists():
+            link.symlink_to(folder, target_is_directory=True)
+        return candidate
+
+    def _reload(self, ctx: RunContext, folder: Path) -> Candidate:
+        manifest = json.loads((folder / MANIFEST).read_text())
+        model, tokenizer = self.restore(ctx, folder)
+        for point in manifest["curves"]:
+            ctx.log_curve(*point)
+        candidate = self.make_candidate(model, tokenizer)
+        candidate.info.update(manifest["info"], cache_hit=True, artifact_dir=str(folder))
+        return candidate
+
+    def _train(self, ctx: RunContext, folder: Path) -> Candidate:
+        model, tokenizer = self.load_for_training(ctx)
+        model = self.attach(model, ctx)
+        trainable, total = count_parameters(model)
+        if trainable == 0:
+            raise RuntimeError(f"{self.name}: attach() left no trainable parameter")
+        result = train_sft(
+            model, tokenizer, ctx.task.train, ctx.task.validation, self.config,
+            seed=ctx.seed, output_dir=ctx.run_dir / "trainer", device=ctx.device,
+            curve_sink=ctx.log_curve,
+        )
+        staging = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
+        shutil.rmtree(staging, ignore_errors=True)
+        self.save(model, staging)
+        info = {
+            "trainable_params": trainable,
+            "total_params": total,
+            "trainable_percent": round(100 * trainable / total, 4),
+            "artifact_bytes": folder_bytes(staging),
+            **result.info(),
+        }
+        (staging / MANIFEST).write_text(json.dumps(
+            {"approach": self.name, "config": dataclasses.asdict(self.config), "info": info,
+             "curves": result.curves}, indent=1, default=str,
+        ))
+        shutil.rmtree(folder, ignore_errors=True)  # a --retrain replaces the old candidate
+        staging.rename(folder)
+        candidate = self.make_candidate(model, tokenizer)
+        candidate.info.update(info, cache_hit=False, artifact_dir=str(folder))
+        return candidate

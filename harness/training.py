@@ -1,0 +1,194 @@
+"""Supervised fine-tuning shared by every weight-updating approach (trl's SFTTrainer).
+
+Examples become prompt-completion conversations, so the loss covers the reply only (trl's
+``completion_only_loss``) in the model's own chat format. Training is seeded, batches are
+grouped by length to cut padding, validation loss is computed every ``eval_every`` steps, and
+both curves go to the results store as they are logged. Early stopping is a simple patience
+rule on validation loss (Prechelt, 1998, "Early stopping - but when?").
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import TrainerCallback
+
+from harness.approach import option
+from harness.tasks.base import Example
+
+CurveSink = Callable[[int, str, str, float], None]
+"""Receives ``(step, split, name, value)`` for each logged point of a training curve."""
+
+
+@dataclass
+class TrainingConfig:
+    """Options every training approach shares (``--set <approach>.<field>=...``)."""
+
+    learning_rate: float = option(2e-4, "peak learning rate (linear decay after warm-up)")
+    epochs: float = option(1.0, "passes over the training split")
+    max_steps: int = option(-1, "stop after this many optimiser steps (-1: use epochs)")
+    batch_size: int = option(8, "examples per optimiser step")
+    max_length: int = option(256, "longer training sequences are truncated (tokens)")
+    warmup: float = option(0.1, "warm-up: fraction of steps if < 1, else a step count")
+    weight_decay: float = option(0.0, "AdamW weight decay")
+    eval_every: int = option(0, "validation loss every N steps (0: about 4 times per run)")
+    early_stopping_patience: int = option(
+        0, "stop after N validation evaluations without improvement (0: never)"
+    )
+    group_by_length: bool = option(True, "batch similar lengths together to reduce padding")
+
+
+def sft_records(examples: list[Example]) -> list[dict[str, Any]]:
+    """trl's conversational prompt-completion format: the loss is on the completion only."""
+    return [
+        {"prompt": list(e.messages), "completion": [{"role": "assistant", "content": e.answer}]}
+        for e in examples
+    ]
+
+
+class CurveLogger(TrainerCallback):
+    """Sends training and validation loss to the store as the trainer logs them."""
+
+    def __init__(self, sink: CurveSink) -> None:
+        self.sink = sink
+        self.points: list[tuple[int, str, str, float]] = []
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        for key, split in (("loss", "train"), ("eval_loss", "validation")):
+            if logs and key in logs and math.isfinite(logs[key]):
+                point = (state.global_step, split, "loss", float(logs[key]))
+                self.points.append(point)
+                self.sink(*point)
+
+
+class PatienceStopping(TrainerCallback):
+    """Stops training once validation loss has not improved for ``patience`` evaluations."""
+
+    def __init__(self, patience: int) -> None:
+        self.patience, self.best, self.waited = patience, math.inf, 0
+        self.stopped_at: int | None = None
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        loss = (metrics or {}).get("eval_loss")
+        if self.patience <= 0 or loss is None:
+            return
+        if loss < self.best:
+            self.best, self.waited = loss, 0
+        else:
+            self.waited += 1
+            if self.waited >= self.patience:
+                control.should_training_stop = True
+                self.stopped_at = state.global_step
+
+
+@dataclass
+class TrainingResult:
+    """What training reports back to the approach (and, through ``info``, to the store)."""
+
+    train_seconds: float
+    steps: int
+    train_tokens: int
+    curves: list[tuple[int, str, str, float]]
+    stopped_early_at: int | None
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "train_seconds": round(self.train_seconds, 3),
+            "train_steps": self.steps,
+            "train_tokens": self.train_tokens,
+            "train_tokens_per_second": round(self.train_tokens / max(self.train_seconds, 1e-9), 2),
+            "stopped_early_at_step": self.stopped_early_at,
+        }
+
+
+def _quiet_library_noise() -> None:
+    # Known, harmless messages; real errors still raise.
+    warnings.filterwarnings("ignore", message=".*does not support bfloat16 compilation.*")
+    warnings.filterwarnings("ignore", message=".*loss_type=None.*")
+    logging.getLogger("transformers.trainer").setLevel(logging.ERROR)
+
+
+def train_sft(
+    model: Any,
+    tokenizer: Any,
+    train: list[Example],
+    validation: list[Example],
+    config: TrainingConfig,
+    *,
+    seed: int,
+    output_dir: Path,
+    device: torch.device,
+    curve_sink: CurveSink,
+) -> TrainingResult:
+    """Fine-tune ``model`` in place on ``train``; returns timings, token counts and curves."""
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    _quiet_library_noise()
+    if not train:
+        raise ValueError("the task has no training examples; training approaches need some")
+    steps_per_epoch = math.ceil(len(train) / config.batch_size)
+    total_steps = (config.max_steps if config.max_steps > 0
+                   else max(1, math.ceil(steps_per_epoch * config.epochs)))
+    eval_every = config.eval_every or max(1, total_steps // 4)
+    logging_steps = max(1, min(eval_every, total_steps // 20 or 1))
+    cuda = device.type == "cuda"
+    args = SFTConfig(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size * 2,
+        learning_rate=config.learning_rate,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        warmup_steps=config.warmup,
+        weight_decay=config.weight_decay,
+        logging_steps=logging_steps,
+        eval_strategy="steps" if validation else "no",
+        eval_steps=eval_every,
+        save_strategy="no",
+        report_to=[],
+        seed=seed,
+        data_seed=seed,
+        use_cpu=not cuda,
+        bf16=cuda and torch.cuda.is_bf16_supported(),
+        fp16=cuda and not torch.cuda.is_bf16_supported(),
+        gradient_checkpointing=False,
+        max_length=config.max_length,
+        completion_only_loss=True,
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
+        include_num_input_tokens_seen="non_padding",
+        dataloader_num_workers=0,
+    )
+    curves = CurveLogger(curve_sink)
+    patience = PatienceStopping(config.early_stopping_patience)
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(sft_records(train)),
+        eval_dataset=Dataset.from_list(sft_records(validation)) if validation else None,
+        processing_class=tokenizer,
+        callbacks=[curves, patience],
+    )
+    started = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - started
+    if validation and not any(p[1] == "validation" and p[0] == trainer.state.global_step
+                              for p in curves.points):
+        metrics = trainer.evaluate()  # the final point, so curves end where training ended
+        curves.on_log(args, trainer.state, None, {"eval_loss": metrics["eval_loss"]})
+    model.eval()
+    return TrainingResult(
+        train_seconds=seconds,
+        steps=trainer.state.global_step,
+        train_tokens=int(trainer.state.num_input_tokens_seen),
+        curves=curves.points,
+        stopped_early_at=patience.stopped_at,
+    )

@@ -1,0 +1,44 @@
+"""Full fine-tuning: every weight of the base model is updated (supervised fine-tuning with
+trl's SFTTrainer, loss on the reply only). The artifact is the whole model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.approach import RunContext, option
+from harness.hookspecs import hookimpl
+from harness.trained import TrainedApproach
+from harness.training import TrainingConfig
+
+
+@dataclass
+class FullFinetuneOptions(TrainingConfig):
+    learning_rate: float = option(5e-5, "peak learning rate (linear decay after warm-up)")
+
+
+class FullFinetune(TrainedApproach):
+    name = "full-ft"
+    description = "supervised fine-tuning of all weights"
+    Config = FullFinetuneOptions
+
+    def attach(self, model: Any, ctx: RunContext) -> Any:
+        for parameter in model.parameters():
+            parameter.requires_grad_(True)
+        return model
+
+    def save(self, model: Any, folder: Path) -> None:
+        model.save_pretrained(folder)
+
+    def restore(self, ctx: RunContext, folder: Path) -> tuple[Any, Any]:
+        from safetensors.torch import load_model
+
+        model, tokenizer = ctx.load_base()
+        load_model(model, folder / "model.safetensors", strict=True, device=str(ctx.device))
+        return model.eval(), tokenizer
+
+
+@hookimpl
+def register_approaches(register):
+    register(FullFinetune)

@@ -1,0 +1,160 @@
+"""Parameter-efficient fine-tuning through PEFT: LoRA, QLoRA, and any PEFT config file.
+
+- ``lora``: low-rank updates ``B A`` (A: r x d, B: d x r) on chosen projections (Hu et al.,
+  2021, "LoRA: Low-Rank Adaptation of Large Language Models"); defaults r=16, alpha=32,
+  dropout 0.05 on q_proj/v_proj, the common recipe.
+- ``qlora``: the same adapters on a base quantized to 4-bit NormalFloat with double
+  quantization through bitsandbytes (Dettmers et al., 2023, "QLoRA"); the compute dtype is
+  fp32 on CPU and bf16 (or fp16) on CUDA.
+- ``peft``: any PEFT config as JSON (the ``adapter_config.json`` a PEFT checkpoint carries, or
+  the files of PEFT's own method comparison), so IA3, LoHa, LoKr, prefix tuning, VeRA... run
+  without new code. Examples live in ``plugins/peft_configs/``.
+
+Only the adapter weights are saved (``adapter_model.safetensors``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from harness.approach import RunContext, option
+from harness.candidate import LMCandidate
+from harness.hookspecs import hookimpl
+from harness.trained import TrainedApproach
+from harness.training import TrainingConfig
+
+CONFIG_EXAMPLES = Path(__file__).resolve().parent / "peft_configs"
+
+
+class PeftApproach(TrainedApproach):
+    """Shared by approaches that train a PEFT adapter on a frozen base."""
+
+    def peft_config(self) -> Any:
+        raise NotImplementedError
+
+    def attach(self, model: Any, ctx: RunContext) -> Any:
+        from peft import get_peft_model
+
+        return get_peft_model(model, self.peft_config())
+
+    def save(self, model: Any, folder: Path) -> None:
+        model.save_pretrained(folder)
+
+    def restore(self, ctx: RunContext, folder: Path) -> tuple[Any, Any]:
+        from peft import PeftModel
+
+        base, tokenizer = self.load_for_training(ctx)
+        return PeftModel.from_pretrained(base, folder).eval(), tokenizer
+
+    def make_candidate(self, model: Any, tokenizer: Any) -> LMCandidate:
+        prompt_learning = getattr(self.peft_config(), "is_prompt_learning", False)
+        return LMCandidate(model, tokenizer, share_prefix=not prompt_learning)
+
+
+def _targets(modules: list[str]) -> list[str] | str:
+    return "all-linear" if modules == ["all-linear"] else modules
+
+
+@dataclass
+class LoraOptions(TrainingConfig):
+    r: int = option(16, "rank of the update matrices")
+    alpha: int = option(32, "scaling: updates are multiplied by alpha / r")
+    dropout: float = option(0.05, "dropout on the adapter input")
+    target_modules: list[str] = option(
+        ["q_proj", "v_proj"], "module names to adapt, comma-separated, or all-linear"
+    )
+
+
+class Lora(PeftApproach):
+    name = "lora"
+    description = "LoRA adapters (Hu et al., 2021) on a frozen fp32/bf16 base"
+    Config = LoraOptions
+
+    def peft_config(self) -> Any:
+        from peft import LoraConfig
+
+        return LoraConfig(
+            r=self.config.r, lora_alpha=self.config.alpha, lora_dropout=self.config.dropout,
+            target_modules=_targets(self.config.target_modules), task_type="CAUSAL_LM",
+        )
+
+
+class QLora(Lora):
+    name = "qlora"
+    description = "LoRA on a 4-bit NF4 double-quantized base (Dettmers et al., 2023)"
+
+    def load_for_training(self, ctx: RunContext) -> tuple[Any, Any]:
+        from transformers import BitsAndBytesConfig
+
+        cuda = ctx.device.type == "cuda"
+        compute = (torch.bfloat16 if cuda and torch.cuda.is_bf16_supported()
+                   else torch.float16 if cuda else torch.float32)
+        quantization = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=compute,
+        )
+        return ctx.load_base(quantization_config=quantization)
+
+    def attach(self, model: Any, ctx: RunContext) -> Any:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+        return super().attach(model, ctx)
+
+
+@dataclass
+class PeftFileOptions(TrainingConfig):
+    config: str = option(
+        str(CONFIG_EXAMPLES / "ia3.json"),
+        "path to a PEFT config JSON (peft_type plus its options); examples in "
+        "plugins/peft_configs/",
+    )
+
+
+class PeftFromFile(PeftApproach):
+    name = "peft"
+    description = "any PEFT method from a config JSON (IA3, LoHa, LoKr, prefix tuning...)"
+    Config = PeftFileOptions
+
+    def _config_text(self) -> str:
+        path = Path(self.config.config).expanduser()
+        try:
+            return path.read_text()
+        except OSError as error:
+            examples = ", ".join(sorted(p.name for p in CONFIG_EXAMPLES.glob("*.json")))
+            raise ValueError(
+                f"--set peft.config={self.config.config}: cannot read it ({error}); give a "
+                f"PEFT config JSON, e.g. one of {examples} in {CONFIG_EXAMPLES}"
+            ) from None
+
+    def cache_inputs(self) -> Any:
+        return self._config_text()
+
+    def peft_config(self) -> Any:
+        from peft import get_peft_config
+
+        path = self.config.config
+        try:
+            fields = json.loads(self._config_text())
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}:{error.lineno}: invalid JSON ({error.msg})") from None
+        if "peft_type" not in fields:
+            raise ValueError(f"{path}: field 'peft_type' is missing; add e.g. \"peft_type\": "
+                             "\"IA3\" (see plugins/peft_configs/ for complete examples)")
+        fields.setdefault("task_type", "CAUSAL_LM")
+        try:
+            return get_peft_config(fields)
+        except (TypeError, ValueError, KeyError) as error:
+            raise ValueError(f"{path}: not a valid PEFT config ({error})") from None
+
+
+@hookimpl
+def register_approaches(register):
+    register(Lora)
+    register(QLora)
+    register(PeftFromFile)
