@@ -72,6 +72,9 @@ class TrainedApproach(Approach):
     def restore(self, ctx: RunContext, folder: Path) -> tuple[Any, Any]:
         """Rebuild ``(model, tokenizer)`` from the base model and ``folder``."""
 
+    def finish_training(self, model: Any) -> None:
+        """Called after training, before saving (override to undo training-only settings)."""
+
     def make_candidate(self, model: Any, tokenizer: Any) -> Candidate:
         return LMCandidate(model, tokenizer)
 
@@ -119,6 +122,7 @@ class TrainedApproach(Approach):
             seed=ctx.seed, output_dir=ctx.run_dir / "trainer", device=ctx.device,
             curve_sink=ctx.log_curve,
         )
+        self.finish_training(model)
         staging = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
         shutil.rmtree(staging, ignore_errors=True)
         self.save(model, staging)

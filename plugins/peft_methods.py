@@ -103,8 +103,33 @@ class QLora(Lora):
     def attach(self, model: Any, ctx: RunContext) -> Any:
         from peft import prepare_model_for_kbit_training
 
+        # bitsandbytes repacks 4-bit weights for a faster CPU kernel the first time a layer
+        # runs in eval mode (e.g. validation loss), and that kernel has no backward: training
+        # after it would silently lose gradients. Keep the trainable layout while training.
+        self._set_cpu_repacking(model, False)
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
         return super().attach(model, ctx)
+
+    def finish_training(self, model: Any) -> None:
+        # trl keeps QLoRA adapters in bf16 while training (as the paper does); PEFT reloads
+        # saved adapters in fp32. Cast now so a fresh and a reloaded candidate are the same
+        # model (bf16 values are exact in fp32).
+        for parameter in model.parameters():
+            if parameter.requires_grad:
+                parameter.data = parameter.data.float()
+        self._set_cpu_repacking(model, True)
+
+    @staticmethod
+    def _set_cpu_repacking(model: Any, enabled: bool) -> None:
+        """Pause (and later restore) bitsandbytes' eval-time repacking of 4-bit CPU weights."""
+        from bitsandbytes.nn import Linear4bit
+
+        for module in model.modules():
+            if isinstance(module, Linear4bit):
+                if not enabled:
+                    module.repack_when_enabled = module.support_avx512bf16_for_cpu
+                module.support_avx512bf16_for_cpu = enabled and getattr(
+                    module, "repack_when_enabled", False)
 
 
 @dataclass
