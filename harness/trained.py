@@ -112,6 +112,9 @@ class TrainedApproach(Approach):
         return candidate
 
     def _train(self, ctx: RunContext, folder: Path) -> Candidate:
+        from transformers import set_seed
+
+        set_seed(ctx.seed)  # adapter initialisation draws from the global generators
         model, tokenizer = self.load_for_training(ctx)
         model = self.attach(model, ctx)
         trainable, total = count_parameters(model)

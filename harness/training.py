@@ -127,8 +127,12 @@ def train_sft(
     output_dir: Path,
     device: torch.device,
     curve_sink: CurveSink,
+    inspect_trainer: Callable[[Any], None] | None = None,
 ) -> TrainingResult:
-    """Fine-tune ``model`` in place on ``train``; returns timings, token counts and curves."""
+    """Fine-tune ``model`` in place on ``train``; returns timings, token counts and curves.
+
+    ``inspect_trainer`` (tests, benchmarks) sees the trainer before it starts.
+    """
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
@@ -177,6 +181,8 @@ def train_sft(
         processing_class=tokenizer,
         callbacks=[curves, patience],
     )
+    if inspect_trainer is not None:
+        inspect_trainer(trainer)
     started = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - started
