@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness.session import COST_METRICS
 from harness.store import Store
 
-SUMMARY_METRICS_LIMIT = 6
+SUMMARY_METRICS_LIMIT = 5
+SUMMARY_COST = ("train_seconds", "trainable_params", "artifact_bytes")
+"""Cost columns shown after the quality metrics (all of them are in the database)."""
 
 
 def _cell(value: float, low: float | None, high: float | None) -> str:
     if low is None or high is None:
-        return f"{value:.4g}"
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
     return f"{value:.3f} [{low:.3f}, {high:.3f}]"
 
 
@@ -31,7 +34,9 @@ def session_table(store: Store, session: str, path: Path) -> str:
         "JOIN runs r ON r.id = m.run_id WHERE r.session = ? AND instr(m.name, '[') = 0 "
         "ORDER BY m.id", (session,),
     )
-    names = list(dict.fromkeys(row["name"] for row in metrics))[:SUMMARY_METRICS_LIMIT]
+    recorded = list(dict.fromkeys(row["name"] for row in metrics))
+    quality = [n for n in recorded if n not in COST_METRICS][:SUMMARY_METRICS_LIMIT]
+    names = quality + [n for n in SUMMARY_COST if n in recorded]
     cells = {(row["run_id"], row["name"]): _cell(row["value"], row["ci_low"], row["ci_high"])
              for row in metrics}
     header = ["approach", "status", *names]
