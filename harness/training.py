@@ -60,8 +60,10 @@ class CurveLogger(TrainerCallback):
     def __init__(self, sink: CurveSink) -> None:
         self.sink = sink
         self.points: list[tuple[int, str, str, float]] = []
+        self.eval_seconds = 0.0
 
     def on_log(self, args, state, control, logs=None, **kwargs):
+        self.eval_seconds += float((logs or {}).get("eval_runtime", 0.0))
         for key, split in (("loss", "train"), ("eval_loss", "validation")):
             if logs and key in logs and math.isfinite(logs[key]):
                 point = (state.global_step, split, "loss", float(logs[key]))
@@ -94,17 +96,22 @@ class TrainingResult:
     """What training reports back to the approach (and, through ``info``, to the store)."""
 
     train_seconds: float
+    """Wall time of training, validation evaluations included."""
+    eval_seconds: float
+    """The part of ``train_seconds`` spent computing validation loss."""
     steps: int
     train_tokens: int
     curves: list[tuple[int, str, str, float]]
     stopped_early_at: int | None
 
     def info(self) -> dict[str, Any]:
+        optimising = max(self.train_seconds - self.eval_seconds, 1e-9)
         return {
             "train_seconds": round(self.train_seconds, 3),
+            "validation_seconds": round(self.eval_seconds, 3),
             "train_steps": self.steps,
             "train_tokens": self.train_tokens,
-            "train_tokens_per_second": round(self.train_tokens / max(self.train_seconds, 1e-9), 2),
+            "train_tokens_per_second": round(self.train_tokens / optimising, 2),
             "stopped_early_at_step": self.stopped_early_at,
         }
 
@@ -185,14 +192,14 @@ def train_sft(
         inspect_trainer(trainer)
     started = time.perf_counter()
     trainer.train()
-    seconds = time.perf_counter() - started
+    seconds, eval_seconds = time.perf_counter() - started, curves.eval_seconds
     if validation and not any(p[1] == "validation" and p[0] == trainer.state.global_step
                               for p in curves.points):
-        metrics = trainer.evaluate()  # the final point, so curves end where training ended
-        curves.on_log(args, trainer.state, None, {"eval_loss": metrics["eval_loss"]})
+        trainer.evaluate()  # logs the final point, so the curves end where training ended
     model.eval()
     return TrainingResult(
         train_seconds=seconds,
+        eval_seconds=eval_seconds,
         steps=trainer.state.global_step,
         train_tokens=int(trainer.state.num_input_tokens_seen),
         curves=curves.points,

@@ -166,3 +166,14 @@ def test_budgets_nest():
     assert smoke.train_examples < quick.train_examples
     assert BUDGETS["full"].train_examples is None
     assert RunContext.__dataclass_fields__["retrain"].default is False
+
+
+def test_validation_curve_ends_at_the_last_step_without_duplicates(session, tmp_path):
+    with session("lora", "lora.eval_every=3").open_run("lora") as run:
+        info = run.candidate.info
+    db = sqlite3.connect(tmp_path / "r.db")
+    steps = [r[0] for r in db.execute(
+        "SELECT step FROM curves WHERE run_id = ? AND split = 'validation' ORDER BY step",
+        (run.id,))]
+    assert steps == [3, 4]  # every 3 steps, plus the final one
+    assert 0 < info["validation_seconds"] < info["train_seconds"]
