@@ -120,6 +120,9 @@ def _quiet_library_noise() -> None:
     # Known, harmless messages; real errors still raise.
     warnings.filterwarnings("ignore", message=".*does not support bfloat16 compilation.*")
     warnings.filterwarnings("ignore", message=".*loss_type=None.*")
+    # transformers 5 renamed gradient checkpointing; trl and peft still use the old names.
+    warnings.filterwarnings("ignore", message=".*gradient_checkpointing.* is deprecated.*",
+                            category=FutureWarning)
     logging.getLogger("transformers.trainer").setLevel(logging.ERROR)
 
 
