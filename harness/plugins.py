@@ -13,6 +13,7 @@ import importlib.metadata
 import os
 
 import pluggy
+from packaging.utils import canonicalize_name
 
 from harness import hookspecs
 from harness.registry import Registry
@@ -34,9 +35,9 @@ def _load_entry_point_plugins() -> None:
     if allowed is None:
         pm.load_setuptools_entrypoints("tunebench")
         return
-    names = {name.strip() for name in allowed.split(",") if name.strip()}
+    names = {canonicalize_name(name) for name in allowed.split(",") if name.strip()}
     for dist in importlib.metadata.distributions():
-        if dist.metadata["Name"] not in names:
+        if canonicalize_name(dist.metadata["Name"]) not in names:
             continue
         for entry_point in dist.entry_points.select(group="tunebench"):
             pm.register(entry_point.load(), name=entry_point.name)

@@ -46,7 +46,7 @@ class Registry(Generic[T]):
         close = difflib.get_close_matches(name, self._items, n=3, cutoff=0.5)
         hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
         known = ", ".join(sorted(self._items)) or "(none)"
-        return f"unknown {self.kind} {name!r}.{hint} Registered {self.kind}s: {known}."
+        return f"unknown {self.kind} {name!r}.{hint} Registered: {known}."
 
     def names(self) -> list[str]:
         return sorted(self._items)

@@ -28,10 +28,14 @@ def tiny_lm(tiny_model_dir: Path):
 
 
 def run_suites(
-    args: list[str], cwd: Path, *, env: dict[str, str] | None = None, timeout: float = 600
+    args: list[str], cwd: Path, *, env: dict[str, str | None] | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess:
-    """``python -m pytest suites/ ARGS`` in a fresh process, as a user would run it."""
-    environment = {**os.environ, "PYTHONPATH": str(HELPERS), **(env or {})}
+    """``python -m pytest suites/ ARGS`` in a fresh process, as a user would run it.
+
+    ``env`` adds to this process's environment; a ``None`` value removes that variable.
+    """
+    merged = {**os.environ, "PYTHONPATH": str(HELPERS), **(env or {})}
+    environment = {key: value for key, value in merged.items() if value is not None}
     return subprocess.run(
         [sys.executable, "-m", "pytest", str(ROOT / "suites"), "-p", "no:cacheprovider", *args],
         cwd=cwd, env=environment, capture_output=True, text=True, timeout=timeout,

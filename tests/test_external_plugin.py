@@ -25,13 +25,14 @@ def installed(tmp_path_factory):
     return site
 
 
-def plugin_env(site):
-    env = {k: v for k, v in os.environ.items() if k != "TUNEBENCH_LOAD_PLUGINS"}
-    return {**env, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)])}
+def plugin_env(site, allow: str | None = None) -> dict[str, str | None]:
+    """Plugin folder on the path; ``allow`` is TUNEBENCH_LOAD_PLUGINS (None: unset, load all)."""
+    return {"PYTHONPATH": os.pathsep.join([str(site), str(ROOT)]), "TUNEBENCH_LOAD_PLUGINS": allow}
 
 
-def test_installed_plugin_is_selectable_by_name(installed, tiny_model_dir, tmp_path):
-    env = plugin_env(installed) | {"TUNEBENCH_CACHE": str(tmp_path / "cache")}
+@pytest.mark.parametrize("allow", [None, "tunebench_top_layers"], ids=["unset", "allow-listed"])
+def test_installed_plugin_is_selectable_by_name(installed, tiny_model_dir, tmp_path, allow):
+    env = plugin_env(installed, allow) | {"TUNEBENCH_CACHE": str(tmp_path / "cache")}
     result = run_suites(["--approach=top-layers", "--budget=smoke", f"--model={tiny_model_dir}",
                          "--results=r.db", "--set", "top-layers.layers=1", "-q"], tmp_path,
                         env=env)
@@ -46,14 +47,15 @@ def test_plugin_runs_the_importable_contract_test(installed, tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "pytest", str(EXAMPLE / "tests"), "-q", "-p", "no:cacheprovider",
          "--rootdir", str(EXAMPLE)],
-        cwd=tmp_path, env=plugin_env(installed), capture_output=True, text=True,
+        cwd=tmp_path, capture_output=True, text=True,
+        env={k: v for k, v in (os.environ | plugin_env(installed)).items() if v is not None},
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
 
 
 def test_allow_list_keeps_it_out(installed, tmp_path):
-    env = plugin_env(installed) | {"TUNEBENCH_LOAD_PLUGINS": ""}
+    env = plugin_env(installed, allow="")
     result = run_suites(["--approach=top-layers"], tmp_path, env=env)
     assert result.returncode == 4
     assert "unknown approach 'top-layers'" in result.stderr
