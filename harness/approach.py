@@ -8,6 +8,7 @@ Config dataclasses document each field in ``metadata["help"]`` (the PEFT config 
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from harness.tasks.base import Message, TaskData
+from harness.tasks.base import Message, Passage, TaskData
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,9 @@ class Candidate(ABC):
     def __init__(self) -> None:
         self.info: dict[str, Any] = {}
         """Facts about the candidate for the store: trainable params, artifact bytes..."""
+        self.timings: dict[str, float] = {}
+        """Running totals (seconds) of the phases of its calls the harness reports apart,
+        e.g. ``retrieval_seconds``; the harness reads differences around each call."""
 
     @abstractmethod
     def generate(
@@ -90,6 +94,11 @@ class Candidate(ABC):
         self, prompts: Sequence[Sequence[Message]], choices: Sequence[Sequence[str]]
     ) -> list[list[float]]:
         """Log-likelihood of each choice as the reply to its prompt (summed over its tokens)."""
+
+    def use_corpus(self, passages: list[Passage]) -> bool:
+        """Answer from ``passages`` from now on, without retraining; ``False`` if this
+        candidate reads no documents (the knowledge-update suite swaps corpus versions)."""
+        return False
 
 
 @dataclass
@@ -114,6 +123,18 @@ class Approach(ABC):
     @abstractmethod
     def prepare(self, ctx: RunContext) -> Candidate:
         """Build (configure or train) the candidate for ``ctx.task``."""
+
+    builds_on_candidates: ClassVar[bool] = False
+    """True if the approach can be applied on top of another approach's candidate
+    (``lora+rag``); it then implements :meth:`build_on`."""
+
+    def build_on(self, ctx: RunContext, inner: Candidate) -> Candidate:
+        """This approach applied on top of ``inner`` (the left part of a composition)."""
+        raise NotImplementedError(f"{self.name} cannot build on another approach's candidate")
+
+    def config_dict(self) -> dict[str, Any]:
+        """The configuration as recorded in the store (and hashed for provenance)."""
+        return dataclasses.asdict(self.config)
 
     def unsupported_reason(self, task: TaskData) -> str | None:
         """Why this approach cannot run on ``task`` (``None`` if it can); ``all`` skips it."""

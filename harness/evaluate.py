@@ -20,6 +20,26 @@ CHUNK = 64
 smooth progress bar."""
 
 
+def _timed(candidate: Candidate, call: Any) -> tuple[Any, float, dict[str, float]]:
+    """``call()``'s result, its wall seconds, and how the candidate's phase timers moved."""
+    timings = getattr(candidate, "timings", {})
+    before = dict(timings)
+    started = time.perf_counter()
+    result = call()
+    seconds = time.perf_counter() - started
+    return result, seconds, {k: v - before.get(k, 0.0) for k, v in timings.items()}
+
+
+def _per_item_ms(seconds: float, phases: dict[str, float], n: int) -> dict[str, Any]:
+    """Latency per item; phases (e.g. retrieval) apart, and the rest as ``model_ms``."""
+    fields: dict[str, Any] = {"latency_ms": seconds * 1000 / n}
+    if phases:
+        for name, spent in phases.items():
+            fields[name.removesuffix("_seconds") + "_ms"] = spent * 1000 / n
+        fields["model_ms"] = (seconds - sum(phases.values())) * 1000 / n
+    return fields
+
+
 def _chunks(items: Sequence[Example], label: str) -> Any:
     bar = tqdm(total=len(items), desc=label, unit="item", leave=False, disable=None)
     for start in range(0, len(items), CHUNK):
@@ -33,9 +53,9 @@ def score_by_choice(candidate: Candidate, examples: Sequence[Example]) -> list[d
     """Predict the choice with the highest log-likelihood for each item."""
     rows: list[dict[str, Any]] = []
     for chunk in _chunks(examples, "scoring choices"):
-        started = time.perf_counter()
-        scores = candidate.score_choices([e.messages for e in chunk], [e.choices for e in chunk])
-        per_item_ms = (time.perf_counter() - started) * 1000 / len(chunk)
+        scores, seconds, phases = _timed(candidate, lambda chunk=chunk: candidate.score_choices(
+            [e.messages for e in chunk], [e.choices for e in chunk]))
+        timing = _per_item_ms(seconds, phases, len(chunk))
         for example, choice_scores in zip(chunk, scores, strict=True):
             best = max(range(len(choice_scores)), key=choice_scores.__getitem__)
             prediction = example.choices[best]
@@ -46,9 +66,9 @@ def score_by_choice(candidate: Candidate, examples: Sequence[Example]) -> list[d
                 "reference": example.answer,
                 "correct": prediction == example.answer,
                 "score": choice_scores[best],
-                "latency_ms": per_item_ms,
+                "latency_ms": timing["latency_ms"],
                 "extra": {"choice_logprobs": dict(zip(example.choices, choice_scores, strict=True)),
-                          **example.meta},
+                          **timing, **example.meta},
             })
     return rows
 
@@ -59,18 +79,19 @@ def score_by_generation(
     """Generate greedily and let the task map each generation to a prediction."""
     rows: list[dict[str, Any]] = []
     for chunk in _chunks(examples, "generating"):
-        started = time.perf_counter()
-        outputs = candidate.generate([e.messages for e in chunk], task.max_new_tokens)
-        per_item_ms = (time.perf_counter() - started) * 1000 / len(chunk)
+        outputs, seconds, phases = _timed(candidate, lambda chunk=chunk: candidate.generate(
+            [e.messages for e in chunk], task.max_new_tokens))
+        timing = _per_item_ms(seconds, phases, len(chunk))
         for example, text in zip(chunk, outputs, strict=True):
             prediction, correct = task.score_generation(text, example)
+            scores = task.extra_scores(text, example)
             rows.append({
                 "item_id": example.id,
                 "prompt": example.prompt_text,
                 "prediction": prediction,
                 "reference": example.answer,
                 "correct": correct,
-                "latency_ms": per_item_ms,
-                "extra": {"generated": text, **example.meta},
+                "latency_ms": timing["latency_ms"],
+                "extra": {"generated": text, **scores, **timing, **example.meta},
             })
     return rows

@@ -54,10 +54,15 @@ def bootstrap(
     return Estimate(value, float(low), float(high), n)
 
 
-def accuracy(correct: Sequence[bool], *, seed: int = 0) -> Estimate:
+def accuracy(correct: Sequence[bool] | Sequence[float], *, seed: int = 0) -> Estimate:
     """Share of correct items with a bootstrap CI."""
     hits = np.asarray(correct, dtype=float)
     return bootstrap(lambda idx: hits[idx].mean(axis=1), len(hits), seed=seed)
+
+
+def mean(values: Sequence[float], *, seed: int = 0) -> Estimate:
+    """Mean of per-item scores (token F1, latency...) with a bootstrap CI."""
+    return accuracy([float(v) for v in values], seed=seed)
 
 
 def macro_f1(

@@ -24,6 +24,7 @@ DEFAULT_PLUGINS = (
     "plugins.finetune",
     "plugins.peft_methods",
     "plugins.adapters",
+    "plugins.rag",
 )
 
 pm = pluggy.PluginManager("tunebench")

@@ -83,7 +83,9 @@ def pytest_configure(config: pytest.Config) -> None:
         session=time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3),
     )
     try:
-        config.stash[STASH] = ExperimentSession(options)
+        session = ExperimentSession(options)
+        session.approach_names()  # approaches that cannot run on the task fail now
+        config.stash[STASH] = session
     except (KeyError, ValueError) as error:
         raise pytest.UsageError(str(error)) from None
 

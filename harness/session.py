@@ -6,7 +6,6 @@ without pytest. The harness, not the approach, times ``prepare`` and records pro
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import time
 import traceback
@@ -25,6 +24,7 @@ from harness.basemodel import (
     resolve_device,
     resolve_model,
 )
+from harness.compose import check_composition, make_approach
 from harness.metrics import Estimate
 from harness.overrides import build_config, parse_overrides
 from harness.provenance import code_version, package_versions, stable_hash
@@ -57,6 +57,9 @@ COST_METRICS: dict[str, bool | None] = {
     "trainable_percent": None,
     "artifact_bytes": False,
     "peak_memory_bytes": False,
+    "index_seconds": False,
+    "index_bytes": False,
+    "index_chunks": None,
 }
 """Numeric ``candidate.info`` entries recorded as metrics, with their direction."""
 
@@ -110,7 +113,7 @@ class ExperimentSession:
         self.overrides = parse_overrides(options.overrides, self.registry)
         for name in options.approaches:
             if name != "all":
-                self.registry.get(name)  # unknown names fail now, listing what exists
+                check_composition(name, self.registry)  # bad names fail now, listing what exists
         if options.budget not in BUDGETS:
             raise ValueError(f"unknown budget {options.budget!r}; use one of {', '.join(BUDGETS)}")
         self.budget: Budget = BUDGETS[options.budget]
@@ -131,6 +134,11 @@ class ExperimentSession:
                     if self.registry.get(n)().unsupported_reason(data) is None
                 ]
             else:
+                reason = self.make_approach(name).unsupported_reason(self.task_data())
+                if reason:
+                    raise ValueError(
+                        f"approach {name!r} cannot run on task {self.task.name!r}: {reason}"
+                    )
                 names.append(name)
         return list(dict.fromkeys(names))
 
@@ -167,15 +175,17 @@ class ExperimentSession:
                 recorder.metric(key, value, higher_is_better=higher_is_better)
 
     def make_approach(self, name: str) -> Approach:
-        cls = self.registry.get(name)
-        return cls(build_config(cls, self.overrides.get(name, {})))
+        """The approach or composition ``name`` with the session's ``--set`` overrides."""
+        return make_approach(
+            name, self.registry, lambda cls: build_config(cls, self.overrides.get(cls.name, {}))
+        )
 
     @contextmanager
     def open_run(self, name: str) -> Iterator[Run]:
         """Prepare ``name``'s candidate inside a run that always ends with a status."""
         approach = self.make_approach(name)
         data = self.task_data()
-        config = dataclasses.asdict(approach.config)
+        config = approach.config_dict()
         run_id = self.store.start_run(RunRecord(
             session=self.options.session, approach=name, task=data.name,
             model=self.base_model.name, seed=self.options.seed, budget=self.budget.name,

@@ -7,7 +7,12 @@ reply to a label after normalisation. Both store every item's prediction.
 import pytest
 
 from harness.evaluate import score_by_choice, score_by_generation
-from harness.metrics import accuracy, macro_f1, per_class_accuracy
+from harness.metrics import accuracy, macro_f1, mean, per_class_accuracy
+
+PER_ITEM_SCORES: dict[str, bool | None] = {
+    "exact_match": True, "f1": True, "refused": None, "retrieval_ms": False, "model_ms": False,
+}
+"""Per-item numbers a generation row may carry (recorded as means with CIs): direction."""
 
 
 def test_choice_accuracy(candidate, task_data, tunebench, record):
@@ -37,6 +42,16 @@ def test_generation_accuracy(candidate, task, task_data, tunebench, record):
     if task_data.labels:
         unmatched = accuracy([r["prediction"] is None for r in rows], seed=tunebench.options.seed)
         record.metric("gen_unmatched", unmatched, higher_is_better=False)
+    for name, higher_is_better in PER_ITEM_SCORES.items():
+        values = [r["extra"][name] for r in rows if name in r["extra"]]
+        if values:
+            record.metric(name, mean(values, seed=tunebench.options.seed),
+                          higher_is_better=higher_is_better)
+    kinds = sorted({r["extra"]["kind"] for r in rows if "kind" in r["extra"]})
+    for kind in kinds if len(kinds) > 1 else ():
+        hits = [r["correct"] for r in rows if r["extra"].get("kind") == kind]
+        record.metric(f"gen_accuracy[{kind}]", accuracy(hits, seed=tunebench.options.seed),
+                      higher_is_better=True)
     record.examples(rows, part="generation")
 
     assert len(rows) == len(task_data.eval)

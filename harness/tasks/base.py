@@ -51,6 +51,18 @@ class Example:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Passage:
+    """One document of a task's knowledge corpus (what retrieval searches)."""
+
+    id: str
+    title: str
+    text: str
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
 @dataclass
 class TaskData:
     """The splits of one task, ready for approaches and suites."""
@@ -61,14 +73,21 @@ class TaskData:
     eval: list[Example]
     labels: tuple[str, ...] = ()
     """For classification tasks, the label set (same as every example's ``choices``)."""
+    corpus: list[Passage] = field(default_factory=list)
+    """The documents questions are about (knowledge tasks); empty for other tasks."""
+    updated_corpus: list[Passage] = field(default_factory=list)
+    """A second version of ``corpus`` in which some facts changed (knowledge updatability)."""
+    update_eval: list[Example] = field(default_factory=list)
+    """Eval questions whose answers differ between the two corpus versions: ``answer`` is the
+    new answer, ``meta["old_answer"]`` the old one."""
 
     def fingerprint(self) -> str:
-        """SHA-256 over every example of every split: the data hash recorded as provenance."""
+        """SHA-256 over every example and passage: the data hash recorded as provenance."""
         digest = hashlib.sha256()
-        for split in ("train", "validation", "eval"):
-            for example in getattr(self, split):
+        for split in ("train", "validation", "eval", "corpus", "updated_corpus", "update_eval"):
+            for item in getattr(self, split):
                 digest.update(split.encode())
-                digest.update(json.dumps(example.to_json(), sort_keys=True).encode())
+                digest.update(json.dumps(item.to_json(), sort_keys=True).encode())
         return digest.hexdigest()
 
     def subset(self, train: int | None, validation: int | None, eval: int | None) -> TaskData:
@@ -87,6 +106,9 @@ class TaskData:
             validation=head(self.validation, validation),
             eval=head(self.eval, eval),
             labels=self.labels,
+            corpus=self.corpus,
+            updated_corpus=self.updated_corpus,
+            update_eval=head(self.update_eval, eval),
         )
 
 
@@ -135,3 +157,7 @@ class Task(ABC):
             predicted = match_choice(generated, example.choices)
             return predicted, predicted == example.answer
         return generated, normalize_text(generated) == normalize_text(example.answer)
+
+    def extra_scores(self, generated: str, example: Example) -> dict[str, float]:
+        """Further per-item scores of a generation (e.g. token F1), averaged by the suites."""
+        return {}

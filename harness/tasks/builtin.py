@@ -5,6 +5,8 @@ from harness.hookspecs import hookimpl
 
 @hookimpl
 def register_tasks(register):
+    from harness.tasks.kbqa import KBQATask
     from harness.tasks.sentiment import SentimentTask
 
     register(SentimentTask)
+    register(KBQATask)
