@@ -62,7 +62,8 @@ def make_tiny_model(folder: str | Path, *, seed: int = 0, hidden_size: int = 64)
 
 
 def check_approach(
-    name: str, model_dir: str | Path, workdir: str | Path, overrides: Sequence[str] = ()
+    name: str, model_dir: str | Path, workdir: str | Path, overrides: Sequence[str] = (),
+    task: str = "sentiment",
 ) -> dict[str, Any]:
     """The contract every approach must meet, checked on a (tiny) model at the smoke budget.
 
@@ -70,7 +71,9 @@ def check_approach(
     candidate answers (``generate`` and ``score_choices`` with the right shapes, finite
     scores), that the harness recorded its cost, and, for trained approaches, that training
     left curves and artifacts and that a second session reuses the cached candidate with the
-    same scores. Returns the candidate's ``info``. External plugins call it in their tests::
+    same scores. ``task`` is the task to prepare on (one with documents for retrieval
+    approaches, e.g. ``kb-qa``). Returns the candidate's ``info``. External plugins call it
+    in their tests::
 
         from harness.testing import check_approach, make_tiny_model
 
@@ -90,7 +93,7 @@ def check_approach(
         sessions, infos, all_scores = [], [], []
         for attempt in range(2):
             session = ExperimentSession(SessionOptions(
-                approaches=[name], model=str(model_dir), budget="smoke",
+                approaches=[name], task=task, model=str(model_dir), budget="smoke",
                 results=workdir / "results.db", overrides=list(overrides),
                 session=f"contract-{attempt}",
             ))
@@ -114,7 +117,9 @@ def check_approach(
             cost = {r[0] for r in store.query(
                 "SELECT name FROM metrics WHERE run_id = ? AND suite = 'prepare'", (run_id,))}
             assert {"prepare_seconds", "peak_memory_bytes"} <= cost, cost
-            trained = isinstance(session.make_approach(name), TrainedApproach)
+            approach = session.make_approach(name)
+            parts = getattr(approach, "parts", [approach])  # a composition's parts
+            trained = any(isinstance(part, TrainedApproach) for part in parts)
             if not trained:
                 break
             curves = store.query("SELECT DISTINCT split FROM curves WHERE run_id = ?", (run_id,))

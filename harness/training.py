@@ -126,6 +126,17 @@ def _quiet_library_noise() -> None:
     logging.getLogger("transformers.trainer").setLevel(logging.ERROR)
 
 
+def _check_truncation(given: int, kept: int, max_length: int) -> None:
+    """trl drops examples whose reply was cut off entirely by ``max_length``; say so."""
+    advice = (f"their prompts are {max_length} tokens or longer (max_length), so no reply "
+              "token is left to learn from; raise it with --set APPROACH.max_length=N")
+    if kept == 0:
+        raise ValueError(f"all {given} training examples were dropped: {advice}")
+    if kept < given:
+        warnings.warn(f"{given - kept} of {given} training examples were dropped: {advice}",
+                      stacklevel=3)
+
+
 def train_sft(
     model: Any,
     tokenizer: Any,
@@ -191,6 +202,7 @@ def train_sft(
         processing_class=tokenizer,
         callbacks=[curves, patience],
     )
+    _check_truncation(len(train), len(trainer.train_dataset), config.max_length)
     if inspect_trainer is not None:
         inspect_trainer(trainer)
     started = time.perf_counter()

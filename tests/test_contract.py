@@ -2,14 +2,28 @@
 
 import pytest
 
-from harness.plugins import approaches
+from harness.plugins import approaches, tasks
 from harness.testing import check_approach
+
+
+def task_for(name: str) -> str:
+    """The first built-in task the approach can run on (retrieval needs documents)."""
+    for task in ("sentiment", "kb-qa"):
+        if approaches().get(name)().unsupported_reason(tasks().get(task)().load(0)) is None:
+            return task
+    raise AssertionError(f"{name} runs on no built-in task")
 
 
 @pytest.mark.parametrize("name", approaches().names())
 def test_approach_contract(name, tiny_model_dir, tmp_path):
-    info = check_approach(name, tiny_model_dir, tmp_path)
+    info = check_approach(name, tiny_model_dir, tmp_path, task=task_for(name))
     assert info["prepare_seconds"] >= 0
+
+
+def test_composition_meets_the_contract(tiny_model_dir, tmp_path):
+    info = check_approach("lora+rag", tiny_model_dir, tmp_path, task="kb-qa",
+                          overrides=["rag.retriever=bm25", "lora.max_length=1024"])
+    assert info["trainable_params"] > 0 and info["index_bytes"] > 0
 
 
 @pytest.mark.parametrize("config", ["ia3.json", "loha.json", "prefix_tuning.json"])

@@ -26,6 +26,13 @@ def session(tiny_model_dir, tmp_path, monkeypatch):
     return make
 
 
+def test_prompts_longer_than_max_length_are_a_clear_error(tiny_lm, tmp_path):
+    data = ExperimentSession(SessionOptions(approaches=["lora"], budget="smoke")).task_data()
+    with pytest.raises(ValueError, match=r"all 4 training examples were dropped.*max_length"):
+        train_sft(*tiny_lm, data.train[:4], [], TrainingConfig(max_length=8), seed=0,
+                  output_dir=tmp_path, device=torch.device("cpu"), curve_sink=lambda *p: None)
+
+
 def test_loss_is_on_the_reply_only(tiny_model_dir, tmp_path):
     model, tokenizer = load_model(resolve_model(str(tiny_model_dir)), torch.device("cpu"),
                                   torch.float32)
