@@ -8,6 +8,9 @@ from harness.session import COST_METRICS
 from harness.store import Store
 
 SUMMARY_METRICS_LIMIT = 5
+SUMMARY_FIRST = ("accuracy", "macro_f1", "gen_accuracy", "f1", "recall_at_k",
+                 "new_facts_after", "old_facts_after")
+"""Headline metrics, shown first when recorded; other quality metrics fill the rest."""
 SUMMARY_COST = ("train_seconds", "trainable_params", "artifact_bytes")
 """Cost columns shown after the quality metrics (all of them are in the database)."""
 
@@ -35,7 +38,9 @@ def session_table(store: Store, session: str, path: Path) -> str:
         "ORDER BY m.id", (session,),
     )
     recorded = list(dict.fromkeys(row["name"] for row in metrics))
-    quality = [n for n in recorded if n not in COST_METRICS][:SUMMARY_METRICS_LIMIT]
+    quality = sorted((n for n in recorded if n not in COST_METRICS),
+                     key=lambda n: SUMMARY_FIRST.index(n) if n in SUMMARY_FIRST else 99)
+    quality = quality[:SUMMARY_METRICS_LIMIT]
     names = quality + [n for n in SUMMARY_COST if n in recorded]
     cells = {(row["run_id"], row["name"]): _cell(row["value"], row["ci_low"], row["ci_high"])
              for row in metrics}

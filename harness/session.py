@@ -131,7 +131,7 @@ class ExperimentSession:
                 data = self.task_data()
                 names += [
                     n for n in self.registry.names()
-                    if self.registry.get(n)().unsupported_reason(data) is None
+                    if self.make_approach(n).unsupported_reason(data) is None
                 ]
             else:
                 reason = self.make_approach(name).unsupported_reason(self.task_data())
