@@ -25,6 +25,8 @@ DEFAULT_PLUGINS = (
     "plugins.peft_methods",
     "plugins.adapters",
     "plugins.rag",
+    "plugins.dpo",
+    "plugins.rlhf",
 )
 
 pm = pluggy.PluginManager("tunebench")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,6 +122,21 @@ class ExperimentSession:
         self.device = resolve_device(options.device)
         self.run_ids: list[int] = []
         self.interrupted = False
+        self._memo: dict[Any, Any] = {}
+
+    @functools.cached_property
+    def base_candidate(self) -> Candidate:
+        """The base model answering prompts as they are: the reference every candidate is
+        compared with (win rate, divergence); loaded once per session, recorded as no run."""
+        from harness.candidate import LMCandidate
+
+        return LMCandidate(*self.load_base())
+
+    def memo(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per session for ``key`` (e.g. the base model's replies)."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
     def approach_names(self) -> list[str]:
         """The chosen approaches, ``all`` expanded to those that can run on the task."""

@@ -26,7 +26,7 @@ from harness.approach import Approach, Candidate, RunContext
 from harness.basemodel import cache_dir
 from harness.candidate import LMCandidate
 from harness.provenance import source_hash, stable_hash
-from harness.training import TrainingConfig, train_sft
+from harness.training import TrainingConfig, TrainingResult, quiet_library_noise, train_sft
 
 MANIFEST = "candidate.json"
 
@@ -78,9 +78,23 @@ class TrainedApproach(Approach):
     def make_candidate(self, model: Any, tokenizer: Any) -> Candidate:
         return LMCandidate(model, tokenizer)
 
+    def fit(self, model: Any, tokenizer: Any, ctx: RunContext) -> TrainingResult:
+        """Train ``model`` in place (supervised fine-tuning unless overridden)."""
+        return train_sft(
+            model, tokenizer, ctx.task.train, ctx.task.validation, self.config,
+            seed=ctx.seed, output_dir=ctx.run_dir / "trainer", device=ctx.device,
+            curve_sink=ctx.log_curve,
+        )
+
     def cache_inputs(self) -> Any:
         """Anything besides the config that determines the result (e.g. a config file's text)."""
         return None
+
+    def inner_identity(self) -> list[Any]:
+        """What identifies the candidate training starts from ([] for the base model)."""
+        if self.inner is None:
+            return []
+        return [self.inner.info.get("cache_key", type(self.inner).__name__)]
 
     def cache_folder(self, ctx: RunContext) -> Path:
         module_file = inspect.getsourcefile(type(self)) or ""
@@ -88,8 +102,12 @@ class TrainedApproach(Approach):
             self.name, dataclasses.asdict(self.config), self.cache_inputs(),
             ctx.task.fingerprint(), ctx.model_version, source_hash(module_file), ctx.seed,
             ctx.budget.name, ctx.device.type,
+            *self.inner_identity(),
         ])
         return cache_dir() / "candidates" / self.name / key
+
+    inner: Candidate | None = None
+    """The candidate training continues from, when the approach is composed (``lora+dpo``)."""
 
     def prepare(self, ctx: RunContext) -> Candidate:
         folder = self.cache_folder(ctx)
@@ -108,23 +126,21 @@ class TrainedApproach(Approach):
         for point in manifest["curves"]:
             ctx.log_curve(*point)
         candidate = self.make_candidate(model, tokenizer)
-        candidate.info.update(manifest["info"], cache_hit=True, artifact_dir=str(folder))
+        candidate.info.update(manifest["info"], cache_hit=True, artifact_dir=str(folder),
+                              cache_key=folder.name)
         return candidate
 
     def _train(self, ctx: RunContext, folder: Path) -> Candidate:
         from transformers import set_seed
 
+        quiet_library_noise()
         set_seed(ctx.seed)  # adapter initialisation draws from the global generators
         model, tokenizer = self.load_for_training(ctx)
         model = self.attach(model, ctx)
         trainable, total = count_parameters(model)
         if trainable == 0:
             raise RuntimeError(f"{self.name}: attach() left no trainable parameter")
-        result = train_sft(
-            model, tokenizer, ctx.task.train, ctx.task.validation, self.config,
-            seed=ctx.seed, output_dir=ctx.run_dir / "trainer", device=ctx.device,
-            curve_sink=ctx.log_curve,
-        )
+        result = self.fit(model, tokenizer, ctx)
         self.finish_training(model)
         staging = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
         shutil.rmtree(staging, ignore_errors=True)
@@ -143,5 +159,6 @@ class TrainedApproach(Approach):
         shutil.rmtree(folder, ignore_errors=True)  # a --retrain replaces the old candidate
         staging.rename(folder)
         candidate = self.make_candidate(model, tokenizer)
-        candidate.info.update(info, cache_hit=False, artifact_dir=str(folder))
+        candidate.info.update(info, cache_hit=False, artifact_dir=str(folder),
+                              cache_key=folder.name)
         return candidate

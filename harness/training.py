@@ -14,7 +14,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,20 +55,28 @@ def sft_records(examples: list[Example]) -> list[dict[str, Any]]:
 
 
 class CurveLogger(TrainerCallback):
-    """Sends training and validation loss to the store as the trainer logs them."""
+    """Sends training and validation curves to the store as the trainer logs them.
 
-    def __init__(self, sink: CurveSink) -> None:
+    ``names`` maps a trainer log key (training; ``eval_<key>`` for validation) to the curve
+    name stored: by default the loss; preference trainers add reward margins, KL...
+    """
+
+    def __init__(self, sink: CurveSink, names: dict[str, str] | None = None) -> None:
         self.sink = sink
+        self.names = names or {"loss": "loss"}
         self.points: list[tuple[int, str, str, float]] = []
         self.eval_seconds = 0.0
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        self.eval_seconds += float((logs or {}).get("eval_runtime", 0.0))
-        for key, split in (("loss", "train"), ("eval_loss", "validation")):
-            if logs and key in logs and math.isfinite(logs[key]):
-                point = (state.global_step, split, "loss", float(logs[key]))
-                self.points.append(point)
-                self.sink(*point)
+        logs = logs or {}
+        self.eval_seconds += float(logs.get("eval_runtime", 0.0))
+        for key, name in self.names.items():
+            for logged, split in ((key, "train"), (f"eval_{key}", "validation")):
+                value = logs.get(logged)
+                if isinstance(value, (int, float)) and math.isfinite(value):
+                    point = (state.global_step, split, name, float(value))
+                    self.points.append(point)
+                    self.sink(*point)
 
 
 class PatienceStopping(TrainerCallback):
@@ -103,6 +111,8 @@ class TrainingResult:
     train_tokens: int
     curves: list[tuple[int, str, str, float]]
     stopped_early_at: int | None
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Further facts for the store (e.g. the reward model's validation accuracy)."""
 
     def info(self) -> dict[str, Any]:
         optimising = max(self.train_seconds - self.eval_seconds, 1e-9)
@@ -113,11 +123,12 @@ class TrainingResult:
             "train_tokens": self.train_tokens,
             "train_tokens_per_second": round(self.train_tokens / optimising, 2),
             "stopped_early_at_step": self.stopped_early_at,
+            **self.extra,
         }
 
 
-def _quiet_library_noise() -> None:
-    # Known, harmless messages; real errors still raise.
+def quiet_library_noise() -> None:
+    """Filter known, harmless library messages (real errors still raise)."""
     warnings.filterwarnings("ignore", message=".*does not support bfloat16 compilation.*")
     warnings.filterwarnings("ignore", message=".*loss_type=None.*")
     # transformers 5 renamed gradient checkpointing; trl and peft still use the old names.
@@ -157,40 +168,15 @@ def train_sft(
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
-    _quiet_library_noise()
+    quiet_library_noise()
     if not train:
         raise ValueError("the task has no training examples; training approaches need some")
-    steps_per_epoch = math.ceil(len(train) / config.batch_size)
-    total_steps = (config.max_steps if config.max_steps > 0
-                   else max(1, math.ceil(steps_per_epoch * config.epochs)))
-    eval_every = config.eval_every or max(1, total_steps // 4)
-    logging_steps = max(1, min(eval_every, total_steps // 20 or 1))
-    cuda = device.type == "cuda"
     args = SFTConfig(
-        output_dir=str(output_dir),
-        per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=config.batch_size * 2,
-        learning_rate=config.learning_rate,
-        num_train_epochs=config.epochs,
-        max_steps=config.max_steps,
-        warmup_steps=config.warmup,
-        weight_decay=config.weight_decay,
-        logging_steps=logging_steps,
-        eval_strategy="steps" if validation else "no",
-        eval_steps=eval_every,
-        save_strategy="no",
-        report_to=[],
-        seed=seed,
-        data_seed=seed,
-        use_cpu=not cuda,
-        bf16=cuda and torch.cuda.is_bf16_supported(),
-        fp16=cuda and not torch.cuda.is_bf16_supported(),
-        gradient_checkpointing=False,
+        **common_arguments(config, len(train), seed=seed, output_dir=output_dir, device=device,
+                           validate=bool(validation)),
         max_length=config.max_length,
         completion_only_loss=True,
         train_sampling_strategy="group_by_length" if config.group_by_length else "random",
-        include_num_input_tokens_seen="non_padding",
-        dataloader_num_workers=0,
     )
     curves = CurveLogger(curve_sink)
     patience = PatienceStopping(config.early_stopping_patience)
@@ -205,18 +191,63 @@ def train_sft(
     _check_truncation(len(train), len(trainer.train_dataset), config.max_length)
     if inspect_trainer is not None:
         inspect_trainer(trainer)
+    return run_trainer(trainer, curves, patience, validate=bool(validation))
+
+
+def common_arguments(
+    config: TrainingConfig, examples: int, *, seed: int, output_dir: Path, device: torch.device,
+    validate: bool, per_step: int | None = None,
+) -> dict[str, Any]:
+    """The ``TrainingArguments`` every trl trainer here shares (schedule, seeds, device, logging).
+
+    ``per_step`` is how many training examples one optimiser step consumes (default: the
+    batch size); it sets the number of steps from ``epochs``.
+    """
+    steps_per_epoch = math.ceil(examples / (per_step or config.batch_size))
+    total_steps = (config.max_steps if config.max_steps > 0
+                   else max(1, math.ceil(steps_per_epoch * config.epochs)))
+    eval_every = config.eval_every or max(1, total_steps // 4)
+    cuda = device.type == "cuda"
+    return dict(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size * 2,
+        learning_rate=config.learning_rate,
+        num_train_epochs=config.epochs,
+        max_steps=total_steps if per_step else config.max_steps,
+        warmup_steps=config.warmup,
+        weight_decay=config.weight_decay,
+        logging_steps=max(1, min(eval_every, total_steps // 20 or 1)),
+        eval_strategy="steps" if validate else "no",
+        eval_steps=eval_every,
+        save_strategy="no",
+        report_to=[],
+        seed=seed,
+        data_seed=seed,
+        use_cpu=not cuda,
+        bf16=cuda and torch.cuda.is_bf16_supported(),
+        fp16=cuda and not torch.cuda.is_bf16_supported(),
+        gradient_checkpointing=False,
+        include_num_input_tokens_seen="non_padding",
+        dataloader_num_workers=0,
+    )
+
+
+def run_trainer(trainer: Any, curves: CurveLogger, patience: PatienceStopping | None = None,
+                *, validate: bool) -> TrainingResult:
+    """Train, make sure the validation curve ends at the last step, and report."""
     started = time.perf_counter()
     trainer.train()
     seconds, eval_seconds = time.perf_counter() - started, curves.eval_seconds
-    if validation and not any(p[1] == "validation" and p[0] == trainer.state.global_step
-                              for p in curves.points):
+    if validate and not any(p[1] == "validation" and p[0] == trainer.state.global_step
+                            for p in curves.points):
         trainer.evaluate()  # logs the final point, so the curves end where training ended
-    model.eval()
+    trainer.model.eval()
     return TrainingResult(
         train_seconds=seconds,
         eval_seconds=eval_seconds,
         steps=trainer.state.global_step,
         train_tokens=int(trainer.state.num_input_tokens_seen),
         curves=curves.points,
-        stopped_early_at=patience.stopped_at,
+        stopped_early_at=None if patience is None else patience.stopped_at,
     )

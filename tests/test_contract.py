@@ -7,16 +7,22 @@ from harness.testing import check_approach
 
 
 def task_for(name: str) -> str:
-    """The first built-in task the approach can run on (retrieval needs documents)."""
-    for task in ("sentiment", "kb-qa"):
+    """The first built-in task the approach can run on (retrieval needs documents,
+    preference training needs chosen/rejected pairs)."""
+    for task in ("sentiment", "kb-qa", "prefs"):
         if approaches().get(name)().unsupported_reason(tasks().get(task)().load(0)) is None:
             return task
     raise AssertionError(f"{name} runs on no built-in task")
 
 
+SMOKE_OVERRIDES = {"rlhf": ["rlhf.rl_prompts=4"]}
+"""Keeps the slowest stages to a few steps (RL samples replies at every step)."""
+
+
 @pytest.mark.parametrize("name", approaches().names())
 def test_approach_contract(name, tiny_model_dir, tmp_path):
-    info = check_approach(name, tiny_model_dir, tmp_path, task=task_for(name))
+    info = check_approach(name, tiny_model_dir, tmp_path, task=task_for(name),
+                          overrides=SMOKE_OVERRIDES.get(name, []))
     assert info["prepare_seconds"] >= 0
 
 

@@ -161,3 +161,8 @@ class Task(ABC):
     def extra_scores(self, generated: str, example: Example) -> dict[str, float]:
         """Further per-item scores of a generation (e.g. token F1), averaged by the suites."""
         return {}
+
+    def judge(self, reply: str, example: Example) -> float | None:
+        """How good a free reply is, for preference tasks (higher is better), by a judge that
+        no approach trains against; ``None`` if the task has no such judge."""
+        return None

@@ -6,7 +6,9 @@ from harness.hookspecs import hookimpl
 @hookimpl
 def register_tasks(register):
     from harness.tasks.kbqa import KBQATask
+    from harness.tasks.prefs import PrefsTask
     from harness.tasks.sentiment import SentimentTask
 
     register(SentimentTask)
     register(KBQATask)
+    register(PrefsTask)
