@@ -7,12 +7,16 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.tunebench-installed
 ARGS ?=
 
-.PHONY: help setup bench test lint
+DB ?=
+
+.PHONY: help setup bench test lint dashboard report
 
 help:
 	@echo "make bench   install (first time) and compare every approach on the embedded model"
 	@echo "make test    install (first time) and run the test suite"
 	@echo "make lint    ruff check"
+	@echo "make dashboard   open the results dashboard on localhost (DB=path, default results/tunebench.db)"
+	@echo "make report      write results/report.html (leaderboard + decision report)"
 	@echo "Extra pytest arguments: make bench ARGS='--task=my.jsonl --budget=smoke'"
 
 setup: $(STAMP)
@@ -35,3 +39,10 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check .
+
+# Read-only dashboard on the results database, bound to localhost.
+dashboard: setup
+	$(BIN)/python -m reports $(if $(DB),--db $(DB))
+
+report: setup
+	$(BIN)/python -m reports.export --db $(or $(DB),results/tunebench.db) --out results/report.html

@@ -95,6 +95,17 @@ class Candidate(ABC):
     ) -> list[list[float]]:
         """Log-likelihood of each choice as the reply to its prompt (summed over its tokens)."""
 
+    def loglikelihood_rolling(self, texts: Sequence[str]) -> list[tuple[float, int]]:
+        """Summed log-probability of each raw text (no chat template) under the candidate's
+        model and the number of tokens scored; the perplexity probe and lm-eval's
+        ``loglikelihood_rolling`` use it.
+
+        Prompt rewriting (few-shot examples, retrieval) does not apply: raw text has no
+        question to rewrite. Candidates without a language model of their own keep this
+        default, which raises :class:`NotImplementedError`.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no language model to score raw text")
+
     def use_corpus(self, passages: list[Passage]) -> bool:
         """Answer from ``passages`` from now on, without retraining; ``False`` if this
         candidate reads no documents (the knowledge-update suite swaps corpus versions)."""

@@ -11,6 +11,11 @@ time goes to useful tokens only:
 - the remaining suffixes are left-padded, with position ids taken from the attention mask so
   padding never changes a score, sorted by length, and only the needed logits are computed
   (``logits_to_keep``).
+
+``loglikelihood_rolling`` scores raw text (no chat template) the way lm-eval's HFLM does for
+perplexity: the text's tokens, after the BOS token (EOS if there is none) that predicts the
+first of them, cut into disjoint windows of at most ``max_length`` predicted tokens (see
+:func:`rolling_windows`).
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ MAX_BATCH_TOKENS = int(os.environ.get("TUNEBENCH_MAX_BATCH_TOKENS", 4096))
 """Upper bound on attended tokens (cached prefix + padded suffix) per row x rows in a batch."""
 MIN_SHARED_PREFIX = 8
 """Shorter common prefixes are not worth a separate cache."""
+MAX_ROLLING_LENGTH = 2048
+"""Upper bound on the window of ``loglikelihood_rolling`` (lm-eval HFLM's default maximum)."""
 
 
 def _common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
@@ -42,11 +49,95 @@ def _common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
     return length
 
 
+def model_window(model: Any) -> int:
+    """The longest input raw-text scoring gives ``model``: its ``max_position_embeddings``,
+    at most ``MAX_ROLLING_LENGTH``."""
+    limit = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    return min(limit or MAX_ROLLING_LENGTH, MAX_ROLLING_LENGTH)
+
+
+def prefix_token_id(tokenizer: Any) -> int:
+    """The token a raw text's first token is predicted from: BOS, else EOS (as lm-eval)."""
+    bos = tokenizer.bos_token_id
+    token = bos if bos is not None else tokenizer.eos_token_id
+    if token is None:
+        raise ValueError("the tokenizer has neither a BOS nor an EOS token to start raw text from")
+    return token
+
+
+def rolling_windows(
+    tokens: Sequence[int], prefix: int, max_length: int
+) -> list[tuple[list[int], list[int]]]:
+    """``(input_ids, targets)`` pairs that score every token of ``tokens`` exactly once.
+
+    The windows of lm-eval's ``get_rolling_token_windows(context_len=1)`` followed by
+    ``make_disjoint_window``, as HFLM feeds them to the model: the targets are disjoint blocks
+    of ``max_length`` tokens; each block is predicted from an input of at most ``max_length``
+    tokens ending just before its last target, so a full block sees only the token before it
+    as extra context, while the last, shorter block is given a full window of preceding
+    tokens. ``prefix`` (BOS) predicts the first token. The last ``len(targets)`` positions of
+    ``input_ids`` predict ``targets``.
+    """
+    if max_length < 1:
+        raise ValueError(f"max_length must be at least 1, got {max_length}")
+    sequence = [prefix, *tokens]
+    windows = []
+    for start in range(1, len(sequence), max_length):
+        end = min(start + max_length, len(sequence))
+        windows.append((sequence[max(0, end - 1 - max_length) : end - 1], sequence[start:end]))
+    return windows
+
+
+@torch.inference_mode()
+def sum_token_logprobs(
+    model: Any, requests: Sequence[tuple[Sequence[int], Sequence[int]]], pad_token_id: int | None
+) -> list[tuple[float, bool]]:
+    """For each ``(input_ids, targets)``, the summed log-probability of ``targets`` predicted
+    by the last ``len(targets)`` positions of ``input_ids``, and whether greedy decoding would
+    produce them (lm-eval's ``(logprob, is_greedy)``).
+
+    Rows are right-padded (causal attention never looks at the padding that follows a token),
+    batched longest first under ``MAX_BATCH_TOKENS`` and only the needed logits are computed.
+    """
+    for input_ids, targets in requests:
+        if not targets or len(targets) > len(input_ids):
+            raise ValueError("every request needs 1 to len(input_ids) targets")
+    device = next(model.parameters()).device
+    pad = 0 if pad_token_id is None else pad_token_id
+    order = sorted(range(len(requests)), key=lambda i: -len(requests[i][0]))
+    batches: list[list[int]] = []
+    for index in order:
+        widest = len(requests[batches[-1][0]][0]) if batches else 0
+        if batches and widest * (len(batches[-1]) + 1) <= MAX_BATCH_TOKENS:
+            batches[-1].append(index)
+        else:
+            batches.append([index])
+    results: list[tuple[float, bool]] = [(0.0, False)] * len(requests)
+    for batch in batches:
+        rows = [requests[b] for b in batch]
+        width = len(rows[0][0])
+        ids = torch.tensor([[*r, *[pad] * (width - len(r))] for r, _ in rows], device=device)
+        mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r, _ in rows],
+                            device=device)
+        # Keep the logits from the first position any row scores to the end.
+        keep = max(width - len(r) + len(t) for r, t in rows)
+        logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits
+        for row, (b, (inputs, targets)) in enumerate(zip(batch, rows, strict=True)):
+            end = keep - (width - len(inputs))
+            predicted = logits[row, end - len(targets) : end].float().log_softmax(-1)
+            target = torch.tensor(list(targets), device=device)
+            logprob = predicted.gather(-1, target[:, None]).sum().item()
+            results[b] = (logprob, bool((predicted.argmax(-1) == target).all()))
+    return results
+
+
 class LMCandidate(Candidate):
     """Answers prompts with ``model`` through ``tokenizer``'s chat template.
 
     ``rewrite`` (optional) turns a task prompt into the conversation the model sees: few-shot
     examples or retrieved passages are added there, so every suite measures them the same way.
+    ``max_length`` bounds the windows of :meth:`loglikelihood_rolling` (default: the model's
+    ``max_position_embeddings``, at most ``MAX_ROLLING_LENGTH``).
     """
 
     def __init__(
@@ -56,6 +147,7 @@ class LMCandidate(Candidate):
         rewrite: Callable[[Sequence[Message]], list[Message]] | None = None,
         *,
         share_prefix: bool = True,
+        max_length: int | None = None,
     ) -> None:
         super().__init__()
         self.model = model
@@ -63,10 +155,17 @@ class LMCandidate(Candidate):
         self.rewrite = rewrite or list
         self.share_prefix = share_prefix
         """False for models that bring their own key/value prefix (PEFT prefix tuning)."""
+        self.max_length = max_length
+        """Longest window of raw-text scoring; ``None`` for the model's own limit."""
 
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
+
+    @property
+    def window_length(self) -> int:
+        """The window of :meth:`loglikelihood_rolling`, in tokens."""
+        return self.max_length if self.max_length is not None else model_window(self.model)
 
     def prompt_ids(self, messages: Sequence[Message]) -> list[int]:
         """Token ids of the conversation, ending with the assistant turn's opening."""
@@ -180,3 +279,26 @@ class LMCandidate(Candidate):
                     generated[row, width:], skip_special_tokens=True
                 ).strip()
         return outputs
+
+    def loglikelihood_rolling(self, texts: Sequence[str]) -> list[tuple[float, int]]:
+        """Summed log-probability of each raw text and its number of tokens.
+
+        Tokenized without special tokens and predicted from :func:`prefix_token_id` in the
+        disjoint windows of :func:`rolling_windows` (lm-eval HFLM's perplexity protocol), all
+        texts' windows batched together. ``rewrite`` does not apply: raw text is no prompt.
+        """
+        prefix, length = prefix_token_id(self.tokenizer), self.window_length
+        owners: list[int] = []
+        windows: list[tuple[list[int], list[int]]] = []
+        counts: list[int] = []
+        for index, text in enumerate(texts):
+            tokens = self.tokenizer(text, add_special_tokens=False).input_ids
+            counts.append(len(tokens))
+            for window in rolling_windows(tokens, prefix, length):
+                owners.append(index)
+                windows.append(window)
+        totals = [0.0] * len(texts)
+        scores = sum_token_logprobs(self.model, windows, self.tokenizer.pad_token_id)
+        for index, (logprob, _) in zip(owners, scores, strict=True):
+            totals[index] += logprob
+        return list(zip(totals, counts, strict=True))

@@ -95,3 +95,13 @@ def score_by_generation(
                 "extra": {"generated": text, **scores, **timing, **example.meta},
             })
     return rows
+
+
+def score_primary(
+    candidate: Candidate, task: Task, examples: Sequence[Example]
+) -> list[dict[str, Any]]:
+    """The task's headline scoring: constrained choice when the items have choices (as the
+    accuracy suite's ``accuracy``), free generation otherwise (its ``gen_accuracy``)."""
+    if examples and all(e.choices for e in examples):
+        return score_by_choice(candidate, examples)
+    return score_by_generation(candidate, task, examples)

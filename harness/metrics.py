@@ -111,3 +111,11 @@ def paired_difference(
     """Mean of ``b - a`` over the same items, with a paired-bootstrap CI."""
     delta = np.asarray(b, dtype=float) - np.asarray(a, dtype=float)
     return bootstrap(lambda idx: delta[idx].mean(axis=1), len(delta), seed=seed)
+
+
+def percentile(values: Sequence[float], q: float, *, seed: int = 0) -> Estimate:
+    """The ``q``-th percentile (0-100) of ``values`` (latencies...) with a bootstrap CI.
+
+    Tail percentiles of small samples have wide intervals; the CI says how wide."""
+    data = np.asarray(values, dtype=float)
+    return bootstrap(lambda idx: np.percentile(data[idx], q, axis=1), len(data), seed=seed)

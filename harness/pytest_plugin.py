@@ -45,6 +45,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--seed", type=int, default=0, help="seed for data, sampling, training.")
     group.addoption(
+        "--seeds", default="", metavar="N,N,...",
+        help="run every approach once per seed (e.g. 0,1,2); the summary shows the mean, the "
+        "spread and which candidates are statistically tied. Overrides --seed.",
+    )
+    group.addoption(
+        "--data-sizes", default="", metavar="N,N,...",
+        help="data-efficiency curve: train each training approach again on this many "
+        "examples (e.g. 64,256,1024) and record accuracy against size.",
+    )
+    group.addoption(
+        "--forgetting-tasks", action="append", default=[], metavar="TASKS",
+        help="lm-eval task names or task YAML paths (comma-separated, repeatable) scored before "
+        "and after adaptation besides the built-in 'general' probes.",
+    )
+    group.addoption(
+        "--price-per-hour", type=float, default=1.0, metavar="PRICE",
+        help="price of one machine hour, for the cost figures (train cost, cost per 1,000 "
+        "requests). Default: 1.0.",
+    )
+    group.addoption(
         "--budget", default="quick", choices=["smoke", "quick", "full"],
         help="data/compute size: smoke (seconds, tests), quick (default, minutes on a CPU), "
         "full (all data; GPU).",
@@ -68,7 +88,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def _integers(text: str, option: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise pytest.UsageError(
+            f"{option}={text}: give comma-separated whole numbers, e.g. {option}=0,1,2"
+        ) from None
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    sizes = _integers(config.getoption("data_sizes"), "--data-sizes")
+    if any(size < 1 for size in sizes):
+        raise pytest.UsageError("--data-sizes: every size must be at least 1")
     options = SessionOptions(
         approaches=[n.strip() for v in config.getoption("approach") for n in v.split(",")]
         or ["zero-shot"],
@@ -80,6 +112,11 @@ def pytest_configure(config: pytest.Config) -> None:
         overrides=config.getoption("overrides"),
         device=config.getoption("device"),
         retrain=config.getoption("retrain"),
+        seeds=_integers(config.getoption("seeds"), "--seeds"),
+        data_sizes=sizes,
+        forgetting_tasks=[t.strip() for v in config.getoption("forgetting_tasks")
+                          for t in v.split(",") if t.strip()],
+        price_per_hour=config.getoption("price_per_hour"),
         session=time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3),
     )
     try:
@@ -97,6 +134,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         except (KeyError, ValueError) as error:
             raise pytest.UsageError(str(error)) from None
         metafunc.parametrize("approach_name", names, ids=names, scope="session")
+    seeds = metafunc.config.stash[STASH].seeds if STASH in metafunc.config.stash else []
+    if "run_seed" in metafunc.fixturenames and len(seeds) > 1:
+        metafunc.parametrize("run_seed", seeds, ids=[f"seed{s}" for s in seeds],
+                             scope="session")
+
+
+@pytest.fixture(scope="session")
+def run_seed(tunebench: ExperimentSession) -> int:
+    """The seed of the run under test (parametrized over ``--seeds`` when several)."""
+    return tunebench.seeds[0]
 
 
 @pytest.fixture(scope="session")
@@ -112,15 +159,16 @@ def task(tunebench: ExperimentSession) -> Any:
 
 
 @pytest.fixture(scope="session")
-def task_data(tunebench: ExperimentSession) -> Any:
-    """The task's splits cut to the budget."""
-    return tunebench.task_data()
+def task_data(tunebench: ExperimentSession, run_seed: int) -> Any:
+    """The task's splits for the run's seed, cut to the budget."""
+    return tunebench.task_data(run_seed)
 
 
 @pytest.fixture(scope="session")
-def run(tunebench: ExperimentSession, approach_name: str) -> Iterator[Run]:
-    """One approach's run: its candidate is prepared once and the run closed with a status."""
-    with tunebench.open_run(approach_name) as opened:
+def run(tunebench: ExperimentSession, approach_name: str, run_seed: int) -> Iterator[Run]:
+    """One approach's run (per seed): its candidate is prepared once and the run closed with
+    a status."""
+    with tunebench.open_run(approach_name, run_seed) as opened:
         yield opened
 
 

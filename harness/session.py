@@ -47,6 +47,14 @@ class SessionOptions:
     device: str = "auto"
     session: str = "session"
     retrain: bool = False
+    seeds: list[int] = field(default_factory=list)
+    """Several seeds (``--seeds 0,1,2``): every approach runs once per seed; empty = ``seed``."""
+    data_sizes: list[int] = field(default_factory=list)
+    """Training-set sizes for the data-efficiency curve (``--data-sizes 64,256``)."""
+    forgetting_tasks: list[str] = field(default_factory=list)
+    """lm-eval task names or YAML paths used as forgetting probes besides ``general``."""
+    price_per_hour: float = 1.0
+    """Price of one hour of the machine, for the cost figures (any currency)."""
 
 
 COST_METRICS: dict[str, bool | None] = {
@@ -71,6 +79,7 @@ class Run:
     id: int
     approach: str
     candidate: Candidate
+    seed: int = 0
 
 
 class Recorder:
@@ -138,6 +147,11 @@ class ExperimentSession:
             self._memo[key] = compute()
         return self._memo[key]
 
+    @property
+    def seeds(self) -> list[int]:
+        """The seeds every approach runs with (``--seeds``, else ``--seed``)."""
+        return list(dict.fromkeys(self.options.seeds)) or [self.options.seed]
+
     def approach_names(self) -> list[str]:
         """The chosen approaches, ``all`` expanded to those that can run on the task."""
         names: list[str] = []
@@ -157,11 +171,24 @@ class ExperimentSession:
                 names.append(name)
         return list(dict.fromkeys(names))
 
+    def task_data(self, seed: int | None = None, train_size: int | None = None) -> TaskData:
+        """The task's splits for ``seed`` cut to the budget; ``train_size`` replaces the
+        budget's number of training examples (the data-efficiency curve)."""
+        return self._task_data(self.options.seed if seed is None else seed, train_size)
+
     @functools.cache  # noqa: B019 - one session object per process
-    def task_data(self) -> TaskData:
-        data = self.task.load(self.options.seed)
+    def _task_data(self, seed: int, train_size: int | None) -> TaskData:
+        data = self._full_task_data(seed)
         budget = self.budget
-        return data.subset(budget.train_examples, budget.validation_examples, budget.eval_examples)
+        train = budget.train_examples if train_size is None else train_size
+        if train_size is not None and train_size > len(data.train):
+            raise ValueError(f"--data-sizes asks for {train_size} training examples; task "
+                             f"{data.name!r} has {len(data.train)}")
+        return data.subset(train, budget.validation_examples, budget.eval_examples)
+
+    @functools.cache  # noqa: B019 - one session object per process
+    def _full_task_data(self, seed: int) -> TaskData:
+        return self.task.load(seed)
 
     @functools.cached_property
     def store(self) -> Store:
@@ -195,15 +222,31 @@ class ExperimentSession:
             name, self.registry, lambda cls: build_config(cls, self.overrides.get(cls.name, {}))
         )
 
-    @contextmanager
-    def open_run(self, name: str) -> Iterator[Run]:
-        """Prepare ``name``'s candidate inside a run that always ends with a status."""
+    def trains(self, name: str) -> bool:
+        """Whether ``name`` (or a part of the composition) updates weights."""
+        from harness.trained import TrainedApproach
+
         approach = self.make_approach(name)
-        data = self.task_data()
+        return any(isinstance(part, TrainedApproach)
+                   for part in getattr(approach, "parts", [approach]))
+
+    @contextmanager
+    def open_run(
+        self, name: str, seed: int | None = None, train_size: int | None = None
+    ) -> Iterator[Run]:
+        """Prepare ``name``'s candidate inside a run that always ends with a status.
+
+        ``train_size`` trains on that many examples instead of the budget's (recorded in the
+        run's config as ``train_examples``)."""
+        seed = self.options.seed if seed is None else seed
+        approach = self.make_approach(name)
+        data = self.task_data(seed, train_size)
         config = approach.config_dict()
+        if train_size is not None:
+            config = {**config, "train_examples": train_size}
         run_id = self.store.start_run(RunRecord(
             session=self.options.session, approach=name, task=data.name,
-            model=self.base_model.name, seed=self.options.seed, budget=self.budget.name,
+            model=self.base_model.name, seed=seed, budget=self.budget.name,
             config=config, config_hash=stable_hash([name, config]),
             data_hash=data.fingerprint(), model_version=self.base_model.version,
             code_version=code_version(), packages=package_versions(), device=str(self.device),
@@ -219,7 +262,7 @@ class ExperimentSession:
             context = RunContext(
                 task=data, load_base=self.load_base, model_name=self.base_model.name,
                 model_version=self.base_model.version, budget=self.budget,
-                seed=self.options.seed, device=self.device, run_dir=run_dir,
+                seed=seed, device=self.device, run_dir=run_dir,
                 log_curve=functools.partial(self.log_curve, run_id),
                 retrain=self.options.retrain,
             )
@@ -229,7 +272,7 @@ class ExperimentSession:
             candidate.info["prepare_seconds"] = round(time.perf_counter() - started, 3)
             candidate.info.update(memory)
             self.store.update_info(run_id, candidate.info)
-            run = Run(run_id, name, candidate)
+            run = Run(run_id, name, candidate, seed)
             self.record_cost(run)
             plugins.pm.hook.on_candidate_ready(candidate=candidate, run=run)
             yield run

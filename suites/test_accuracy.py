@@ -15,11 +15,11 @@ PER_ITEM_SCORES: dict[str, bool | None] = {
 """Per-item numbers a generation row may carry (recorded as means with CIs): direction."""
 
 
-def test_choice_accuracy(candidate, task_data, tunebench, record):
+def test_choice_accuracy(candidate, task_data, tunebench, record, run_seed):
     if not task_data.labels:
         pytest.skip(f"task {task_data.name!r} has no answer choices; see generation accuracy")
     rows = score_by_choice(candidate, task_data.eval)
-    seed = tunebench.options.seed
+    seed = run_seed
     predictions = [r["prediction"] for r in rows]
     references = [r["reference"] for r in rows]
     acc = accuracy([r["correct"] for r in rows], seed=seed)
@@ -35,22 +35,22 @@ def test_choice_accuracy(candidate, task_data, tunebench, record):
     assert 0.0 <= f1.value <= 1.0
 
 
-def test_generation_accuracy(candidate, task, task_data, tunebench, record):
+def test_generation_accuracy(candidate, task, task_data, tunebench, record, run_seed):
     rows = score_by_generation(candidate, task, task_data.eval)
-    acc = accuracy([r["correct"] for r in rows], seed=tunebench.options.seed)
+    acc = accuracy([r["correct"] for r in rows], seed=run_seed)
     record.metric("gen_accuracy", acc, higher_is_better=True)
     if task_data.labels:
-        unmatched = accuracy([r["prediction"] is None for r in rows], seed=tunebench.options.seed)
+        unmatched = accuracy([r["prediction"] is None for r in rows], seed=run_seed)
         record.metric("gen_unmatched", unmatched, higher_is_better=False)
     for name, higher_is_better in PER_ITEM_SCORES.items():
         values = [r["extra"][name] for r in rows if name in r["extra"]]
         if values:
-            record.metric(name, mean(values, seed=tunebench.options.seed),
+            record.metric(name, mean(values, seed=run_seed),
                           higher_is_better=higher_is_better)
     kinds = sorted({r["extra"]["kind"] for r in rows if "kind" in r["extra"]})
     for kind in kinds if len(kinds) > 1 else ():
         hits = [r["correct"] for r in rows if r["extra"].get("kind") == kind]
-        record.metric(f"gen_accuracy[{kind}]", accuracy(hits, seed=tunebench.options.seed),
+        record.metric(f"gen_accuracy[{kind}]", accuracy(hits, seed=run_seed),
                       higher_is_better=True)
     record.examples(rows, part="generation")
 

@@ -20,11 +20,11 @@ def with_old_answers(examples):
     return [dataclasses.replace(e, answer=e.meta["old_answer"]) for e in examples]
 
 
-def test_answers_after_documents_change(candidate, task, task_data, tunebench, record):
+def test_answers_after_documents_change(candidate, task, task_data, tunebench, record, run_seed):
     if not (task_data.updated_corpus and task_data.update_eval):
         pytest.skip(f"task {task_data.name!r} has no second document version")
     questions, old = task_data.update_eval, with_old_answers(task_data.update_eval)
-    seed = tunebench.options.seed
+    seed = run_seed
     before = score_by_generation(candidate, task, old)
     original = list(getattr(candidate, "passages", None) or task_data.corpus)
     swapped = candidate.use_corpus(task_data.updated_corpus)

@@ -38,9 +38,9 @@ def pairs_of(task_data):
     return pairs
 
 
-def test_preference_accuracy(candidate, task_data, tunebench, record):
+def test_preference_accuracy(candidate, task_data, tunebench, record, run_seed):
     pairs = pairs_of(task_data)
-    seed = tunebench.options.seed
+    seed = run_seed
     scores = candidate.score_choices([e.messages for e in pairs],
                                      [(e.answer, e.rejected) for e in pairs])
     prefers = [chosen > rejected for chosen, rejected in scores]
@@ -71,7 +71,7 @@ def test_preference_accuracy(candidate, task_data, tunebench, record):
     assert estimate.low <= estimate.value <= estimate.high
 
 
-def test_reward_model_accuracy(candidate, task_data, tunebench, record):
+def test_reward_model_accuracy(candidate, task_data, tunebench, record, run_seed):
     pairs = pairs_of(task_data)
     if not hasattr(candidate, "rewards"):
         pytest.skip("the candidate carries no reward model")
@@ -79,18 +79,18 @@ def test_reward_model_accuracy(candidate, task_data, tunebench, record):
     chosen = candidate.rewards(prompts, [e.answer for e in pairs])
     rejected = candidate.rewards(prompts, [e.rejected for e in pairs])
     hits = [c > r for c, r in zip(chosen, rejected, strict=True)]
-    estimate = accuracy(hits, seed=tunebench.options.seed)
+    estimate = accuracy(hits, seed=run_seed)
     record.metric("reward_model_accuracy", estimate, higher_is_better=True)
 
     assert len(hits) == len(pairs)
     assert estimate.low <= estimate.value <= estimate.high
 
 
-def test_replies_against_base(candidate, task, task_data, tunebench, record):
+def test_replies_against_base(candidate, task, task_data, tunebench, record, run_seed):
     pairs = pairs_of(task_data)
     if task.judge(pairs[0].answer, pairs[0]) is None:
         pytest.skip(f"task {task_data.name!r} has no judge for free replies")
-    seed, base = tunebench.options.seed, tunebench.base_candidate
+    seed, base = run_seed, tunebench.base_candidate
     prompts = [e.messages for e in pairs]
     replies = candidate.generate(prompts, task.max_new_tokens)
     base_replies = tunebench.memo(

@@ -15,7 +15,7 @@ def gold_passages(example) -> set[str]:
     return {p for p in example.meta.get("gold_passages", "").split(",") if p}
 
 
-def test_recall_at_k(candidate, task_data, tunebench, record):
+def test_recall_at_k(candidate, task_data, tunebench, record, run_seed):
     if not callable(getattr(candidate, "retrieve", None)):
         pytest.skip("this candidate does not retrieve")
     questions = [e for e in task_data.eval if gold_passages(e)]
@@ -34,7 +34,7 @@ def test_recall_at_k(candidate, task_data, tunebench, record):
             "extra": {"kind": example.meta.get("kind", "")},
         })
     k = getattr(candidate, "top_k", len(found[0]))
-    seed = tunebench.options.seed
+    seed = run_seed
     recall, hit = mean(recalls, seed=seed), mean(hits, seed=seed)
     record.metric("recall_at_k", recall, higher_is_better=True, k=k)
     record.metric("hit_at_k", hit, higher_is_better=True, k=k)

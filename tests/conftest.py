@@ -28,15 +28,18 @@ def tiny_lm(tiny_model_dir: Path):
 
 
 def run_suites(
-    args: list[str], cwd: Path, *, env: dict[str, str | None] | None = None, timeout: float = 600
+    args: list[str], cwd: Path, *, env: dict[str, str | None] | None = None,
+    timeout: float = 600, suites: list[str] | None = None,
 ) -> subprocess.CompletedProcess:
     """``python -m pytest suites/ ARGS`` in a fresh process, as a user would run it.
 
+    ``suites`` names suite files (``["test_latency.py"]``) to run instead of all of them;
     ``env`` adds to this process's environment; a ``None`` value removes that variable.
     """
+    paths = [str(ROOT / "suites" / name) for name in suites or [""]]
     merged = {**os.environ, "PYTHONPATH": str(HELPERS), **(env or {})}
     environment = {key: value for key, value in merged.items() if value is not None}
     return subprocess.run(
-        [sys.executable, "-m", "pytest", str(ROOT / "suites"), "-p", "no:cacheprovider", *args],
+        [sys.executable, "-m", "pytest", *paths, "-p", "no:cacheprovider", *args],
         cwd=cwd, env=environment, capture_output=True, text=True, timeout=timeout,
     )

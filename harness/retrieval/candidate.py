@@ -122,3 +122,7 @@ class RetrievalCandidate(Candidate):
         self, prompts: Sequence[Sequence[Message]], choices: Sequence[Sequence[str]]
     ) -> list[list[float]]:
         return self.inner.score_choices(self.augment(prompts), choices)
+
+    def loglikelihood_rolling(self, texts: Sequence[str]) -> list[tuple[float, int]]:
+        """The inner candidate's score: raw text has no question to retrieve passages for."""
+        return self.inner.loglikelihood_rolling(texts)

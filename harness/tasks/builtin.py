@@ -5,6 +5,7 @@ from harness.hookspecs import hookimpl
 
 @hookimpl
 def register_tasks(register):
+    from harness.tasks.general import GeneralTask
     from harness.tasks.kbqa import KBQATask
     from harness.tasks.prefs import PrefsTask
     from harness.tasks.sentiment import SentimentTask
@@ -12,3 +13,4 @@ def register_tasks(register):
     register(SentimentTask)
     register(KBQATask)
     register(PrefsTask)
+    register(GeneralTask)

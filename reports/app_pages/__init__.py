@@ -1,0 +1,1 @@
+"""Pages of the dashboard, each run by ``st.navigation`` from ``reports/app.py``."""

@@ -1,0 +1,304 @@
+"""Read-only loading of a tunebench results database into pandas DataFrames.
+
+The schema is ``harness.store``'s (its ``SCHEMA`` is the contract). The file is opened with
+SQLite's ``mode=ro`` URI and ``PRAGMA query_only``, so nothing here can write to it; stored
+text (configs, extra fields) is only ever parsed as JSON, never executed or unpickled.
+Each function loads only what one view needs: the leaderboard reads ``metrics`` joined with
+``runs`` and never ``examples``; example rows come a page at a time (``LIMIT``/``OFFSET``).
+Plain functions without Streamlit, so tests and ``reports.export`` call them directly; the
+app caches them (``reports.ui``).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pandas as pd
+
+DEFAULT_DB = Path("results/tunebench.db")
+ENV_VAR = "TUNEBENCH_RESULTS"
+FILL_HINT = ("make bench", "pytest suites/ --approach=zero-shot,few-shot --task=sentiment")
+"""Commands that fill a results database (shown by every empty state)."""
+
+_TRAIN_N = ("CASE WHEN json_valid(r.config_json) "
+            "THEN json_extract(r.config_json, '$.train_examples') END")
+_RUN_COLUMNS = (
+    "r.approach, r.task, r.model, r.seed, r.budget, r.status, r.config_hash, "
+    f"{_TRAIN_N} AS train_examples, "
+    f"CASE WHEN {_TRAIN_N} IS NULL THEN r.approach "
+    f"ELSE r.approach || ' (n=' || {_TRAIN_N} || ')' END AS label"
+)
+"""Run columns joined onto metric rows; ``label`` names data-efficiency side runs
+("lora (n=64)") the way ``harness.report`` does."""
+_LATEST = ("SELECT MAX(id) FROM runs GROUP BY approach, task, model, seed, budget, "
+           "config_hash")
+
+
+def resolve_path(argv: Sequence[str], environ: Mapping[str, str]) -> Path:
+    """The database path: ``--db PATH`` (or ``--db=PATH``) in ``argv``, else the
+    ``TUNEBENCH_RESULTS`` environment variable, else ``results/tunebench.db``."""
+    for k, arg in enumerate(argv):
+        if arg == "--db" and k + 1 < len(argv):
+            return Path(argv[k + 1])
+        if arg.startswith("--db="):
+            return Path(arg.removeprefix("--db="))
+    return Path(environ.get(ENV_VAR) or DEFAULT_DB)
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    """Open ``path`` read-only (``FileNotFoundError`` if it does not exist: SQLite would
+    otherwise report an unhelpful "unable to open database file")."""
+    file = Path(path).resolve()
+    if not file.is_file():
+        raise FileNotFoundError(f"no results database at {file}")
+    conn = sqlite3.connect(f"file:{quote(str(file))}?mode=ro", uri=True,
+                           check_same_thread=False, timeout=10)
+    conn.execute("PRAGMA query_only=ON")
+    return conn
+
+
+def _frame(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+    try:
+        return pd.read_sql_query(sql, conn, params=list(params))
+    except pd.errors.DatabaseError as error:  # pandas wraps sqlite3's error: unwrap it
+        raise sqlite3.DatabaseError(str(error.__cause__ or error)) from error
+
+
+def _marks(values: Sequence[Any]) -> str:
+    return ",".join("?" * len(values))
+
+
+def run_count(conn: sqlite3.Connection) -> int:
+    """Number of runs; 0 for a database without the ``runs`` table (an empty file)."""
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'").fetchone()
+    return conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] if exists else 0
+
+
+def filter_options(conn: sqlite3.Connection) -> dict[str, list[Any]]:
+    """Distinct tasks, models, seeds, budgets and approaches, for the filter widgets."""
+    return {column: [row[0] for row in conn.execute(
+        f"SELECT DISTINCT {column} FROM runs ORDER BY {column}")]
+        for column in ("task", "model", "seed", "budget", "approach")}
+
+
+def busiest_task(conn: sqlite3.Connection) -> str | None:
+    """The task with the most runs (the pages open on it)."""
+    row = conn.execute(
+        "SELECT task FROM runs GROUP BY task ORDER BY COUNT(*) DESC, task LIMIT 1").fetchone()
+    return row[0] if row else None
+
+
+def scope_options(conn: sqlite3.Connection, task: str) -> dict[str, Any]:
+    """Models, budgets and seeds run on ``task``, and those of its latest run."""
+    out: dict[str, Any] = {column: [row[0] for row in conn.execute(
+        f"SELECT DISTINCT {column} FROM runs WHERE task = ? ORDER BY {column}", (task,))]
+        for column in ("task", "model", "budget", "seed")}
+    latest = conn.execute("SELECT model, budget, seed FROM runs WHERE task = ? "
+                          "ORDER BY started_at DESC, id DESC LIMIT 1", (task,)).fetchone()
+    out["latest"] = dict(zip(("model", "budget", "seed"), latest or (None,) * 3, strict=True))
+    return out
+
+
+def runs(conn: sqlite3.Connection, run_ids: Sequence[int] | None = None) -> pd.DataFrame:
+    """Every run (or those in ``run_ids``) with its provenance, newest last."""
+    where = f"WHERE r.id IN ({_marks(run_ids)})" if run_ids is not None else ""
+    return _frame(conn, (
+        f"SELECT r.id AS run_id, r.session, {_RUN_COLUMNS}, r.data_hash, r.model_version, "
+        "r.code_version, r.device, r.host, r.error, r.started_at, r.finished_at "
+        f"FROM runs r {where} ORDER BY r.started_at, r.id"), run_ids or ())
+
+
+def run_details(conn: sqlite3.Connection, run_id: int) -> dict[str, Any]:
+    """One run's full row, its JSON fields as text (the caller parses them)."""
+    conn_row = conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,))
+    names = [d[0] for d in conn_row.description]
+    row = conn_row.fetchone()
+    return dict(zip(names, row, strict=True)) if row else {}
+
+
+def run_configs(conn: sqlite3.Connection, run_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """``run_id -> config`` (parsed JSON; ``{}`` where it is not a JSON object)."""
+    out: dict[int, dict[str, Any]] = {}
+    for run_id, text in conn.execute(
+            f"SELECT id, config_json FROM runs WHERE id IN ({_marks(run_ids)})", list(run_ids)):
+        try:
+            config = json.loads(text or "{}")
+        except ValueError:
+            config = {}
+        out[run_id] = config if isinstance(config, dict) else {}
+    return out
+
+
+def metric_catalog(conn: sqlite3.Connection) -> pd.DataFrame:
+    """Each recorded (suite, metric name): its direction (1 higher is better, 0 lower,
+    NaN unknown) and how many times it was recorded."""
+    return _frame(conn, (
+        "SELECT suite, name, MAX(higher_is_better) AS higher_is_better, "
+        "COUNT(*) AS runs FROM metrics GROUP BY suite, name ORDER BY suite, name"))
+
+
+def metrics(
+    conn: sqlite3.Connection, *, names: Sequence[str] | None = None,
+    suites: Sequence[str] | None = None, like: str | None = None,
+    filters: Mapping[str, Sequence[Any]] | None = None, latest_only: bool = True,
+    run_ids: Sequence[int] | None = None,
+) -> pd.DataFrame:
+    """Metric rows joined with their runs' identity, one row per (run, suite, name).
+
+    ``filters`` maps run columns (task, model, seed, budget, approach) to allowed values;
+    ``latest_only`` keeps the newest run of each approach/task/model/seed/budget/config (a
+    re-run replaces the old one); ``like`` is a SQL ``LIKE`` pattern on the name.
+    """
+    run_clauses, run_params = ["1"], []
+    for column, allowed in (filters or {}).items():
+        if column not in {"task", "model", "seed", "budget", "approach"}:
+            raise ValueError(f"cannot filter runs by {column!r}")
+        run_clauses.append(f"r.{column} IN ({_marks(allowed)})")
+        run_params += list(allowed)
+    if run_ids is not None:
+        run_clauses.append(f"r.id IN ({_marks(run_ids)})")
+        run_params += list(run_ids)
+    if latest_only:
+        run_clauses.append(f"r.id IN ({_LATEST})")
+    selected = " AND ".join(run_clauses)
+    clauses, params = [f"m.run_id IN (SELECT r.id FROM runs r WHERE {selected})"], run_params
+    for column, values in (("m.name", names), ("m.suite", suites)):
+        if values is not None:
+            clauses.append(f"{column} IN ({_marks(values)})")
+            params = [*params, *values]
+    if like:
+        clauses.append("m.name LIKE ?")
+        params = [*params, like]
+    # Run columns come once per run and are joined here, not repeated per metric row by SQL.
+    rows = _frame(conn, (
+        "SELECT m.run_id, m.suite, m.name, m.value, m.ci_low, m.ci_high, m.n, "
+        f"m.higher_is_better, m.extra_json FROM metrics m WHERE {' AND '.join(clauses)} "
+        "ORDER BY m.run_id, m.id"), params)
+    runs = _frame(conn, f"SELECT r.id AS run_id, {_RUN_COLUMNS} FROM runs r WHERE {selected}",
+                  run_params)
+    frame = runs.merge(rows, on="run_id", how="inner")
+    # A metric recorded twice for one run (a suite re-run in the same session): keep the last.
+    return frame.drop_duplicates(["run_id", "suite", "name"], keep="last").reset_index(drop=True)
+
+
+def curves(conn: sqlite3.Connection, run_ids: Sequence[int]) -> pd.DataFrame:
+    """Training curves (step, split, name, value) of the given runs."""
+    if not run_ids:
+        return pd.DataFrame(columns=["run_id", "step", "split", "name", "value"])
+    return _frame(conn, (
+        f"SELECT run_id, step, split, name, value FROM curves WHERE run_id IN "
+        f"({_marks(run_ids)}) ORDER BY run_id, name, split, step"), run_ids)
+
+
+def curve_run_ids(conn: sqlite3.Connection) -> list[int]:
+    """Runs that recorded a training curve."""
+    return [row[0] for row in conn.execute("SELECT DISTINCT run_id FROM curves")]
+
+
+def example_run_ids(conn: sqlite3.Connection) -> list[int]:
+    """Runs that stored per-item examples (an index-only scan)."""
+    return [row[0] for row in conn.execute("SELECT DISTINCT run_id FROM examples")]
+
+
+def example_suites(conn: sqlite3.Connection, run_id: int) -> list[str]:
+    """The example tables (suite names) one run recorded."""
+    return [row[0] for row in conn.execute(
+        "SELECT DISTINCT suite FROM examples WHERE run_id = ? ORDER BY suite", (run_id,))]
+
+
+def _example_filters(prefix: str, correct: bool | None, search: str) -> tuple[str, list[Any]]:
+    clauses, params = [], []
+    if correct is not None:
+        clauses.append(f"{prefix}.correct = ?")
+        params.append(int(correct))
+    if search:
+        clauses.append(f"({prefix}.prompt LIKE ? OR {prefix}.prediction LIKE ? "
+                       f"OR {prefix}.reference LIKE ?)")
+        params += [f"%{search}%"] * 3
+    return "".join(f" AND {c}" for c in clauses), params
+
+
+def examples_page(
+    conn: sqlite3.Connection, run_id: int, suite: str, *, correct: bool | None = None,
+    search: str = "", limit: int = 50, offset: int = 0,
+) -> tuple[pd.DataFrame, int]:
+    """One page of a run's per-item rows (filtered) and the number of matching rows."""
+    extra, params = _example_filters("e", correct, search)
+    base = f"FROM examples e WHERE e.run_id = ? AND e.suite = ?{extra}"
+    args = [run_id, suite, *params]
+    total = conn.execute(f"SELECT COUNT(*) {base}", args).fetchone()[0]
+    page = _frame(conn, (
+        "SELECT e.item_id, e.prompt, e.prediction, e.reference, e.correct, e.score, "
+        f"e.latency_ms, e.extra_json {base} ORDER BY e.id LIMIT ? OFFSET ?"),
+        [*args, limit, offset])
+    return page, total
+
+
+_PAIR_FILTERS = {
+    "all": "", "disagree": " AND a.correct IS NOT b.correct",
+    "fixed": " AND a.correct = 0 AND b.correct = 1",
+    "broken": " AND a.correct = 1 AND b.correct = 0",
+}
+
+
+def side_by_side(
+    conn: sqlite3.Connection, run_a: int, run_b: int, suite: str, *, only: str = "all",
+    search: str = "", limit: int = 50, offset: int = 0,
+) -> tuple[pd.DataFrame, int]:
+    """The same items answered by two runs (joined on ``item_id``), one page of them.
+
+    ``only``: ``all``, ``disagree``, ``fixed`` (A wrong, B right) or ``broken`` (A right,
+    B wrong)."""
+    extra, params = _example_filters("a", None, search)
+    base = ("FROM examples a JOIN examples b ON b.item_id = a.item_id AND b.run_id = ? "
+            f"AND b.suite = a.suite WHERE a.run_id = ? AND a.suite = ?{_PAIR_FILTERS[only]}"
+            f"{extra}")
+    args = [run_b, run_a, suite, *params]
+    total = conn.execute(f"SELECT COUNT(*) {base}", args).fetchone()[0]
+    page = _frame(conn, (
+        "SELECT a.item_id, a.prompt, a.reference, a.prediction AS prediction_a, "
+        "a.correct AS correct_a, b.prediction AS prediction_b, b.correct AS correct_b "
+        f"{base} ORDER BY a.id LIMIT ? OFFSET ?"), [*args, limit, offset])
+    return page, total
+
+
+def correctness(conn: sqlite3.Connection, run_id: int, suite: str) -> dict[str, bool]:
+    """``item_id -> correct`` for one run's scored items of one suite (input of
+    ``harness.compare.pair_by_id``)."""
+    return {item: bool(hit) for item, hit in conn.execute(
+        "SELECT item_id, correct FROM examples WHERE run_id = ? AND suite = ? "
+        "AND correct IS NOT NULL ORDER BY id", (run_id, suite))}
+
+
+def flipped_items(
+    conn: sqlite3.Connection, run_id: int, flip: str | None = None, limit: int = 200,
+) -> pd.DataFrame:
+    """Forgetting-probe items whose correctness changed from the base model (``flip`` is
+    ``fixed`` or ``broken``; ``None`` for both)."""
+    flips = [flip] if flip else ["fixed", "broken"]
+    return _frame(conn, (
+        "SELECT item_id, json_extract(extra_json, '$.flip') AS flip, prompt, reference, "
+        "json_extract(extra_json, '$.base_prediction') AS base_prediction, prediction "
+        "FROM examples WHERE run_id = ? AND suite = 'forgetting.general' "
+        f"AND json_valid(extra_json) AND json_extract(extra_json, '$.flip') IN ({_marks(flips)})"
+        " ORDER BY id LIMIT ?"), [run_id, *flips, limit])
+
+
+def latency_samples(
+    conn: sqlite3.Connection, run_ids: Sequence[int], limit_per_run: int = 2000,
+) -> pd.DataFrame:
+    """Per-request latencies (examples suite ``latency``), at most ``limit_per_run`` each."""
+    parts = [_frame(conn, (
+        "SELECT run_id, item_id, latency_ms FROM examples WHERE run_id = ? "
+        "AND suite = 'latency' AND latency_ms IS NOT NULL ORDER BY id LIMIT ?"),
+        [run_id, limit_per_run]) for run_id in run_ids]
+    parts = [p for p in parts if not p.empty]
+    if not parts:
+        return pd.DataFrame(columns=["run_id", "item_id", "latency_ms"])
+    return pd.concat(parts, ignore_index=True)

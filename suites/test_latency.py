@@ -1,0 +1,106 @@
+"""Latency, memory and cost of every candidate, measured by the harness (harness.latency).
+
+Per candidate: time to first token, end-to-end latency at batch size 1 (p50/p95/p99 with
+bootstrap CIs), decode time per token, batched throughput, peak memory while serving, and
+cost figures at ``--price-per-hour``. Adapter candidates are also measured merged into the
+base; QLoRA candidates also on the dequantized base; RAG candidates split retrieval from
+generation. Training cost (time, memory, parameters, artifact) is recorded by the harness
+when the candidate is prepared (suite ``prepare``).
+"""
+
+import gc
+import math
+
+import pytest
+
+from harness.latency import measure, variants
+from harness.metrics import mean, percentile
+from harness.resources import peak_memory
+
+REQUESTS = {"smoke": 3, "quick": 24, "full": 48}
+"""Batch-1 requests per candidate (the first eval prompts) at each budget."""
+SMOKE_DECODE = {"decode_prompts": ("Describe a quiet morning in a small town.",),
+                "decode_tokens": 6}
+
+
+def _record_sample(record, sample, seed, prefix=""):
+    ms = 1000.0
+    for q in (50, 95, 99):
+        record.metric(f"{prefix}latency_p{q}_ms",
+                      percentile([s * ms for s in sample.end_to_end], q, seed=seed),
+                      higher_is_better=False)
+    record.metric(f"{prefix}ttft_ms", mean([s * ms for s in sample.ttft], seed=seed),
+                  higher_is_better=False)
+    if sample.decode_per_token:
+        per_token = mean([s * ms for s in sample.decode_per_token], seed=seed)
+        record.metric(f"{prefix}decode_ms_per_token", per_token, higher_is_better=False)
+        record.metric(f"{prefix}decode_tokens_per_second", 1000.0 / per_token.value,
+                      higher_is_better=True)
+    record.metric(f"{prefix}batched_requests_per_second",
+                  sample.batched_requests / sample.batched_seconds, higher_is_better=True,
+                  batch=sample.batched_requests)
+
+
+def _decode_options(budget):
+    return SMOKE_DECODE if budget == "smoke" else {}
+
+
+def test_latency(candidate, task, task_data, tunebench, record, run_seed):
+    requests = [e.messages for e in task_data.eval[: REQUESTS[tunebench.budget.name]]]
+    with peak_memory(tunebench.device) as memory:
+        sample = measure(candidate, requests, task.max_new_tokens,
+                         **_decode_options(tunebench.budget.name))
+    _record_sample(record, sample, run_seed)
+    record.metric("serving_peak_memory_bytes", memory["peak_memory_bytes"],
+                  higher_is_better=False, kind=memory["peak_memory_kind"])
+    phases = sorted({name for p in sample.phases for name in p})
+    for name in phases:
+        spent = [p.get(name, 0.0) * 1000 for p in sample.phases]
+        record.metric(name.removesuffix("_seconds") + "_ms", mean(spent, seed=run_seed),
+                      higher_is_better=False)
+    if phases:
+        model_ms = [(total - sum(p.values())) * 1000
+                    for total, p in zip(sample.end_to_end, sample.phases, strict=True)]
+        record.metric("model_ms", mean(model_ms, seed=run_seed), higher_is_better=False)
+    record.examples([
+        {"item_id": e.id, "prompt": e.prompt_text, "latency_ms": total * 1000,
+         "extra": {"ttft_ms": first * 1000, "tokens": tokens,
+                   **{k.removesuffix("_seconds") + "_ms": v * 1000 for k, v in p.items()}}}
+        for e, total, first, tokens, p in zip(
+            task_data.eval, sample.end_to_end, sample.ttft, sample.end_to_end_tokens,
+            sample.phases, strict=False)
+    ])
+
+    assert len(sample.end_to_end) == len(requests)
+    assert all(t > 0 and math.isfinite(t) for t in sample.end_to_end + sample.ttft)
+    assert sample.batched_seconds > 0
+
+
+def test_cost(candidate, tunebench, record):
+    price = tunebench.options.price_per_hour
+    stored = {r["name"]: r["value"] for r in tunebench.store.query(
+        "SELECT name, value FROM metrics WHERE run_id = ? AND suite IN ('prepare', 'latency')",
+        (record.run.id,))}
+    train_seconds = candidate.info.get("train_seconds", 0.0) or 0.0
+    record.metric("train_cost", train_seconds / 3600 * price, higher_is_better=False,
+                  price_per_hour=price)
+    throughput = stored.get("batched_requests_per_second")
+    if throughput:
+        record.metric("cost_per_1k_requests", 1000 / throughput / 3600 * price,
+                      higher_is_better=False, price_per_hour=price)
+    assert train_seconds >= 0 and price >= 0
+
+
+def test_latency_variants(candidate, task, task_data, tunebench, record, run_seed):
+    built = variants(candidate, tunebench.load_base)
+    if not built:
+        pytest.skip("no other deployment of this candidate (not a PEFT adapter model)")
+    requests = [e.messages for e in task_data.eval[: REQUESTS[tunebench.budget.name]]]
+    for name, build in built.items():
+        variant = build()
+        sample = measure(variant, requests, task.max_new_tokens,
+                         **_decode_options(tunebench.budget.name))
+        _record_sample(record, sample, run_seed, prefix=f"{name}_")
+        del variant
+        gc.collect()
+        assert len(sample.end_to_end) == len(requests)

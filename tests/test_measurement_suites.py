@@ -1,0 +1,153 @@
+"""The forgetting, overfitting and latency suites end to end on the tiny model, in a
+subprocess, as a user runs them; and several seeds with the tied-groups summary."""
+
+import json
+import math
+import sqlite3
+
+import pytest
+
+from tests.conftest import run_suites
+
+MC_DOCS = [
+    {"question": "Which is a colour?", "choices": ["red", "table", "run"], "label": 0},
+    {"question": "Which is a number?", "choices": ["blue", "seven", "walk"], "label": 1},
+    {"question": "Which is an animal?", "choices": ["stone", "river", "horse"], "label": 2},
+    {"question": "Which is a fruit?", "choices": ["apple", "chair", "cloud"], "label": 0},
+]
+
+
+def write_lmeval_task(folder):
+    """A multiple-choice lm-eval task over a local JSONL (no hub access)."""
+    data = folder / "probe.jsonl"
+    data.write_text("".join(json.dumps(d) + "\n" for d in MC_DOCS))
+    yaml = folder / "tiny_probe.yaml"
+    yaml.write_text(
+        "task: tiny_probe\n"
+        "dataset_path: json\n"
+        f"dataset_kwargs:\n  data_files:\n    test: {data}\n"
+        "test_split: test\n"
+        "output_type: multiple_choice\n"
+        "doc_to_text: \"Question: {{question}}\\nAnswer:\"\n"
+        "doc_to_choice: \"{{choices}}\"\n"
+        "doc_to_target: label\n"
+        "metric_list:\n  - metric: acc\n"
+    )
+    return yaml
+
+
+def query(db, sql, *params):
+    connection = sqlite3.connect(db)
+    connection.row_factory = sqlite3.Row
+    try:
+        return connection.execute(sql, params).fetchall()
+    finally:
+        connection.close()
+
+
+@pytest.fixture(scope="module")
+def measured(tiny_model_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("measure")
+    yaml = write_lmeval_task(folder)
+    result = run_suites([
+        "--approach=zero-shot,lora,qlora", "--budget=smoke", f"--model={tiny_model_dir}",
+        "--results=r.db", "--data-sizes=16", f"--forgetting-tasks={yaml}", "-rs",
+    ], folder, env={"TUNEBENCH_CACHE": str(folder / "cache"), "HF_DATASETS_OFFLINE": "1"},
+        timeout=900, suites=["test_forgetting.py", "test_overfitting.py", "test_latency.py"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    db = folder / "r.db"
+
+    def metrics(approach, suite):
+        rows = query(db, "SELECT m.* FROM metrics m JOIN runs r ON r.id = m.run_id WHERE "
+                     "r.approach = ? AND m.suite = ? AND r.config_json NOT LIKE "
+                     "'%train_examples%'", approach, suite)
+        return {row["name"]: row for row in rows}
+
+    return db, metrics, result
+
+
+def test_forgetting_is_zero_for_the_base_model_itself(measured):
+    _, metrics, _ = measured
+    zero = metrics("zero-shot", "forgetting")
+    assert zero["forgetting_delta"]["value"] == 0.0
+    assert zero["items_fixed"]["value"] == zero["items_broken"]["value"] == 0
+    assert zero["mcnemar_p"]["value"] == 1.0
+    assert zero["perplexity"]["value"] == pytest.approx(zero["perplexity_base"]["value"])
+    assert zero["forgetting_delta[tiny_probe]"]["value"] == 0.0
+
+
+def test_forgetting_of_a_trained_candidate_is_paired_and_stored_per_item(measured):
+    db, metrics, _ = measured
+    lora = metrics("lora", "forgetting")
+    delta = lora["forgetting_delta"]
+    assert delta["ci_low"] <= delta["value"] <= delta["ci_high"]
+    extra = json.loads(delta["extra_json"])
+    assert extra["fixed"] == lora["items_fixed"]["value"]
+    assert extra["broken"] == lora["items_broken"]["value"]
+    after, before = lora["probe_accuracy"]["value"], lora["probe_accuracy_base"]["value"]
+    assert delta["value"] == pytest.approx(after - before)
+    assert any(name.startswith("forgetting_delta[") and "tiny" not in name for name in lora)
+    items = query(db, "SELECT e.correct, e.extra_json FROM examples e JOIN runs r ON "
+                  "r.id = e.run_id WHERE r.approach = 'lora' AND e.suite = "
+                  "'forgetting.general'")
+    assert len(items) == 24  # the smoke budget's probes
+    flips = [json.loads(i["extra_json"])["flip"] for i in items]
+    assert flips.count("fixed") == extra["fixed"] and flips.count("broken") == extra["broken"]
+    assert math.isfinite(lora["perplexity"]["value"])
+
+
+def test_overfitting_verdicts_and_data_efficiency(measured):
+    db, metrics, result = measured
+    zero, lora = metrics("zero-shot", "overfitting"), metrics("lora", "overfitting")
+    assert json.loads(zero["overfit_verdict"]["extra_json"])["verdict"] == "no-training"
+    reading = json.loads(lora["overfit_verdict"]["extra_json"])
+    assert reading["verdict"] in {"ok", "overfit", "underfit", "too-short"}
+    assert "overfit: validation loss rose" in reading["rule"]
+    assert lora["best_step"]["value"] <= lora["final_step"]["value"]
+    gap = lora["train_eval_gap"]
+    assert gap["value"] == pytest.approx(
+        lora["train_accuracy"]["value"] - lora["eval_accuracy_same_n"]["value"])
+    point = lora["data_efficiency[16]"]
+    sized_run = json.loads(point["extra_json"])["run_id"]
+    config = json.loads(query(db, "SELECT config_json FROM runs WHERE id = ?",
+                              sized_run)[0]["config_json"])
+    assert config["train_examples"] == 16
+    assert "data_efficiency[16]" not in metrics("zero-shot", "overfitting")
+    assert "zero-shot trains nothing" in result.stdout
+
+
+def test_latency_percentiles_variants_and_cost(measured):
+    _, metrics, _ = measured
+    for approach in ("zero-shot", "lora", "qlora"):
+        latency = metrics(approach, "latency")
+        p50, p95, p99 = (latency[f"latency_p{q}_ms"]["value"] for q in (50, 95, 99))
+        assert 0 < p50 <= p95 <= p99
+        assert latency["ttft_ms"]["value"] > 0 and latency["decode_ms_per_token"]["value"] > 0
+        assert latency["serving_peak_memory_bytes"]["value"] > 0
+        assert latency["cost_per_1k_requests"]["value"] > 0
+    assert not any(n.startswith("merged_") for n in metrics("zero-shot", "latency"))
+    assert "merged_latency_p50_ms" in metrics("lora", "latency")
+    qlora = metrics("qlora", "latency")
+    assert "merged_latency_p50_ms" in qlora and "dequantized_latency_p50_ms" in qlora
+    assert metrics("lora", "latency")["train_cost"]["value"] > 0
+
+
+def test_several_seeds_summarise_mean_spread_and_ties(tiny_model_dir, tmp_path):
+    result = run_suites([
+        "--approach=zero-shot,few-shot", "--budget=smoke", f"--model={tiny_model_dir}",
+        "--results=r.db", "--seeds=0,1", "-k", "choice", "-v",
+    ], tmp_path, suites=["test_accuracy.py"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "test_choice_accuracy[zero-shot-seed1]" in result.stdout
+    runs = query(tmp_path / "r.db", "SELECT approach, seed FROM runs ORDER BY approach, seed")
+    assert [(r["approach"], r["seed"]) for r in runs] == [
+        ("few-shot", 0), ("few-shot", 1), ("zero-shot", 0), ("zero-shot", 1)]
+    assert "over seeds: mean +- sd" in result.stdout
+    summary = result.stdout[result.stdout.index("over seeds"):]
+    assert "(n=2)" in summary and "tied" in summary
+
+
+def test_bad_seed_list_is_a_usage_error(tmp_path):
+    result = run_suites(["--seeds=0,one"], tmp_path)
+    assert result.returncode == 4
+    assert "--seeds=0,one: give comma-separated whole numbers" in result.stderr

@@ -1,0 +1,201 @@
+"""Every dashboard page, run with Streamlit's ``AppTest`` (the app test framework) through the
+``st.navigation`` entry file and ``AppTest.switch_page``, on the sample database, on an
+empty one, on a missing file and on one that lacks most metrics."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from harness.store import RunRecord, Store
+from reports.data import ENV_VAR
+from reports.sample import write_sample
+
+APP = Path(__file__).resolve().parent.parent / "reports" / "app.py"
+PAGES = ["leaderboard", "pareto", "decision", "curves", "forgetting", "latency", "examples",
+         "provenance"]
+
+
+@pytest.fixture(scope="module")
+def sample_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("app") / "sample.db"
+    write_sample(path)
+    return path
+
+
+def open_page(monkeypatch: pytest.MonkeyPatch, db: Path, page: str) -> AppTest:
+    monkeypatch.setenv(ENV_VAR, str(db))
+    app = AppTest.from_file(str(APP), default_timeout=60).run()
+    app.switch_page(f"app_pages/{page}.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def texts(app: AppTest) -> str:
+    """Everything a person would read: text elements, tables, alerts and metrics."""
+    parts = [e.value for kind in ("title", "markdown", "caption", "info", "success", "error",
+                                  "subheader") for e in getattr(app, kind)]
+    parts += [frame.value.to_string() for frame in app.dataframe]
+    parts += [f"{m.label} {m.value}" for m in app.metric]
+    return "\n".join(str(p) for p in parts)
+
+
+def chart_titles(app: AppTest) -> list[str]:
+    return [str(json.loads(c.proto.spec).get("title")) for c in app.get("vega_lite_chart")]
+
+
+def test_leaderboard(monkeypatch, sample_db):
+    app = open_page(monkeypatch, sample_db, "leaderboard")
+    table = app.dataframe[0].value
+    assert table["candidate"].tolist()[:5] == ["full-ft", "lora", "qlora", "few-shot",
+                                               "zero-shot"]
+    sentiment = table[table["task"] == "sentiment"].set_index("candidate")["tied with best"]
+    assert sentiment.to_dict() == {"full-ft": True, "lora": True, "qlora": True,
+                                   "few-shot": True, "zero-shot": False}
+    assert table.loc[table["task"] == "kb-qa", "tied with best"].isna().all()  # no accuracy
+    assert "[0.750, 0.975]" in table["accuracy CI"].tolist()
+    assert "sorted by accuracy (higher is better)" in texts(app)
+    assert chart_titles(app) == ["accuracy"]
+    app.multiselect(key="leaderboard-task").set_value(["kb-qa"]).run()
+    table = app.dataframe[0].value
+    assert set(table["candidate"]) == {"rag", "zero-shot"}
+    app.checkbox(key="leaderboard-side").check().run()
+    app.multiselect(key="leaderboard-task").set_value(["sentiment"]).run()
+    assert "lora (n=8)" in set(app.dataframe[0].value["candidate"])
+
+
+def test_pareto(monkeypatch, sample_db):
+    app = open_page(monkeypatch, sample_db, "pareto")
+    assert "**Pareto frontier** (2 of 5): zero-shot, full-ft" in texts(app)
+    assert chart_titles(app) == ["accuracy vs latency_p50_ms"]
+    spec = json.loads(app.get("vega_lite_chart")[0].proto.spec)
+    assert {layer["mark"]["type"] for layer in spec["layer"]} >= {"line", "point", "rule"}
+    app.selectbox(key="pareto-x metric").select("train_seconds").run()
+    assert "**Pareto frontier** (2 of 3): lora, full-ft" in texts(app)  # qlora dominated
+
+
+def test_decision(monkeypatch, sample_db):
+    app = open_page(monkeypatch, sample_db, "decision")
+    sentence = app.success[0].value
+    assert "few-shot (prompting, accuracy 0.800 [0.675, 0.925]) is within the CI" in sentence
+    assert "full-ft" in sentence and "prompt, with few-shot" in sentence
+    assert "Rule applied: take the best candidate on accuracy" in texts(app)
+    table = app.dataframe[0].value.set_index("aspect")
+    assert table.at["initial cost: train_seconds", "lora"] == "812"
+    assert table.at["updatable knowledge: new_facts_after", "few-shot"] == "not measured"
+    app.selectbox(key="decision-task").select("kb-qa").run()
+    assert "rag (RAG) is the best on gen_accuracy" in app.success[0].value
+
+
+def test_curves(monkeypatch, sample_db):
+    app = open_page(monkeypatch, sample_db, "curves")
+    assert chart_titles(app) == ["loss per training step", "data efficiency"]
+    assert len(app.multiselect(key="curves-candidates").value) == 3  # lora, qlora, full-ft
+    efficiency = app.dataframe[0].value
+    assert efficiency["train_examples"].tolist() == [8, 16]
+
+
+def test_forgetting(monkeypatch, sample_db):
+    app = open_page(monkeypatch, sample_db, "forgetting")
+    shown = texts(app)
+    assert "-0.200 [-0.280, -0.140]" in shown and "full-ft" in shown
+    assert chart_titles(app)[0].startswith("forgetting_delta")
+    flipped = app.dataframe[1].value
+    assert set(flipped["flip"]) == {"fixed", "broken"}
+    app.radio(key="forgetting-flip").set_value("fixed").run()
+    assert set(app.dataframe[1].value["flip"]) == {"fixed"}
+
+
+def test_latency(monkeypatch, sample_db):
+    app = open_page(monkeypatch, sample_db, "latency")
+    titles = chart_titles(app)
+    assert {"ms per request", "per-request latency", "merged adapter vs unmerged",
+            "4-bit vs dequantized", "peak bytes"} <= set(titles)
+    assert "No retrieval vs generation recorded" in texts(app)
+    assert "latency_p99_ms" in app.dataframe[0].value.columns
+    app.selectbox(key="latency-task").select("kb-qa").run()
+    assert "retrieval vs generation" in chart_titles(app)
+
+
+def test_examples(monkeypatch, sample_db):
+    app = open_page(monkeypatch, sample_db, "examples")
+    assert app.selectbox(key="examples-a").value is not None
+    assert "40 matching items; showing 1-40" in texts(app)
+    app.radio(key="examples-correct").set_value("wrong").run()
+    assert (app.dataframe[0].value["correct"] == 0).all()
+    app.text_input(key="examples-search").input("Review 3:").run()
+    assert app.dataframe[0].value["item_id"].tolist() in ([], ["s003"])
+    metrics = {m.label: m.value for m in app.metric}
+    assert set(metrics) >= {"fixed (A wrong, B right)", "broken (A right, B wrong)",
+                            "McNemar p"}
+    assert "Paired comparison (harness.compare)" in texts(app)
+
+
+def test_provenance(monkeypatch, sample_db):
+    app = open_page(monkeypatch, sample_db, "provenance")
+    assert "**11 runs**; **1 stale**" in texts(app)
+    runs = app.dataframe[0].value
+    assert runs.loc[runs["stale"], "code_version"].tolist() == ["git:0ld0001"]
+    assert "RuntimeError: out of memory" in runs["error"].fillna("").str.cat()
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_empty_database_says_how_to_fill_it(monkeypatch, tmp_path, page):
+    Store(tmp_path / "empty.db").close()
+    app = open_page(monkeypatch, tmp_path / "empty.db", page)
+    message = app.info[0].value
+    assert "no runs yet" in message and "make bench" in message
+    assert "pytest suites/ --approach=" in message
+
+
+def test_missing_file(monkeypatch, tmp_path):
+    app = open_page(monkeypatch, tmp_path / "none.db", "leaderboard")
+    assert "No results database yet" in app.info[0].value and "make bench" in app.info[0].value
+    assert not (tmp_path / "none.db").exists()
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_database_without_the_pages_metrics(monkeypatch, tmp_path, page):
+    store = Store(tmp_path / "thin.db")
+    run = store.start_run(RunRecord(
+        session="s", approach="zero-shot", task="sentiment", model="m", seed=0, budget="smoke",
+        config={}, config_hash="h", data_hash="d", model_version="m", code_version="c",
+        packages={}, device="cpu"))
+    store.add_metric(run, "retrieval", "hit_at_k", 0.5, higher_is_better=True)
+    store.finish_run(run, "finished")
+    store.close()
+    app = open_page(monkeypatch, tmp_path / "thin.db", page)
+    shown = texts(app)
+    if page in {"leaderboard", "provenance"}:
+        assert "zero-shot" in shown
+    else:
+        assert "recorded for this selection" in shown, shown
+
+
+def test_launcher_binds_localhost():
+    from reports.__main__ import command
+
+    line = command(["--db", "x.db"])
+    assert line[line.index("--server.address") + 1] == "localhost"
+    assert line[-3:] == ["--", "--db", "x.db"]
+    assert "--" not in command([])
+    config = (APP.parent / ".streamlit" / "config.toml").read_text()
+    assert 'address = "localhost"' in config  # plain `streamlit run` binds localhost too
+
+
+def test_not_a_results_database(monkeypatch, tmp_path):
+    (tmp_path / "junk.db").write_bytes(b"this is not SQLite" * 100)
+    app = open_page(monkeypatch, tmp_path / "junk.db", "leaderboard")
+    assert "not a readable tunebench results database" in app.error[0].value
+    partial = sqlite3.connect(tmp_path / "partial.db")
+    partial.execute("CREATE TABLE runs (id INTEGER PRIMARY KEY, task TEXT)")
+    partial.execute("INSERT INTO runs (task) VALUES ('sentiment')")
+    partial.commit()
+    partial.close()
+    for page in PAGES:
+        app = open_page(monkeypatch, tmp_path / "partial.db", page)
+        assert "Is it a tunebench results database" in app.error[0].value, page
