@@ -19,8 +19,10 @@ OVERFIT_TOLERANCE = 0.02
 UNDERFIT_IMPROVEMENT = 0.10
 """Final validation loss above ``1 - this`` times the first logged training loss (the loss
 near the start of training): training barely helped, underfit."""
-STILL_LEARNING = 0.05
-"""A last evaluation that improved validation loss by more than this fraction: underfit."""
+STILL_LEARNING = 0.10
+"""A last evaluation that still brought more than this fraction of the whole drop in loss
+(from the first logged training loss): underfit. Relative to the drop, not to the loss
+itself, so a curve flattening near zero is not called underfit."""
 
 VERDICT_RULE = (
     "no-training: no validation curve was recorded. "
@@ -28,8 +30,9 @@ VERDICT_RULE = (
     f"overfit: validation loss rose at each of the last {RISING_EVALUATIONS} evaluations and "
     f"ends more than {OVERFIT_TOLERANCE:.0%} above its minimum. "
     f"underfit: final validation loss is within {UNDERFIT_IMPROVEMENT:.0%} of the first logged "
-    f"training loss (training barely reduced it), or the last evaluation still improved it by "
-    f"more than {STILL_LEARNING:.0%} (stopped while learning fast). "
+    f"training loss (training barely reduced it), or the last evaluation still brought more "
+    f"than {STILL_LEARNING:.0%} of the whole drop from that first loss (stopped while "
+    "learning fast). "
     "ok: otherwise."
 )
 VERDICT_CODES = {"no-training": -2, "too-short": -1, "ok": 0, "underfit": 1, "overfit": 2}
@@ -86,7 +89,7 @@ def read_curves(train: Curve, validation: Curve) -> CurveReading:
     elif rising >= RISING_EVALUATIONS and last > lowest * (1 + OVERFIT_TOLERANCE):
         verdict = "overfit"
     elif last > (1 - UNDERFIT_IMPROVEMENT) * start or (
-        losses[-2] - last > STILL_LEARNING * losses[-2]
+        losses[-2] - last > STILL_LEARNING * (start - last)
     ):
         verdict = "underfit"
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -43,3 +44,13 @@ def run_suites(
         [sys.executable, "-m", "pytest", *paths, "-p", "no:cacheprovider", *args],
         cwd=cwd, env=environment, capture_output=True, text=True, timeout=timeout,
     )
+
+
+def query_db(db: Path, sql: str, *params: object) -> list[sqlite3.Row]:
+    """Rows of ``sql`` on the results database ``db`` (opened and closed for this query)."""
+    connection = sqlite3.connect(db)
+    connection.row_factory = sqlite3.Row
+    try:
+        return connection.execute(sql, params).fetchall()
+    finally:
+        connection.close()

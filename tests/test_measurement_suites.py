@@ -3,10 +3,10 @@ subprocess, as a user runs them; and several seeds with the tied-groups summary.
 
 import json
 import math
-import sqlite3
 
 import pytest
 
+from tests.conftest import query_db as query
 from tests.conftest import run_suites
 
 MC_DOCS = [
@@ -34,15 +34,6 @@ def write_lmeval_task(folder):
         "metric_list:\n  - metric: acc\n"
     )
     return yaml
-
-
-def query(db, sql, *params):
-    connection = sqlite3.connect(db)
-    connection.row_factory = sqlite3.Row
-    try:
-        return connection.execute(sql, params).fetchall()
-    finally:
-        connection.close()
 
 
 @pytest.fixture(scope="module")

@@ -93,3 +93,11 @@ def test_kb_qa_retrieval_and_knowledge_update(tiny_model_dir, tmp_path):
             assert 0 <= metrics[approach, name] <= 1
     parts = {row[0] for row in db.execute("SELECT DISTINCT suite FROM examples")}
     assert {"knowledge_update.before", "knowledge_update.after", "retrieval"} <= parts
+    # The measurement suites measure the RAG candidate like any other, latency split in two.
+    latency = dict(db.execute(
+        "SELECT m.name, m.value FROM metrics m JOIN runs r ON r.id = m.run_id "
+        "WHERE r.approach = 'rag' AND m.suite = 'latency'"))
+    assert latency["retrieval_ms"] > 0 and latency["model_ms"] > 0
+    assert latency["latency_p50_ms"] > 0
+    forgetting = {name for (approach, name) in metrics if approach == "rag"}
+    assert {"forgetting_delta", "perplexity", "overfit_verdict"} <= forgetting

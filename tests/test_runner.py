@@ -3,7 +3,6 @@
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -11,15 +10,7 @@ import time
 import pytest
 
 from tests.conftest import HELPERS, ROOT, run_suites
-
-
-def rows(db, sql, *params):
-    connection = sqlite3.connect(db)
-    connection.row_factory = sqlite3.Row
-    try:
-        return connection.execute(sql, params).fetchall()
-    finally:
-        connection.close()
+from tests.conftest import query_db as rows
 
 
 def test_unknown_approach_fails_at_once_listing_the_registered_ones(tmp_path):
@@ -74,7 +65,8 @@ def test_smoke_run_records_runs_metrics_and_examples(smoke_run):
         examples = rows(db, "SELECT suite, count(*) AS n FROM examples WHERE run_id=? "
                             "GROUP BY suite", run["id"])
         assert {e["suite"]: e["n"] for e in examples} == {
-            "accuracy.choice": 40, "accuracy.generation": 40}
+            "accuracy.choice": 40, "accuracy.generation": 40, "forgetting.general": 24,
+            "latency": 3}
     assert json.loads(runs[1]["config_json"]) == {"k": 2, "balanced": True}
     assert len(json.loads(runs[1]["info_json"])["demonstration_ids"]) == 2
 
