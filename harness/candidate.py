@@ -49,6 +49,20 @@ def _common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
     return length
 
 
+def length_batches(lengths: Sequence[int], shared: int = 0) -> list[list[int]]:
+    """Indices grouped longest-first so each batch attends to at most MAX_BATCH_TOKENS
+    (``shared`` cached prefix tokens plus the batch's longest row, times its rows)."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches: list[list[int]] = []
+    for index in order:
+        row_cost = shared + lengths[batches[-1][0]] if batches else 0
+        if batches and row_cost * (len(batches[-1]) + 1) <= MAX_BATCH_TOKENS:
+            batches[-1].append(index)
+        else:
+            batches.append([index])
+    return batches
+
+
 def model_window(model: Any) -> int:
     """The longest input raw-text scoring gives ``model``: its ``max_position_embeddings``,
     at most ``MAX_ROLLING_LENGTH``."""
@@ -104,16 +118,8 @@ def sum_token_logprobs(
             raise ValueError("every request needs 1 to len(input_ids) targets")
     device = next(model.parameters()).device
     pad = 0 if pad_token_id is None else pad_token_id
-    order = sorted(range(len(requests)), key=lambda i: -len(requests[i][0]))
-    batches: list[list[int]] = []
-    for index in order:
-        widest = len(requests[batches[-1][0]][0]) if batches else 0
-        if batches and widest * (len(batches[-1]) + 1) <= MAX_BATCH_TOKENS:
-            batches[-1].append(index)
-        else:
-            batches.append([index])
     results: list[tuple[float, bool]] = [(0.0, False)] * len(requests)
-    for batch in batches:
+    for batch in length_batches([len(inputs) for inputs, _ in requests]):
         rows = [requests[b] for b in batch]
         width = len(rows[0][0])
         ids = torch.tensor([[*r, *[pad] * (width - len(r))] for r, _ in rows], device=device)
@@ -186,18 +192,6 @@ class LMCandidate(Candidate):
         self.model(input_ids=ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
         return shared, cache
 
-    def _batches(self, lengths: Sequence[int], shared: int) -> list[list[int]]:
-        """Indices grouped longest-first so each batch attends to at most MAX_BATCH_TOKENS."""
-        order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-        batches: list[list[int]] = []
-        for index in order:
-            row_cost = shared + lengths[batches[-1][0]] if batches else 0
-            if batches and row_cost * (len(batches[-1]) + 1) <= MAX_BATCH_TOKENS:
-                batches[-1].append(index)
-            else:
-                batches.append([index])
-        return batches
-
     def _inputs(self, suffixes: list[Sequence[int]], shared: int, cache: Any) -> dict[str, Any]:
         """Left-padded suffixes behind the shared prefix, with a per-row copy of its cache."""
         width = max(map(len, suffixes))
@@ -239,7 +233,7 @@ class LMCandidate(Candidate):
         room = min(len(s) - len(targets[k][0][2]) for k, s in enumerate(distinct))
         shared, cache = self._prefix_cache(distinct, room)
         scores: list[list[float]] = [[0.0] * len(options) for options in choices]
-        for batch in self._batches([len(s) - shared for s in distinct], shared):
+        for batch in length_batches([len(s) - shared for s in distinct], shared):
             inputs = self._inputs([distinct[b][shared:] for b in batch], shared, cache)
             keep = max(len(k) for b in batch for *_, k in targets[b])
             logits = self.model(**inputs, logits_to_keep=keep).logits.float()
@@ -266,7 +260,7 @@ class LMCandidate(Candidate):
         shared, cache = self._prefix_cache(contexts, min(map(len, contexts)) - 1)
         lengths = [len(c) - shared + max_new_tokens for c in contexts]
         outputs: list[str] = [""] * len(prompts)
-        for batch in self._batches(lengths, shared):
+        for batch in length_batches(lengths, shared):
             inputs = self._inputs([contexts[b][shared:] for b in batch], shared, cache)
             inputs.pop("position_ids")  # generate() derives them from the attention mask
             if cache is not None:  # generate() takes the whole sequence and skips cached tokens

@@ -12,7 +12,8 @@ import os
 import random
 import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -165,20 +166,29 @@ def _hub_offline() -> bool:
                for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
+@contextmanager
+def hub_offline_honoured() -> Iterator[None]:
+    """``datasets`` and ``huggingface_hub`` read the offline switches once, at import; inside
+    this block they honour switches set later (restored on exit)."""
+    import datasets
+    import huggingface_hub.constants as hub
+
+    saved = datasets.config.HF_HUB_OFFLINE, hub.HF_HUB_OFFLINE
+    if _hub_offline():
+        datasets.config.HF_HUB_OFFLINE = hub.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        datasets.config.HF_HUB_OFFLINE, hub.HF_HUB_OFFLINE = saved
+
+
 def _from_hub(ref: str, seed: int) -> dict[str, list[Example]]:
     dataset_id, _, config = ref.partition(":")
     try:
         import datasets
-        import huggingface_hub.constants as hub
 
-        # Both libraries read the offline switches once, at import; honour them set later.
-        saved = datasets.config.HF_HUB_OFFLINE, hub.HF_HUB_OFFLINE
-        if _hub_offline():
-            datasets.config.HF_HUB_OFFLINE = hub.HF_HUB_OFFLINE = True
-        try:
+        with hub_offline_honoured():
             loaded = datasets.load_dataset(dataset_id, config or None)
-        finally:
-            datasets.config.HF_HUB_OFFLINE, hub.HF_HUB_OFFLINE = saved
     except Exception as exc:
         raise DataError(f"hf:{ref}: the dataset could not be loaded ({type(exc).__name__}: "
                         f"{exc}). Check the name and the network; a local data file (.jsonl, "

@@ -20,7 +20,7 @@ CHUNK = 64
 smooth progress bar."""
 
 
-def _timed(candidate: Candidate, call: Any) -> tuple[Any, float, dict[str, float]]:
+def timed(candidate: Candidate, call: Any) -> tuple[Any, float, dict[str, float]]:
     """``call()``'s result, its wall seconds, and how the candidate's phase timers moved."""
     timings = getattr(candidate, "timings", {})
     before = dict(timings)
@@ -53,7 +53,7 @@ def score_by_choice(candidate: Candidate, examples: Sequence[Example]) -> list[d
     """Predict the choice with the highest log-likelihood for each item."""
     rows: list[dict[str, Any]] = []
     for chunk in _chunks(examples, "scoring choices"):
-        scores, seconds, phases = _timed(candidate, lambda chunk=chunk: candidate.score_choices(
+        scores, seconds, phases = timed(candidate, lambda chunk=chunk: candidate.score_choices(
             [e.messages for e in chunk], [e.choices for e in chunk]))
         timing = _per_item_ms(seconds, phases, len(chunk))
         for example, choice_scores in zip(chunk, scores, strict=True):
@@ -79,7 +79,7 @@ def score_by_generation(
     """Generate greedily and let the task map each generation to a prediction."""
     rows: list[dict[str, Any]] = []
     for chunk in _chunks(examples, "generating"):
-        outputs, seconds, phases = _timed(candidate, lambda chunk=chunk: candidate.generate(
+        outputs, seconds, phases = timed(candidate, lambda chunk=chunk: candidate.generate(
             [e.messages for e in chunk], task.max_new_tokens))
         timing = _per_item_ms(seconds, phases, len(chunk))
         for example, text in zip(chunk, outputs, strict=True):

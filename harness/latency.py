@@ -18,12 +18,12 @@ from the candidate's model so they are measured by the same code.
 from __future__ import annotations
 
 import copy
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.approach import Candidate
+from harness.evaluate import timed
 from harness.tasks.base import Message
 
 DECODE_PROMPTS: tuple[str, ...] = (
@@ -65,12 +65,7 @@ def count_tokens(candidate: Candidate, text: str) -> int:
 def _timed_generate(
     candidate: Candidate, prompts: Sequence[Sequence[Message]], max_new_tokens: int
 ) -> tuple[list[str], float, dict[str, float]]:
-    timings = getattr(candidate, "timings", {})
-    before = dict(timings)
-    started = time.perf_counter()
-    outputs = candidate.generate(prompts, max_new_tokens)
-    seconds = time.perf_counter() - started
-    return outputs, seconds, {k: v - before.get(k, 0.0) for k, v in timings.items()}
+    return timed(candidate, lambda: candidate.generate(prompts, max_new_tokens))
 
 
 def measure(

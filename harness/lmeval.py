@@ -278,30 +278,21 @@ def _is_path(spec: str) -> bool:
     return spec.endswith((".yaml", ".yml")) or os.sep in spec or Path(spec).is_file()
 
 
-def _offline_requested() -> bool:
-    return any(os.environ.get(v, "").upper() in ("1", "ON", "YES", "TRUE")
-               for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
-
-
 @contextlib.contextmanager
 def _quiet_and_offline() -> Iterator[None]:
     """lm-eval's chatter down to warnings (errors always pass), and the Hub offline switches
     honoured even if set after ``datasets`` / ``huggingface_hub`` read them at import."""
-    import datasets
-    import huggingface_hub.constants as hub
+    from harness.data import hub_offline_honoured
 
     root, evaluator = logging.getLogger("lm_eval"), logging.getLogger("lm_eval.evaluator")
     level, noise = root.level, _DropNoise()
-    saved = datasets.config.HF_HUB_OFFLINE, hub.HF_HUB_OFFLINE
     try:
         if level < QUIET_LEVEL:  # NOTSET included; never lowers a stricter level set by the user
             root.setLevel(QUIET_LEVEL)
         evaluator.addFilter(noise)
-        if _offline_requested():
-            datasets.config.HF_HUB_OFFLINE = hub.HF_HUB_OFFLINE = True
-        yield
+        with hub_offline_honoured():
+            yield
     finally:
-        datasets.config.HF_HUB_OFFLINE, hub.HF_HUB_OFFLINE = saved
         evaluator.removeFilter(noise)
         root.setLevel(level)
 

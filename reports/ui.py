@@ -145,6 +145,15 @@ def scope(results: Results, key: str, *, all_tasks: bool = False) -> dict[str, l
     return chosen
 
 
+def scoped_runs(results: Results, filters: dict[str, list[Any]], ids: str) -> pd.DataFrame:
+    """The runs inside ``filters`` (from :func:`scope`) that have data of kind ``ids``
+    (a loader returning run ids, e.g. ``"curve_run_ids"``)."""
+    runs = results.load("runs")
+    for column, allowed in filters.items():
+        runs = runs[runs[column].isin(allowed)]
+    return runs[runs["run_id"].isin(set(results.load(ids)))]
+
+
 def names_by_run(frame: pd.DataFrame) -> dict[int, str]:
     """``run_id -> candidate name`` for the runs in a metrics frame."""
     runs = frame.drop_duplicates("run_id")

@@ -13,11 +13,7 @@ from reports.charts import curves_chart, data_efficiency_chart
 st.title("Curves")
 results = ui.results_or_stop()
 filters = ui.scope(results, "curves")
-runs = results.load("runs")
-for column, allowed in filters.items():
-    runs = runs[runs[column].isin(allowed)]
-with_curves = set(results.load("curve_run_ids"))
-runs = runs[runs["run_id"].isin(with_curves)]
+runs = ui.scoped_runs(results, filters, "curve_run_ids")
 
 st.subheader("Training curves")
 if runs.empty:

@@ -32,10 +32,7 @@ def page_number(total: int, key: str) -> int:
 st.title("Examples")
 results = ui.results_or_stop()
 filters = ui.scope(results, "examples")
-runs = results.load("runs")
-for column, allowed in filters.items():
-    runs = runs[runs[column].isin(allowed)]
-runs = runs[runs["run_id"].isin(set(results.load("example_run_ids")))]
+runs = ui.scoped_runs(results, filters, "example_run_ids")
 if runs.empty:
     ui.nothing_recorded("per-item examples", "Suites store them: "
                         "`pytest suites/test_accuracy.py --approach=zero-shot,few-shot`.")
