@@ -9,11 +9,12 @@ ARGS ?=
 
 DB ?=
 
-.PHONY: help setup bench test lint dashboard report
+.PHONY: help setup bench test test-fast lint dashboard report
 
 help:
 	@echo "make bench   install (first time) and compare every approach on the embedded model"
 	@echo "make test    install (first time) and run the test suite"
+	@echo "make test-fast   the tests without the slow end-to-end and subprocess runs"
 	@echo "make lint    ruff check"
 	@echo "make dashboard   open the results dashboard on localhost (DB=path, default results/tunebench.db)"
 	@echo "make report      write results/report.html (leaderboard + decision report)"
@@ -36,6 +37,10 @@ bench: setup
 # Third-party tunebench plugins installed in the environment are not loaded in the tests.
 test: setup
 	TUNEBENCH_LOAD_PLUGINS= $(BIN)/python -m pytest tests/ $(ARGS)
+
+# The edit-run loop: end-to-end runs in subprocesses and on the embedded model deselected.
+test-fast: setup
+	TUNEBENCH_LOAD_PLUGINS= $(BIN)/python -m pytest tests/ -m "not slow" $(ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

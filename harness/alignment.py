@@ -25,11 +25,10 @@ from typing import Any
 
 import torch
 
+from harness.hardware import Precision
 from harness.tasks.base import Example, Message
 from harness.training import (
-    CurveLogger,
     CurveSink,
-    PatienceStopping,
     TrainingConfig,
     TrainingResult,
     common_arguments,
@@ -61,7 +60,7 @@ def preference_records(examples: Sequence[Example]) -> list[dict[str, Any]]:
 
 def _pair_training(
     train: list[Example], validation: list[Example], config: TrainingConfig, *, seed: int,
-    output_dir: Path, device: torch.device,
+    output_dir: Path, precision: Precision,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Shared trainer arguments and datasets of the pairwise trainers (DPO, reward model)."""
     from datasets import Dataset
@@ -70,7 +69,7 @@ def _pair_training(
     train = preference_pairs(train, split="train")
     validation = preference_pairs(validation, split="validation")
     arguments = common_arguments(config, len(train), seed=seed, output_dir=output_dir,
-                                 device=device, validate=bool(validation))
+                                 precision=precision, validate=bool(validation))
     datasets = {
         "train_dataset": Dataset.from_list(preference_records(train)),
         "eval_dataset": Dataset.from_list(preference_records(validation)) if validation else None,
@@ -80,14 +79,16 @@ def _pair_training(
 
 def train_dpo(
     model: Any, tokenizer: Any, train: list[Example], validation: list[Example],
-    config: TrainingConfig, *, beta: float, seed: int, output_dir: Path, device: torch.device,
+    config: TrainingConfig, *, beta: float, seed: int, output_dir: Path, precision: Precision,
     curve_sink: CurveSink,
 ) -> TrainingResult:
     """DPO on ``train``'s pairs; ``model`` is a PEFT model whose active adapter is trained."""
     from trl import DPOConfig, DPOTrainer
 
+    from harness.callbacks import CurveLogger, PatienceStopping
+
     arguments, datasets = _pair_training(train, validation, config, seed=seed,
-                                         output_dir=output_dir, device=device)
+                                         output_dir=output_dir, precision=precision)
     curves = CurveLogger(curve_sink, {"loss": "loss", "rewards/margins": "reward_margin",
                                       "rewards/accuracies": "reward_accuracy"})
     patience = PatienceStopping(config.early_stopping_patience)
@@ -114,14 +115,16 @@ def reward_model_from(causal_lm: Any) -> Any:
 
 def train_reward_model(
     model: Any, tokenizer: Any, train: list[Example], validation: list[Example],
-    config: TrainingConfig, *, seed: int, output_dir: Path, device: torch.device,
+    config: TrainingConfig, *, seed: int, output_dir: Path, precision: Precision,
     curve_sink: CurveSink,
 ) -> TrainingResult:
     """Bradley-Terry reward modelling on ``train``'s pairs (``model``: a PEFT SEQ_CLS model)."""
     from trl import RewardConfig, RewardTrainer
 
+    from harness.callbacks import CurveLogger
+
     arguments, datasets = _pair_training(train, validation, config, seed=seed,
-                                         output_dir=output_dir, device=device)
+                                         output_dir=output_dir, precision=precision)
     curves = CurveLogger(curve_sink, {"loss": "reward_model_loss",
                                       "accuracy": "reward_model_accuracy"})
     trainer = RewardTrainer(model=model, args=RewardConfig(**arguments),
@@ -156,7 +159,7 @@ def reward_scores(
 def train_rloo(
     model: Any, tokenizer: Any, reward_model: Any, prompts: list[Example],
     config: TrainingConfig, *, beta: float, generations: int, completion_tokens: int,
-    temperature: float, seed: int, output_dir: Path, device: torch.device,
+    temperature: float, seed: int, output_dir: Path, precision: Precision,
     curve_sink: CurveSink,
 ) -> TrainingResult:
     """RLOO on ``prompts`` against ``reward_model``; ``model`` is a PEFT causal LM.
@@ -167,6 +170,8 @@ def train_rloo(
     from datasets import Dataset
     from trl import RLOOConfig, RLOOTrainer
 
+    from harness.callbacks import CurveLogger
+
     quiet_library_noise()
     if config.batch_size % generations:
         raise ValueError(f"batch_size ({config.batch_size}) must be a multiple of generations "
@@ -174,7 +179,7 @@ def train_rloo(
     per_step = config.batch_size // generations
     args = RLOOConfig(
         **common_arguments(config, len(prompts), seed=seed, output_dir=output_dir,
-                           device=device, validate=False, per_step=per_step),
+                           precision=precision, validate=False, per_step=per_step),
         beta=beta,
         num_generations=generations,
         max_completion_length=completion_tokens,

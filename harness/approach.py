@@ -8,6 +8,7 @@ Config dataclasses document each field in ``metadata["help"]`` (the PEFT config 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -17,6 +18,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from harness.hardware import Precision
 from harness.tasks.base import Message, Passage, TaskData
 
 
@@ -49,8 +51,10 @@ class RunContext:
     """The task's splits, already cut to the budget. Train on ``train`` (and validate on
     ``validation``); never look at ``eval``."""
     load_base: Callable[..., tuple[Any, Any]]
-    """Returns a fresh ``(model, tokenizer)`` of the base model on ``device``; keyword
-    arguments go to ``from_pretrained`` (e.g. ``quantization_config``)."""
+    """Returns a fresh ``(model, tokenizer)`` of the base model on ``device``:
+    ``trainable=True`` loads fp32 weights (master weights under mixed precision), else the
+    precision's storage dtype; other keyword arguments go to ``from_pretrained`` (e.g.
+    ``quantization_config``)."""
     model_name: str
     model_version: str
     """Identifies the base weights (part of a trained candidate's cache key)."""
@@ -59,10 +63,22 @@ class RunContext:
     device: torch.device
     run_dir: Path
     """A directory private to this run, for logs and a link to the candidate's artifacts."""
+    precision: Precision = field(default_factory=lambda: Precision("fp32", torch.device("cpu")))
+    """Numeric precision: train with ``precision.trainer_flags()`` (autocast, fp32 master
+    weights); the harness sets it on the candidate after ``prepare``."""
     log_curve: Callable[[int, str, str, float], None] = lambda *point: None
     """Records one training-curve point ``(step, split, name, value)`` in the store."""
     retrain: bool = False
     """Ignore cached trained candidates and train again."""
+    shared_base: Callable[[], tuple[Any, Any]] | None = None
+    """The session's one frozen copy of the base model (see :meth:`frozen_base`)."""
+
+    def frozen_base(self) -> tuple[Any, Any]:
+        """``(model, tokenizer)`` for approaches that never change weights (prompting,
+        retrieval): one copy per session, shared with the base model the suites compare
+        against, so it is loaded once. Never train or modify it; ``load_base`` gives a
+        private copy."""
+        return (self.shared_base or self.load_base)()
 
 
 class Candidate(ABC):
@@ -94,6 +110,18 @@ class Candidate(ABC):
         self, prompts: Sequence[Sequence[Message]], choices: Sequence[Sequence[str]]
     ) -> list[list[float]]:
         """Log-likelihood of each choice as the reply to its prompt (summed over its tokens)."""
+
+    precision: Precision | None = None
+    """The numeric precision its model computes in (``None``: the weights' own dtype)."""
+
+    def set_precision(self, precision: Precision) -> None:
+        """Compute in ``precision`` from now on (the harness calls it after ``prepare``);
+        candidates that wrap another candidate pass it on."""
+        self.precision = precision
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """A context in which its model computes in :attr:`precision`."""
+        return self.precision.autocast() if self.precision else contextlib.nullcontext()
 
     def loglikelihood_rolling(self, texts: Sequence[str]) -> list[tuple[float, int]]:
         """Summed log-probability of each raw text (no chat template) under the candidate's

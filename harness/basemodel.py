@@ -36,23 +36,6 @@ def cache_dir() -> Path:
     return Path(os.environ.get("TUNEBENCH_CACHE", Path.home() / ".cache" / "tunebench"))
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA when present, else CPU; ``cpu``/``cuda``/``cuda:1`` force one."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ModelLoadError(f"--device {name}: no CUDA device is available; use cpu or auto")
-    return device
-
-
-def default_dtype(device: torch.device) -> torch.dtype:
-    """fp32 on CPU (bf16 matmuls are slow there); bf16 on GPUs that support it, else fp16."""
-    if device.type != "cuda":
-        return torch.float32
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-
-
 @dataclass(frozen=True)
 class BaseModelSpec:
     """A resolved ``--model`` value: what to load and how to name it in provenance."""
@@ -137,6 +120,7 @@ def load_model(
     quantized = "quantization_config" in kwargs
     if quantized:
         kwargs.setdefault("device_map", {"": device})
+    kwargs.setdefault("attn_implementation", "sdpa")  # fused attention, CPU and CUDA alike
     try:
         tokenizer = AutoTokenizer.from_pretrained(spec.source)
         model = AutoModelForCausalLM.from_pretrained(spec.source, dtype=dtype, **kwargs)

@@ -4,7 +4,9 @@
 token log-probabilities given the context. Both it and ``generate`` are batched so that CPU
 time goes to useful tokens only:
 
-- choices that differ only in their last token (one-token labels) share one forward pass;
+- every prompt's context is encoded once, however many choices follow it: the context's
+  last position scores every choice's first token (one-token labels cost nothing more),
+  and longer choices continue from the context's cached keys and values;
 - the prompts of a call usually share a long prefix (system prompt, instruction, few-shot
   demonstrations): it is encoded once and its key/value cache reused by every row
   (prefix caching, as in vLLM's automatic prefix caching; Kwon et al., 2023);
@@ -21,6 +23,7 @@ first of them, cut into disjoint windows of at most ``max_length`` predicted tok
 from __future__ import annotations
 
 import copy
+import functools
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -29,10 +32,14 @@ import torch
 from transformers import DynamicCache, GenerationConfig
 
 from harness.approach import Candidate
+from harness.hardware import DEFAULT_BATCH_TOKENS, bytes_per_token, scoring_batch_tokens
 from harness.tasks.base import Message
 
-MAX_BATCH_TOKENS = int(os.environ.get("TUNEBENCH_MAX_BATCH_TOKENS", 4096))
-"""Upper bound on attended tokens (cached prefix + padded suffix) per row x rows in a batch."""
+CONFIGURED_BATCH_TOKENS = int(os.environ.get("TUNEBENCH_MAX_BATCH_TOKENS", 0)) or None
+"""``TUNEBENCH_MAX_BATCH_TOKENS``: attended tokens per scoring batch, if set."""
+MAX_BATCH_TOKENS = CONFIGURED_BATCH_TOKENS or DEFAULT_BATCH_TOKENS
+"""Upper bound on attended tokens (cached prefix + padded suffix) per row x rows in a batch
+on the CPU; on a GPU it scales with free memory (:func:`harness.hardware.scoring_batch_tokens`)."""
 MIN_SHARED_PREFIX = 8
 """Shorter common prefixes are not worth a separate cache."""
 MAX_ROLLING_LENGTH = 2048
@@ -49,14 +56,16 @@ def _common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
     return length
 
 
-def length_batches(lengths: Sequence[int], shared: int = 0) -> list[list[int]]:
-    """Indices grouped longest-first so each batch attends to at most MAX_BATCH_TOKENS
+def length_batches(
+    lengths: Sequence[int], shared: int = 0, budget: int = MAX_BATCH_TOKENS
+) -> list[list[int]]:
+    """Indices grouped longest-first so each batch attends to at most ``budget`` tokens
     (``shared`` cached prefix tokens plus the batch's longest row, times its rows)."""
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     batches: list[list[int]] = []
     for index in order:
         row_cost = shared + lengths[batches[-1][0]] if batches else 0
-        if batches and row_cost * (len(batches[-1]) + 1) <= MAX_BATCH_TOKENS:
+        if batches and row_cost * (len(batches[-1]) + 1) <= budget:
             batches[-1].append(index)
         else:
             batches.append([index])
@@ -104,14 +113,15 @@ def rolling_windows(
 
 @torch.inference_mode()
 def sum_token_logprobs(
-    model: Any, requests: Sequence[tuple[Sequence[int], Sequence[int]]], pad_token_id: int | None
+    model: Any, requests: Sequence[tuple[Sequence[int], Sequence[int]]], pad_token_id: int | None,
+    budget: int = MAX_BATCH_TOKENS,
 ) -> list[tuple[float, bool]]:
     """For each ``(input_ids, targets)``, the summed log-probability of ``targets`` predicted
     by the last ``len(targets)`` positions of ``input_ids``, and whether greedy decoding would
     produce them (lm-eval's ``(logprob, is_greedy)``).
 
     Rows are right-padded (causal attention never looks at the padding that follows a token),
-    batched longest first under ``MAX_BATCH_TOKENS`` and only the needed logits are computed.
+    batched longest first under ``budget`` attended tokens and only the needed logits are computed.
     """
     for input_ids, targets in requests:
         if not targets or len(targets) > len(input_ids):
@@ -119,7 +129,7 @@ def sum_token_logprobs(
     device = next(model.parameters()).device
     pad = 0 if pad_token_id is None else pad_token_id
     results: list[tuple[float, bool]] = [(0.0, False)] * len(requests)
-    for batch in length_batches([len(inputs) for inputs, _ in requests]):
+    for batch in length_batches([len(inputs) for inputs, _ in requests], budget=budget):
         rows = [requests[b] for b in batch]
         width = len(rows[0][0])
         ids = torch.tensor([[*r, *[pad] * (width - len(r))] for r, _ in rows], device=device)
@@ -135,6 +145,17 @@ def sum_token_logprobs(
             logprob = predicted.gather(-1, target[:, None]).sum().item()
             results[b] = (logprob, bool((predicted.argmax(-1) == target).all()))
     return results
+
+
+def in_precision(method: Callable) -> Callable:
+    """Run a candidate method under its precision's autocast (bf16 matmuls where chosen)."""
+
+    @functools.wraps(method)
+    def wrapper(self: Candidate, *args: Any, **kwargs: Any) -> Any:
+        with self.autocast():
+            return method(self, *args, **kwargs)
+
+    return wrapper
 
 
 class LMCandidate(Candidate):
@@ -167,6 +188,14 @@ class LMCandidate(Candidate):
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
+
+    @functools.cached_property
+    def batch_tokens(self) -> int:
+        """Attended tokens per scoring batch on this model's device."""
+        dtype = self.precision.compute_dtype if self.precision else self.model.dtype
+        per_token = bytes_per_token(self.model.config, dtype)
+        return scoring_batch_tokens(self.device, bytes_per_token=per_token,
+                                    configured=CONFIGURED_BATCH_TOKENS)
 
     @property
     def window_length(self) -> int:
@@ -212,40 +241,79 @@ class LMCandidate(Candidate):
             inputs["past_key_values"] = rows
         return inputs
 
+    @in_precision
     @torch.inference_mode()
     def score_choices(
         self, prompts: Sequence[Sequence[Message]], choices: Sequence[Sequence[str]]
     ) -> list[list[float]]:
-        # Scoring continuation k after context c needs one forward pass over c + k[:-1]; choices
-        # that differ only in their last token share it.
-        sequences: dict[tuple[int, ...], int] = {}
-        targets: dict[int, list[tuple[int, int, list[int]]]] = {}
+        contexts: dict[tuple[int, ...], list[tuple[int, int, list[int]]]] = {}
         for i, (prompt, options) in enumerate(zip(prompts, choices, strict=True)):
-            context = self.prompt_ids(prompt)
+            wanted = contexts.setdefault(tuple(self.prompt_ids(prompt)), [])
             for j, option in enumerate(options):
                 continuation = self.tokenizer(option, add_special_tokens=False).input_ids
                 if not continuation:
                     raise ValueError(f"choice {option!r} tokenizes to nothing")
-                index = sequences.setdefault(tuple(context + continuation[:-1]), len(sequences))
-                targets.setdefault(index, []).append((i, j, continuation))
-        distinct = list(sequences)
-        # Every scored position must lie after the shared prefix.
-        room = min(len(s) - len(targets[k][0][2]) for k, s in enumerate(distinct))
-        shared, cache = self._prefix_cache(distinct, room)
+                wanted.append((i, j, continuation))
         scores: list[list[float]] = [[0.0] * len(options) for options in choices]
-        for batch in length_batches([len(s) - shared for s in distinct], shared):
+        if not self.share_prefix:  # the model brings its own key/value prefix: whole sequences
+            requests = [(i, j, ([*c, *k[:-1]], k)) for c, w in contexts.items() for i, j, k in w]
+            results = sum_token_logprobs(self.model, [r for *_, r in requests],
+                                         self.tokenizer.pad_token_id, self.batch_tokens)
+            for (i, j, _), (logprob, _) in zip(requests, results, strict=True):
+                scores[i][j] = logprob
+            return scores
+        distinct = list(contexts)
+        # Every context keeps at least its last token after the shared prefix: it predicts
+        # the first continuation token.
+        shared, cache = self._prefix_cache(distinct, min(map(len, distinct)) - 1)
+        for batch in length_batches([len(s) - shared for s in distinct], shared,
+                                    self.batch_tokens):
             inputs = self._inputs([distinct[b][shared:] for b in batch], shared, cache)
-            keep = max(len(k) for b in batch for *_, k in targets[b])
-            logits = self.model(**inputs, logits_to_keep=keep).logits.float()
-            logprobs = torch.log_softmax(logits, dim=-1)
+            output = self.model(**inputs, use_cache=True, logits_to_keep=1)
+            first = torch.log_softmax(output.logits[:, -1].float(), dim=-1)
+            longer = []
             for row, b in enumerate(batch):
-                for i, j, continuation in targets[b]:
-                    # The last n kept positions predict the n continuation tokens.
-                    predicted = logprobs[row, keep - len(continuation) :]
-                    target = torch.tensor(continuation, device=predicted.device)
-                    scores[i][j] = predicted.gather(-1, target[:, None]).sum().item()
+                for i, j, continuation in contexts[distinct[b]]:
+                    scores[i][j] = first[row, continuation[0]].item()
+                    if len(continuation) > 1:
+                        longer.append((row, i, j, continuation))
+            if longer:
+                self._score_continuations(longer, output.past_key_values,
+                                          inputs["attention_mask"], scores)
         return scores
 
+    def _score_continuations(
+        self, longer: list[tuple[int, int, int, list[int]]], cache: Any,
+        context_mask: torch.Tensor, scores: list[list[float]],
+    ) -> None:
+        """Add the log-probabilities of continuation tokens after the first to ``scores``,
+        each row continuing from its context's cached keys and values (``row`` of ``cache``),
+        so a context is encoded once however many choices follow it."""
+        attended = context_mask.sum(-1)  # cached tokens per context row = its next position
+        width = context_mask.shape[1]
+        step = max(1, self.batch_tokens // (width + max(len(k) for *_, k in longer)))
+        pad = self.tokenizer.pad_token_id
+        for start in range(0, len(longer), step):
+            part = longer[start : start + step]
+            extra = max(len(k) for *_, k in part) - 1
+            rows = torch.tensor([row for row, *_ in part], device=self.device)
+            ids = torch.tensor([[*k[:-1], *[pad] * (extra + 1 - len(k))] for *_, k in part],
+                               device=self.device)
+            tail = torch.tensor([[1] * (len(k) - 1) + [0] * (extra + 1 - len(k))
+                                 for *_, k in part], device=self.device)
+            part_cache = copy.deepcopy(cache)
+            part_cache.batch_select_indices(rows)
+            logits = self.model(
+                input_ids=ids, attention_mask=torch.cat([context_mask[rows], tail], dim=1),
+                position_ids=attended[rows, None] + torch.arange(extra, device=self.device),
+                past_key_values=part_cache,
+            ).logits.float()
+            logprobs = torch.log_softmax(logits, dim=-1)
+            for n, (_, i, j, continuation) in enumerate(part):
+                target = torch.tensor(continuation[1:], device=self.device)
+                scores[i][j] += logprobs[n, : len(target)].gather(-1, target[:, None]).sum().item()
+
+    @in_precision
     @torch.inference_mode()
     def generate(
         self, prompts: Sequence[Sequence[Message]], max_new_tokens: int = 32
@@ -260,7 +328,7 @@ class LMCandidate(Candidate):
         shared, cache = self._prefix_cache(contexts, min(map(len, contexts)) - 1)
         lengths = [len(c) - shared + max_new_tokens for c in contexts]
         outputs: list[str] = [""] * len(prompts)
-        for batch in length_batches(lengths, shared):
+        for batch in length_batches(lengths, shared, self.batch_tokens):
             inputs = self._inputs([contexts[b][shared:] for b in batch], shared, cache)
             inputs.pop("position_ids")  # generate() derives them from the attention mask
             if cache is not None:  # generate() takes the whole sequence and skips cached tokens
@@ -274,6 +342,7 @@ class LMCandidate(Candidate):
                 ).strip()
         return outputs
 
+    @in_precision
     def loglikelihood_rolling(self, texts: Sequence[str]) -> list[tuple[float, int]]:
         """Summed log-probability of each raw text and its number of tokens.
 
@@ -292,7 +361,8 @@ class LMCandidate(Candidate):
                 owners.append(index)
                 windows.append(window)
         totals = [0.0] * len(texts)
-        scores = sum_token_logprobs(self.model, windows, self.tokenizer.pad_token_id)
+        scores = sum_token_logprobs(self.model, windows, self.tokenizer.pad_token_id,
+                                    self.batch_tokens)
         for index, (logprob, _) in zip(owners, scores, strict=True):
             totals[index] += logprob
         return list(zip(totals, counts, strict=True))

@@ -7,7 +7,7 @@ and record them.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from tqdm.auto import tqdm
@@ -97,11 +97,30 @@ def score_by_generation(
     return rows
 
 
+def scored_once(
+    cache: dict[tuple[str, str], dict[str, Any]] | None, kind: str,
+    examples: Sequence[Example], score: Callable[[list[Example]], list[dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """``score(examples)``'s rows, computing only the items ``cache`` has no ``kind`` row for
+    yet (suites of one run share its cache, so no item is scored twice the same way)."""
+    if cache is None:
+        return score(list(examples))
+    missing = [e for e in examples if (kind, e.id) not in cache]
+    if missing:
+        for example, row in zip(missing, score(missing), strict=True):
+            cache[(kind, example.id)] = row
+    return [dict(cache[(kind, e.id)]) for e in examples]
+
+
 def score_primary(
-    candidate: Candidate, task: Task, examples: Sequence[Example]
+    candidate: Candidate, task: Task, examples: Sequence[Example],
+    cache: dict[tuple[str, str], dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """The task's headline scoring: constrained choice when the items have choices (as the
-    accuracy suite's ``accuracy``), free generation otherwise (its ``gen_accuracy``)."""
+    accuracy suite's ``accuracy``), free generation otherwise (its ``gen_accuracy``);
+    ``cache`` (a run's ``scored``) reuses rows already computed for the same items."""
     if examples and all(e.choices for e in examples):
-        return score_by_choice(candidate, examples)
-    return score_by_generation(candidate, task, examples)
+        return scored_once(cache, "choice", examples,
+                           lambda items: score_by_choice(candidate, items))
+    return scored_once(cache, "generation", examples,
+                       lambda items: score_by_generation(candidate, task, items))

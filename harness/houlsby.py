@@ -73,12 +73,15 @@ class AdaptedLinear(nn.Module):
         self.base = base.requires_grad_(False)
         self.in_features, self.out_features = base.in_features, base.out_features
         weight = base.weight
+        # Trained weights stay at least fp32 (master weights) when the base is stored in bf16.
         self.adapter = BottleneckAdapter(
-            base.out_features, bottleneck, activation, device=weight.device, dtype=weight.dtype
+            base.out_features, bottleneck, activation, device=weight.device,
+            dtype=torch.promote_types(weight.dtype, torch.float32),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.adapter(self.base(x))
+        h = self.base(x)
+        return self.adapter(h.to(self.adapter.up.weight.dtype)).to(h.dtype)
 
 
 def _adapted(model: nn.Module) -> dict[str, AdaptedLinear]:

@@ -105,6 +105,13 @@ def _is_quantized(model: Any) -> bool:
     return any(type(p).__name__ == "Params4bit" for p in model.parameters())
 
 
+def _like(candidate: Candidate, variant: Candidate) -> Candidate:
+    """``variant`` computing in the same precision as ``candidate``."""
+    if candidate.precision is not None:
+        variant.set_precision(candidate.precision)
+    return variant
+
+
 def variants(
     candidate: Candidate, load_base: Callable[..., tuple[Any, Any]]
 ) -> dict[str, Callable[[], Candidate]]:
@@ -133,7 +140,8 @@ def variants(
     if not getattr(config, "is_prompt_learning", False):
 
         def merged() -> Candidate:
-            return LMCandidate(copy.deepcopy(model).merge_and_unload().eval(), tokenizer)
+            return _like(candidate, LMCandidate(copy.deepcopy(model).merge_and_unload().eval(),
+                                                tokenizer))
 
         built["merged"] = merged
     if _is_quantized(model):
@@ -143,7 +151,8 @@ def variants(
             if not adapter_dir:
                 raise RuntimeError("the candidate records no artifact_dir to reload from")
             base, _ = load_base()
-            return LMCandidate(PeftModel.from_pretrained(base, adapter_dir).eval(), tokenizer)
+            return _like(candidate, LMCandidate(PeftModel.from_pretrained(base, adapter_dir).eval(),
+                                                tokenizer))
 
         built["dequantized"] = dequantized
     return built

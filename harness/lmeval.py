@@ -187,8 +187,9 @@ class CandidateLM(LM):
         scorable = [i for i, (_, targets) in enumerate(requests) if targets]
         with _progress(len(scorable), "lm-eval loglikelihood (raw)") as bar:
             for chunk in _chunks(scorable, CHUNK * 4):
-                scores = sum_token_logprobs(model, [requests[i] for i in chunk],
-                                            tokenizer.pad_token_id)
+                with self.candidate.autocast():
+                    scores = sum_token_logprobs(model, [requests[i] for i in chunk],
+                                                tokenizer.pad_token_id)
                 for index, score in zip(chunk, scores, strict=True):
                     results[index] = score
                 bar.update(len(chunk))

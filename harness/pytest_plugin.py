@@ -86,6 +86,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--device", default="auto", metavar="DEVICE",
         help="auto (CUDA if present, else CPU), cpu, cuda or cuda:N.",
     )
+    group.addoption(
+        "--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+        help="numeric precision of training and inference: auto (bf16 on CUDA devices and "
+        "CPUs that run it natively (AVX512-BF16, AMX), fp16 on older GPUs, else fp32), or "
+        "forced. Mixed precision keeps trained weights in fp32. Recorded with every run. "
+        "Default: auto.",
+    )
 
 
 def _integers(text: str, option: str) -> list[int]:
@@ -111,6 +118,7 @@ def pytest_configure(config: pytest.Config) -> None:
         results=Path(config.getoption("results")),
         overrides=config.getoption("overrides"),
         device=config.getoption("device"),
+        precision=config.getoption("precision"),
         retrain=config.getoption("retrain"),
         seeds=_integers(config.getoption("seeds"), "--seeds"),
         data_sizes=sizes,

@@ -50,7 +50,8 @@ def session_table(store: Store, session: str, path: Path) -> str:
     Per-class metrics (names with ``[``) are left to the dashboard to keep the table narrow.
     """
     runs = store.query(
-        "SELECT id, approach, task, model, budget, seed, status, config_json FROM runs "
+        "SELECT id, approach, task, model, budget, seed, status, config_json, device, "
+        "precision FROM runs "
         "WHERE session = ? ORDER BY id", (session,),
     )
     if not runs:
@@ -80,7 +81,8 @@ def session_table(store: Store, session: str, path: Path) -> str:
     seeds = "seeds=" + ",".join(sorted({str(r["seed"]) for r in runs})) if several_seeds else (
         f"seed={first['seed']}")
     context = (f"task={first['task']} model={first['model']} budget={first['budget']} "
-               f"{seeds} (95% bootstrap CIs in brackets)")
+               f"{seeds} device={first['device']} precision={first['precision']} "
+               "(95% bootstrap CIs in brackets)")
     out = [context, *lines]
     if several_seeds:
         out += ["", *seed_table(runs, metrics, quality)]

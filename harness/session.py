@@ -17,14 +17,9 @@ from typing import Any
 
 from harness import plugins
 from harness.approach import BUDGETS, Approach, Budget, Candidate, RunContext
-from harness.basemodel import (
-    BaseModelSpec,
-    default_dtype,
-    load_model,
-    resolve_device,
-    resolve_model,
-)
+from harness.basemodel import BaseModelSpec, load_model, resolve_model
 from harness.compose import check_composition, make_approach
+from harness.hardware import Precision, resolve_device, resolve_precision
 from harness.metrics import Estimate
 from harness.overrides import build_config, parse_overrides
 from harness.provenance import code_version, package_versions, stable_hash
@@ -45,6 +40,8 @@ class SessionOptions:
     results: Path = Path("results/tunebench.db")
     overrides: list[str] = field(default_factory=list)
     device: str = "auto"
+    precision: str = "auto"
+    """``auto`` (bf16 where the hardware runs it natively, else fp32/fp16), ``fp32``, ``bf16``."""
     session: str = "session"
     retrain: bool = False
     seeds: list[int] = field(default_factory=list)
@@ -80,6 +77,9 @@ class Run:
     approach: str
     candidate: Candidate
     seed: int = 0
+    scored: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    """Per-item rows already computed for this candidate, by (scoring kind, item id), so
+    suites never score the same item twice the same way (``harness.evaluate.scored_once``)."""
 
 
 class Recorder:
@@ -129,6 +129,7 @@ class ExperimentSession:
         self.task: Task = resolve_task(options.task)
         self.task_data()  # bad data fails now, naming file, line and field
         self.device = resolve_device(options.device)
+        self.precision: Precision = resolve_precision(options.precision, self.device)
         self.run_ids: list[int] = []
         self.interrupted = False
         self._memo: dict[Any, Any] = {}
@@ -139,7 +140,15 @@ class ExperimentSession:
         compared with (win rate, divergence); loaded once per session, recorded as no run."""
         from harness.candidate import LMCandidate
 
-        return LMCandidate(*self.load_base())
+        base = LMCandidate(*self.shared_base)
+        base.set_precision(self.precision)
+        return base
+
+    @functools.cached_property
+    def shared_base(self) -> tuple[Any, Any]:
+        """One frozen base model per session, shared by the base reference and the
+        candidates of approaches that never change weights (``RunContext.frozen_base``)."""
+        return self.load_base()
 
     def memo(self, key: Any, compute: Callable[[], Any]) -> Any:
         """``compute()`` once per session for ``key`` (e.g. the base model's replies)."""
@@ -199,8 +208,11 @@ class ExperimentSession:
     def base_model(self) -> BaseModelSpec:
         return resolve_model(self.options.model)
 
-    def load_base(self, **kwargs: Any) -> tuple[Any, Any]:
-        return load_model(self.base_model, self.device, default_dtype(self.device), **kwargs)
+    def load_base(self, *, trainable: bool = False, **kwargs: Any) -> tuple[Any, Any]:
+        """A fresh base model: fp32 when its weights will be trained (master weights),
+        else in the precision's storage dtype; ``kwargs`` go to ``from_pretrained``."""
+        dtype = self.precision.weights_dtype(trainable)
+        return load_model(self.base_model, self.device, dtype, **kwargs)
 
     def log_curve(self, run_id: int, step: int, split: str, name: str, value: float) -> None:
         """Store one training-curve point and tell the plugins."""
@@ -250,6 +262,7 @@ class ExperimentSession:
             config=config, config_hash=stable_hash([name, config]),
             data_hash=data.fingerprint(), model_version=self.base_model.version,
             code_version=code_version(), packages=package_versions(), device=str(self.device),
+            precision=self.precision.name,
         ))
         self.run_ids.append(run_id)
         status, error = "finished", None
@@ -262,14 +275,16 @@ class ExperimentSession:
             context = RunContext(
                 task=data, load_base=self.load_base, model_name=self.base_model.name,
                 model_version=self.base_model.version, budget=self.budget,
-                seed=seed, device=self.device, run_dir=run_dir,
+                seed=seed, device=self.device, precision=self.precision, run_dir=run_dir,
                 log_curve=functools.partial(self.log_curve, run_id),
                 retrain=self.options.retrain,
+                shared_base=lambda: self.shared_base,
             )
             started = time.perf_counter()
             with peak_memory(self.device) as memory:
                 candidate = approach.prepare(context)
             candidate.info["prepare_seconds"] = round(time.perf_counter() - started, 3)
+            candidate.set_precision(self.precision)
             candidate.info.update(memory)
             self.store.update_info(run_id, candidate.info)
             run = Run(run_id, name, candidate, seed)

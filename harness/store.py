@@ -20,7 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+MIGRATIONS = {
+    2: "ALTER TABLE runs ADD COLUMN precision TEXT NOT NULL DEFAULT 'fp32';",
+}
+"""Statements that bring a database of version ``n - 1`` to version ``n``."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -38,6 +42,7 @@ CREATE TABLE IF NOT EXISTS runs (
     code_version TEXT NOT NULL,
     packages_json TEXT NOT NULL,
     device TEXT NOT NULL,
+    precision TEXT NOT NULL DEFAULT 'fp32',
     host TEXT NOT NULL,
     pid INTEGER NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('running', 'finished', 'failed', 'interrupted')),
@@ -103,6 +108,8 @@ class RunRecord:
     code_version: str
     packages: Mapping[str, str]
     device: str
+    precision: str = "fp32"
+    """The dtype matmuls ran in (``fp32``, ``bf16``, ``fp16``)."""
 
 
 def _pid_alive(pid: int) -> bool:
@@ -136,7 +143,12 @@ class Store:
                 f"{self.path} was written by a newer tunebench (schema {version}); upgrade "
                 "tunebench or use another --results file"
             )
-        self.db.executescript(f"BEGIN; {SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+        existing = self.db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'runs'")
+        old = version > 0 and existing.fetchone()[0] > 0  # older tables to bring up to date
+        upgrades = "".join(MIGRATIONS[v] for v in range(version + 1, SCHEMA_VERSION + 1)
+                           if old)
+        self.db.executescript(
+            f"BEGIN; {upgrades} {SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -165,13 +177,14 @@ class Store:
             cursor = db.execute(
                 "INSERT INTO runs (session, approach, task, model, seed, budget, config_json, "
                 "config_hash, data_hash, model_version, code_version, packages_json, device, "
-                "host, pid, status, started_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "precision, host, pid, status, started_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     record.session, record.approach, record.task, record.model, record.seed,
                     record.budget, json.dumps(record.config, sort_keys=True), record.config_hash,
                     record.data_hash, record.model_version, record.code_version,
                     json.dumps(record.packages, sort_keys=True), record.device,
-                    socket.gethostname(), os.getpid(), "running", time.time(),
+                    record.precision, socket.gethostname(), os.getpid(), "running", time.time(),
                 ),
             )
             return int(cursor.lastrowid)

@@ -7,8 +7,8 @@ itself is shared (:func:`harness.training.train_sft`), so every method is traine
 
 A trained candidate is cached under ``$TUNEBENCH_CACHE/candidates/<approach>/<key>``, where
 the key hashes the approach config, the task data, the base model, the code, the seed, the
-budget and the device type; a later session with the same key reloads it instead of training
-(``--retrain`` forces training).
+budget, the device type and the precision; a later session with the same key reloads it
+instead of training (``--retrain`` forces training).
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ class TrainedApproach(Approach):
         """Train ``model`` in place (supervised fine-tuning unless overridden)."""
         return train_sft(
             model, tokenizer, ctx.task.train, ctx.task.validation, self.config,
-            seed=ctx.seed, output_dir=ctx.run_dir / "trainer", device=ctx.device,
+            seed=ctx.seed, output_dir=ctx.run_dir / "trainer", precision=ctx.precision,
             curve_sink=ctx.log_curve,
         )
 
@@ -101,7 +101,7 @@ class TrainedApproach(Approach):
         key = stable_hash([
             self.name, dataclasses.asdict(self.config), self.cache_inputs(),
             ctx.task.fingerprint(), ctx.model_version, source_hash(module_file), ctx.seed,
-            ctx.budget.name, ctx.device.type,
+            ctx.budget.name, ctx.device.type, ctx.precision.name,
             *self.inner_identity(),
         ])
         return cache_dir() / "candidates" / self.name / key

@@ -1,10 +1,13 @@
 """Supervised fine-tuning shared by every weight-updating approach (trl's SFTTrainer).
 
 Examples become prompt-completion conversations, so the loss covers the reply only (trl's
-``completion_only_loss``) in the model's own chat format. Training is seeded, batches are
-grouped by length to cut padding, validation loss is computed every ``eval_every`` steps, and
-both curves go to the results store as they are logged. Early stopping is a simple patience
-rule on validation loss (Prechelt, 1998, "Early stopping - but when?").
+``completion_only_loss``) in the model's own chat format. Training is seeded, runs in the
+session's precision (bf16 autocast with fp32 master weights where the hardware has it),
+batches are grouped by length to cut padding, the prompt prefix the rows of a batch share
+is encoded once per batch (:mod:`harness.prefix_sharing`), validation loss is computed
+every ``eval_every`` steps, and both curves go to the results store as they are logged.
+Early stopping is a simple patience rule on validation loss (Prechelt, 1998, "Early
+stopping - but when?").
 """
 
 from __future__ import annotations
@@ -16,13 +19,15 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import torch
-from transformers import TrainerCallback
+from typing import TYPE_CHECKING, Any
 
 from harness.approach import option
+from harness.hardware import Precision
+from harness.prefix_sharing import can_share_prefix, with_prefix_sharing
 from harness.tasks.base import Example
+
+if TYPE_CHECKING:
+    from harness.callbacks import CurveLogger, PatienceStopping
 
 CurveSink = Callable[[int, str, str, float], None]
 """Receives ``(step, split, name, value)`` for each logged point of a training curve."""
@@ -44,6 +49,10 @@ class TrainingConfig:
         0, "stop after N validation evaluations without improvement (0: never)"
     )
     group_by_length: bool = option(True, "batch similar lengths together to reduce padding")
+    share_prefix: bool = option(
+        True, "encode the prompt prefix all rows of a batch share once per batch (same loss "
+        "and gradients, less compute; harness/prefix_sharing.py)"
+    )
 
 
 def sft_records(examples: list[Example]) -> list[dict[str, Any]]:
@@ -52,51 +61,6 @@ def sft_records(examples: list[Example]) -> list[dict[str, Any]]:
         {"prompt": list(e.messages), "completion": [{"role": "assistant", "content": e.answer}]}
         for e in examples
     ]
-
-
-class CurveLogger(TrainerCallback):
-    """Sends training and validation curves to the store as the trainer logs them.
-
-    ``names`` maps a trainer log key (training; ``eval_<key>`` for validation) to the curve
-    name stored: by default the loss; preference trainers add reward margins, KL...
-    """
-
-    def __init__(self, sink: CurveSink, names: dict[str, str] | None = None) -> None:
-        self.sink = sink
-        self.names = names or {"loss": "loss"}
-        self.points: list[tuple[int, str, str, float]] = []
-        self.eval_seconds = 0.0
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        logs = logs or {}
-        self.eval_seconds += float(logs.get("eval_runtime", 0.0))
-        for key, name in self.names.items():
-            for logged, split in ((key, "train"), (f"eval_{key}", "validation")):
-                value = logs.get(logged)
-                if isinstance(value, (int, float)) and math.isfinite(value):
-                    point = (state.global_step, split, name, float(value))
-                    self.points.append(point)
-                    self.sink(*point)
-
-
-class PatienceStopping(TrainerCallback):
-    """Stops training once validation loss has not improved for ``patience`` evaluations."""
-
-    def __init__(self, patience: int) -> None:
-        self.patience, self.best, self.waited = patience, math.inf, 0
-        self.stopped_at: int | None = None
-
-    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-        loss = (metrics or {}).get("eval_loss")
-        if self.patience <= 0 or loss is None:
-            return
-        if loss < self.best:
-            self.best, self.waited = loss, 0
-        else:
-            self.waited += 1
-            if self.waited >= self.patience:
-                control.should_training_stop = True
-                self.stopped_at = state.global_step
 
 
 @dataclass
@@ -157,7 +121,7 @@ def train_sft(
     *,
     seed: int,
     output_dir: Path,
-    device: torch.device,
+    precision: Precision,
     curve_sink: CurveSink,
     inspect_trainer: Callable[[Any], None] | None = None,
 ) -> TrainingResult:
@@ -168,19 +132,21 @@ def train_sft(
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
+    from harness.callbacks import CurveLogger, PatienceStopping
+
     quiet_library_noise()
     if not train:
         raise ValueError("the task has no training examples; training approaches need some")
     args = SFTConfig(
-        **common_arguments(config, len(train), seed=seed, output_dir=output_dir, device=device,
-                           validate=bool(validation)),
+        **common_arguments(config, len(train), seed=seed, output_dir=output_dir,
+                           precision=precision, validate=bool(validation)),
         max_length=config.max_length,
         completion_only_loss=True,
         train_sampling_strategy="group_by_length" if config.group_by_length else "random",
     )
     curves = CurveLogger(curve_sink)
     patience = PatienceStopping(config.early_stopping_patience)
-    trainer = SFTTrainer(
+    trainer = with_prefix_sharing(SFTTrainer)(
         model=model,
         args=args,
         train_dataset=Dataset.from_list(sft_records(train)),
@@ -188,6 +154,7 @@ def train_sft(
         processing_class=tokenizer,
         callbacks=[curves, patience],
     )
+    trainer.share_prefix = config.share_prefix and can_share_prefix(model)
     _check_truncation(len(train), len(trainer.train_dataset), config.max_length)
     if inspect_trainer is not None:
         inspect_trainer(trainer)
@@ -195,7 +162,7 @@ def train_sft(
 
 
 def common_arguments(
-    config: TrainingConfig, examples: int, *, seed: int, output_dir: Path, device: torch.device,
+    config: TrainingConfig, examples: int, *, seed: int, output_dir: Path, precision: Precision,
     validate: bool, per_step: int | None = None,
 ) -> dict[str, Any]:
     """The ``TrainingArguments`` every trl trainer here shares (schedule, seeds, device, logging).
@@ -207,7 +174,7 @@ def common_arguments(
     total_steps = (config.max_steps if config.max_steps > 0
                    else max(1, math.ceil(steps_per_epoch * config.epochs)))
     eval_every = config.eval_every or max(1, total_steps // 4)
-    cuda = device.type == "cuda"
+    cuda = precision.device.type == "cuda"
     return dict(
         output_dir=str(output_dir),
         per_device_train_batch_size=config.batch_size,
@@ -225,8 +192,7 @@ def common_arguments(
         seed=seed,
         data_seed=seed,
         use_cpu=not cuda,
-        bf16=cuda and torch.cuda.is_bf16_supported(),
-        fp16=cuda and not torch.cuda.is_bf16_supported(),
+        **precision.trainer_flags(),  # autocast with fp32 master weights, CPU or CUDA
         gradient_checkpointing=False,
         include_num_input_tokens_seen="non_padding",
         dataloader_num_workers=0,

@@ -102,7 +102,7 @@ class Dpo(PreferenceApproach):
         return train_dpo(
             model, tokenizer, ctx.task.train, ctx.task.validation, self.config,
             beta=self.config.beta, seed=ctx.seed, output_dir=ctx.run_dir / "trainer",
-            device=ctx.device, curve_sink=ctx.log_curve,
+            precision=ctx.precision, curve_sink=ctx.log_curve,
         )
 
 

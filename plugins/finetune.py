@@ -23,6 +23,9 @@ class FullFinetune(TrainedApproach):
     description = "supervised fine-tuning of all weights"
     Config = FullFinetuneOptions
 
+    def load_for_training(self, ctx: RunContext) -> tuple[Any, Any]:
+        return ctx.load_base(trainable=True)  # fp32 master weights under mixed precision
+
     def attach(self, model: Any, ctx: RunContext) -> Any:
         for parameter in model.parameters():
             parameter.requires_grad_(True)
@@ -34,7 +37,7 @@ class FullFinetune(TrainedApproach):
     def restore(self, ctx: RunContext, folder: Path) -> tuple[Any, Any]:
         from safetensors.torch import load_model
 
-        model, tokenizer = ctx.load_base()
+        model, tokenizer = ctx.load_base(trainable=True)
         load_model(model, folder / "model.safetensors", strict=True, device=str(ctx.device))
         return model.eval(), tokenizer
 

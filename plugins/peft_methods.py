@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from harness.approach import RunContext, option
 from harness.candidate import LMCandidate
 from harness.hookspecs import hookimpl
@@ -91,12 +89,9 @@ class QLora(Lora):
     def load_for_training(self, ctx: RunContext) -> tuple[Any, Any]:
         from transformers import BitsAndBytesConfig
 
-        cuda = ctx.device.type == "cuda"
-        compute = (torch.bfloat16 if cuda and torch.cuda.is_bf16_supported()
-                   else torch.float16 if cuda else torch.float32)
         quantization = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=compute,
+            bnb_4bit_compute_dtype=ctx.precision.compute_dtype,
         )
         return ctx.load_base(quantization_config=quantization)
 

@@ -21,7 +21,7 @@ class ZeroShot(Approach):
     description = "the base model with the task's instruction and nothing else"
 
     def prepare(self, ctx: RunContext) -> LMCandidate:
-        model, tokenizer = ctx.load_base()
+        model, tokenizer = ctx.frozen_base()
         return LMCandidate(model, tokenizer)
 
 
@@ -75,7 +75,7 @@ class FewShot(Approach):
             rest = [m for m in messages if m["role"] != "system"]
             return system + demonstration + rest
 
-        model, tokenizer = ctx.load_base()
+        model, tokenizer = ctx.frozen_base()
         candidate = LMCandidate(model, tokenizer, rewrite=with_shots)
         candidate.info["demonstration_ids"] = [shot.id for shot in shots]
         return candidate

@@ -59,7 +59,7 @@ class RAG(Approach):
         return load_corpus(self.config.corpus) if self.config.corpus else task.corpus
 
     def prepare(self, ctx: RunContext) -> Candidate:
-        model, tokenizer = ctx.load_base()
+        model, tokenizer = ctx.frozen_base()
         return self.build_on(ctx, LMCandidate(model, tokenizer))
 
     def build_on(self, ctx: RunContext, inner: Candidate) -> Candidate:

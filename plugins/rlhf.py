@@ -52,7 +52,8 @@ class RlhfCandidate(LMCandidate):
 
     def rewards(self, prompts: list[list[Message]], replies: list[str]) -> list[float]:
         """The trained reward model's score of each reply to its prompt."""
-        return reward_scores(self.reward_model, self.tokenizer, prompts, replies)
+        with self.autocast():
+            return reward_scores(self.reward_model, self.tokenizer, prompts, replies)
 
 
 class Rlhf(PreferenceApproach):
@@ -84,7 +85,7 @@ class Rlhf(PreferenceApproach):
             epochs=self.config.reward_epochs, max_steps=-1)
         stage1 = train_reward_model(
             reward_model, tokenizer, task.train, task.validation, reward_config, seed=ctx.seed,
-            output_dir=trainer_dir / REWARD_MODEL_DIR, device=ctx.device,
+            output_dir=trainer_dir / REWARD_MODEL_DIR, precision=ctx.precision,
             curve_sink=ctx.log_curve,
         )
         reward_model.eval()
@@ -103,7 +104,7 @@ class Rlhf(PreferenceApproach):
             self.config, beta=self.config.beta, generations=self.config.generations,
             completion_tokens=self.config.completion_tokens,
             temperature=self.config.temperature, seed=ctx.seed, output_dir=trainer_dir,
-            device=ctx.device, curve_sink=ctx.log_curve,
+            precision=ctx.precision, curve_sink=ctx.log_curve,
         )
         return TrainingResult(
             train_seconds=stage1.train_seconds + stage2.train_seconds,

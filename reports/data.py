@@ -108,9 +108,11 @@ def scope_options(conn: sqlite3.Connection, task: str) -> dict[str, Any]:
 def runs(conn: sqlite3.Connection, run_ids: Sequence[int] | None = None) -> pd.DataFrame:
     """Every run (or those in ``run_ids``) with its provenance, newest last."""
     where = f"WHERE r.id IN ({_marks(run_ids)})" if run_ids is not None else ""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+    precision = "r.precision" if "precision" in columns else "'fp32' AS precision"  # schema 1
     return _frame(conn, (
         f"SELECT r.id AS run_id, r.session, {_RUN_COLUMNS}, r.data_hash, r.model_version, "
-        "r.code_version, r.device, r.host, r.error, r.started_at, r.finished_at "
+        f"r.code_version, r.device, {precision}, r.host, r.error, r.started_at, r.finished_at "
         f"FROM runs r {where} ORDER BY r.started_at, r.id"), run_ids or ())
 
 

@@ -6,7 +6,7 @@ reply to a label after normalisation. Both store every item's prediction.
 
 import pytest
 
-from harness.evaluate import score_by_choice, score_by_generation
+from harness.evaluate import score_by_choice, score_by_generation, scored_once
 from harness.metrics import accuracy, macro_f1, mean, per_class_accuracy
 
 PER_ITEM_SCORES: dict[str, bool | None] = {
@@ -18,7 +18,8 @@ PER_ITEM_SCORES: dict[str, bool | None] = {
 def test_choice_accuracy(candidate, task_data, tunebench, record, run_seed):
     if not task_data.labels:
         pytest.skip(f"task {task_data.name!r} has no answer choices; see generation accuracy")
-    rows = score_by_choice(candidate, task_data.eval)
+    rows = scored_once(record.run.scored, "choice", task_data.eval,
+                       lambda items: score_by_choice(candidate, items))
     seed = run_seed
     predictions = [r["prediction"] for r in rows]
     references = [r["reference"] for r in rows]
@@ -36,7 +37,8 @@ def test_choice_accuracy(candidate, task_data, tunebench, record, run_seed):
 
 
 def test_generation_accuracy(candidate, task, task_data, tunebench, record, run_seed):
-    rows = score_by_generation(candidate, task, task_data.eval)
+    rows = scored_once(record.run.scored, "generation", task_data.eval,
+                       lambda items: score_by_generation(candidate, task, items))
     acc = accuracy([r["correct"] for r in rows], seed=run_seed)
     record.metric("gen_accuracy", acc, higher_is_better=True)
     if task_data.labels:

@@ -62,14 +62,15 @@ def test_loss_curves(candidate, run, tunebench, record):
         assert reading.verdict == "no-training"
 
 
-def test_train_eval_gap(candidate, task, task_data, record, run_seed):
+def test_train_eval_gap(candidate, run, task, task_data, record, run_seed):
     kinds = {e.meta.get("kind") for e in task_data.eval}
     train = [e for e in task_data.train if e.meta.get("kind") in kinds]  # same kind of item
     n = min(len(train), len(task_data.eval), GAP_ITEMS)
     if n == 0:
         pytest.skip(f"task {task_data.name!r} has no training items like its eval items")
     train_hits = [r["correct"] for r in score_primary(candidate, task, train[:n])]
-    eval_hits = [r["correct"] for r in score_primary(candidate, task, task_data.eval[:n])]
+    eval_hits = [r["correct"] for r in score_primary(candidate, task, task_data.eval[:n],
+                                                     cache=run.scored)]
     train_acc = accuracy(train_hits, seed=run_seed)
     eval_acc = accuracy(eval_hits, seed=run_seed)
     gap = unpaired_difference(eval_hits, train_hits, seed=run_seed)

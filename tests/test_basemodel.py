@@ -9,8 +9,6 @@ from harness import basemodel
 from harness.basemodel import (
     INSTALL_HINT,
     ModelLoadError,
-    default_dtype,
-    resolve_device,
     resolve_model,
 )
 
@@ -43,16 +41,6 @@ def test_unloadable_model_error_says_what_to_give(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(ModelLoadError, match="smollm2-135m"):
         basemodel.load_model(resolve_model(str(tmp_path)), torch.device("cpu"), torch.float32)
-
-
-def test_device_choice():
-    assert resolve_device("cpu") == torch.device("cpu")
-    expected = "cuda" if torch.cuda.is_available() else "cpu"
-    assert resolve_device("auto").type == expected
-    assert default_dtype(torch.device("cpu")) == torch.float32
-    if not torch.cuda.is_available():
-        with pytest.raises(ModelLoadError, match="no CUDA device"):
-            resolve_device("cuda")
 
 
 def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):

@@ -46,8 +46,14 @@ def test_batched_scores_equal_unbatched_reference(candidate):
         assert row == pytest.approx(expected, abs=1e-4)
 
 
-def test_multi_token_choices_of_different_lengths(candidate):
+@pytest.mark.parametrize(("share_prefix", "batch_tokens"),
+                         [(True, None), (True, 40), (False, None)],
+                         ids=["cached-contexts", "small-batches", "whole-sequences"])
+def test_multi_token_choices_of_different_lengths(candidate, share_prefix, batch_tokens):
     choices = [("very good indeed", "bad", "not good at all")] * len(PROMPTS)
+    candidate.share_prefix = share_prefix
+    if batch_tokens:  # continuations split over several forward passes
+        candidate.batch_tokens = batch_tokens
     scores = candidate.score_choices(PROMPTS, choices)
     for prompt, row in zip(PROMPTS, scores, strict=True):
         expected = [manual_logprob(candidate, prompt, c) for c in choices[0]]
@@ -64,7 +70,7 @@ def test_prefix_cache_changes_nothing(candidate, monkeypatch):
 
 def test_small_batches_give_the_same_answers(candidate, monkeypatch):
     expected = candidate.score_choices(PROMPTS, CHOICES)
-    monkeypatch.setattr(candidate_module, "MAX_BATCH_TOKENS", 1)  # one row per batch
+    monkeypatch.setattr(candidate, "batch_tokens", 1)  # one row per batch
     assert np.allclose(candidate.score_choices(PROMPTS, CHOICES), expected, atol=1e-4)
 
 

@@ -6,11 +6,14 @@ later runs reuse it.
 
 import sqlite3
 
+import pytest
 import torch
 
 from harness.basemodel import EMBEDDED_MODEL, load_model, resolve_model
 from harness.candidate import LMCandidate
 from tests.conftest import run_suites
+
+pytestmark = pytest.mark.slow  # the embedded model
 
 
 def test_embedded_model_answers_sensibly():

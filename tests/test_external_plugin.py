@@ -9,6 +9,8 @@ import pytest
 
 from tests.conftest import ROOT, run_suites
 
+pytestmark = pytest.mark.slow  # installs a package and runs subprocesses
+
 EXAMPLE = ROOT / "examples" / "tunebench-top-layers"
 
 

@@ -220,10 +220,10 @@ def test_unknown_activation_is_refused():
     assert not any(isinstance(m, AdaptedLinear) for m in model.modules())
 
 
-def test_adapter_follows_base_dtype():
+def test_adapter_weights_stay_fp32_on_a_bf16_base():
     layer = torch.nn.Linear(16, 24, dtype=torch.bfloat16)
     wrapped = AdaptedLinear(layer, 4)
-    assert all(p.dtype == torch.bfloat16 for p in wrapped.adapter.parameters())
+    assert all(p.dtype == torch.float32 for p in wrapped.adapter.parameters())  # master weights
     assert wrapped.adapter.up.out_features == 24
     x = torch.randn(3, 16, dtype=torch.bfloat16)
     assert torch.equal(wrapped(x), layer(x))

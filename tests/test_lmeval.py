@@ -208,6 +208,7 @@ def test_candidate_without_a_model_says_so(tmp_path):
         CandidateLM(Recorder(), mode="html")
 
 
+@pytest.mark.slow  # indexes lm-eval's whole task registry
 def test_unknown_tasks_are_refused_with_suggestions(candidate, tmp_path):
     with pytest.raises(ValueError, match=r"did you mean.*hellaswag"):
         evaluate_tasks(candidate, ["hellaswg"])

@@ -9,6 +9,8 @@ import pytest
 from tests.conftest import query_db as query
 from tests.conftest import run_suites
 
+pytestmark = pytest.mark.slow  # the suites end to end in subprocesses
+
 MC_DOCS = [
     {"question": "Which is a colour?", "choices": ["red", "table", "run"], "label": 0},
     {"question": "Which is a number?", "choices": ["blue", "seven", "walk"], "label": 1},

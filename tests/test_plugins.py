@@ -147,6 +147,7 @@ def make_installed_plugin(site: Path) -> None:
     (info / "entry_points.txt").write_text("[tunebench]\ndemo = tb_demo\n")
 
 
+@pytest.mark.slow  # subprocesses
 @pytest.mark.parametrize(
     ("allow", "expected"), [(None, True), ("tb-demo", True), ("", False), ("other", False)]
 )

@@ -2,7 +2,11 @@
 
 import sqlite3
 
+import pytest
+
 from tests.conftest import run_suites
+
+pytestmark = pytest.mark.slow  # the runner end to end in subprocesses
 
 
 def test_preference_suite_records_accuracy_win_rate_and_divergence(tiny_model_dir, tmp_path):

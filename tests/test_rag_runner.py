@@ -7,6 +7,8 @@ import pytest
 
 from tests.conftest import run_suites
 
+pytestmark = pytest.mark.slow  # the runner end to end in subprocesses
+
 FACTS = [("blue badge", "visitors"), ("green badge", "contractors"), ("red badge", "staff"),
          ("gold badge", "directors"), ("grey badge", "interns")]
 

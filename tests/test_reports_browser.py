@@ -20,6 +20,8 @@ import pytest
 
 from reports.sample import write_sample
 
+pytestmark = pytest.mark.slow  # a real browser
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 INSTALL = "apt-get install chromium chromium-driver"

@@ -8,9 +8,13 @@ import sys
 import time
 
 import pytest
+import torch
 
+from harness.hardware import resolve_precision
 from tests.conftest import HELPERS, ROOT, run_suites
 from tests.conftest import query_db as rows
+
+pytestmark = pytest.mark.slow  # the experiment runner in subprocesses
 
 
 def test_unknown_approach_fails_at_once_listing_the_registered_ones(tmp_path):
@@ -68,6 +72,8 @@ def test_smoke_run_records_runs_metrics_and_examples(smoke_run):
             "accuracy.choice": 40, "accuracy.generation": 40, "forgetting.general": 24,
             "latency": 3}
     assert json.loads(runs[1]["config_json"]) == {"k": 2, "balanced": True}
+    auto = resolve_precision("auto", torch.device("cpu")).name
+    assert {run["precision"] for run in runs} == {auto}  # --precision auto, recorded
     assert len(json.loads(runs[1]["info_json"])["demonstration_ids"]) == 2
 
 
@@ -78,6 +84,7 @@ def test_test_ids_carry_approach_names_and_summary_is_printed(smoke_run):
     summary = result.stdout.split("tunebench results")[1]
     assert "zero-shot" in summary and "few-shot" in summary and "accuracy" in summary
     assert "results database:" in summary and "r.db" in summary
+    assert "device=cpu precision=" in summary
 
 
 def test_k_selects_approaches(tiny_model_dir, tmp_path):

@@ -26,6 +26,20 @@ def test_schema_and_wal(tmp_path):
     assert store.query("PRAGMA user_version")[0][0] == SCHEMA_VERSION
 
 
+def test_a_version_1_database_gains_the_precision_column(tmp_path):
+    path = tmp_path / "old.db"
+    store = Store(path)
+    old = store.start_run(record())
+    store.db.executescript("ALTER TABLE runs DROP COLUMN precision; PRAGMA user_version=1;")
+    store.close()
+
+    upgraded = Store(path)
+    assert upgraded.query("PRAGMA user_version")[0][0] == SCHEMA_VERSION
+    assert upgraded.query("SELECT precision FROM runs WHERE id = ?", (old,))[0][0] == "fp32"
+    new = upgraded.start_run(record(precision="bf16"))
+    assert upgraded.query("SELECT precision FROM runs WHERE id = ?", (new,))[0][0] == "bf16"
+
+
 def test_a_run_with_metrics_examples_and_curves_round_trips(tmp_path):
     store = Store(tmp_path / "r.db")
     run = store.start_run(record())

@@ -8,9 +8,11 @@ import torch
 
 from harness.approach import BUDGETS, RunContext
 from harness.basemodel import load_model, resolve_model
+from harness.callbacks import PatienceStopping
+from harness.hardware import Precision
 from harness.houlsby import adapter_parameter_count
 from harness.session import ExperimentSession, SessionOptions
-from harness.training import PatienceStopping, TrainingConfig, train_sft
+from harness.training import TrainingConfig, train_sft
 
 
 @pytest.fixture
@@ -30,7 +32,8 @@ def test_prompts_longer_than_max_length_are_a_clear_error(tiny_lm, tmp_path):
     data = ExperimentSession(SessionOptions(approaches=["lora"], budget="smoke")).task_data()
     with pytest.raises(ValueError, match=r"all 4 training examples were dropped.*max_length"):
         train_sft(*tiny_lm, data.train[:4], [], TrainingConfig(max_length=8), seed=0,
-                  output_dir=tmp_path, device=torch.device("cpu"), curve_sink=lambda *p: None)
+                  output_dir=tmp_path, precision=Precision("fp32", torch.device("cpu")),
+                  curve_sink=lambda *p: None)
 
 
 def test_loss_is_on_the_reply_only(tiny_model_dir, tmp_path):
@@ -45,7 +48,7 @@ def test_loss_is_on_the_reply_only(tiny_model_dir, tmp_path):
 
     with pytest.raises(StopIteration):
         train_sft(model, tokenizer, data.train[:4], [], TrainingConfig(), seed=0,
-                  output_dir=tmp_path, device=torch.device("cpu"),
+                  output_dir=tmp_path, precision=Precision("fp32", torch.device("cpu")),
                   curve_sink=lambda *p: None, inspect_trainer=inspect)
     row = seen["row"]
     mask = [label != -100 for label in row["labels"]]

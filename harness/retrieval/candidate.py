@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.approach import Candidate
+from harness.hardware import Precision
 from harness.retrieval.chunking import Chunk, chunk_passages
 from harness.retrieval.retrievers import Retriever, open_index
 from harness.tasks.base import Message, Passage
@@ -78,6 +79,10 @@ class RetrievalCandidate(Candidate):
     @property
     def model(self) -> Any:  # type: ignore[override]
         return self.inner.model
+
+    def set_precision(self, precision: Precision) -> None:
+        super().set_precision(precision)
+        self.inner.set_precision(precision)
 
     @property
     def tokenizer(self) -> Any:  # type: ignore[override]

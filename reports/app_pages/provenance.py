@@ -16,7 +16,8 @@ from reports import ui
 from reports.analysis import stale_runs
 
 COLUMNS = ["run_id", "stale", "status", "label", "task", "model", "seed", "budget",
-           "config_hash", "data_hash", "model_version", "code_version", "device", "host",
+           "config_hash", "data_hash", "model_version", "code_version", "device", "precision",
+           "host",
            "session", "started", "error"]
 
 st.title("Provenance")

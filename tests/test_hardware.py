@@ -1,0 +1,105 @@
+"""Device and precision selection (harness.hardware): the logic a GPU run relies on, on a CPU."""
+
+import pytest
+import torch
+
+from harness import hardware
+from harness.hardware import (
+    HardwareError,
+    Precision,
+    bytes_per_token,
+    cpu_flags,
+    cpu_has_native_bf16,
+    resolve_device,
+    resolve_precision,
+    scoring_batch_tokens,
+)
+
+CPU = torch.device("cpu")
+CUDA = torch.device("cuda")
+
+
+def test_device_choice():
+    assert resolve_device("cpu") == CPU
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(HardwareError, match="not a device"):
+        resolve_device("gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(HardwareError, match="no CUDA device"):
+            resolve_device("cuda")
+
+
+def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse avx512f avx512_bf16 amx_tile\n")
+    assert {"avx512_bf16", "amx_tile"} <= cpu_flags(info)
+    assert cpu_flags(tmp_path / "missing") == set()
+    assert cpu_has_native_bf16({"avx512_bf16"}) and cpu_has_native_bf16({"amx_bf16"})
+
+
+@pytest.mark.parametrize(("device", "native", "expected"), [
+    (CPU, True, "bf16"), (CPU, False, "fp32"), (CUDA, True, "bf16"), (CUDA, False, "fp16"),
+])
+def test_auto_precision_follows_the_hardware(monkeypatch, device, native, expected):
+    monkeypatch.setattr(hardware, "native_bf16", lambda d: native)
+    assert resolve_precision("auto", device).name == expected
+
+
+def test_forced_precisions(monkeypatch):
+    monkeypatch.setattr(hardware, "native_bf16", lambda d: False)
+    assert resolve_precision("fp32", CUDA).compute_dtype == torch.float32
+    with pytest.warns(UserWarning, match="no native bf16"):
+        assert resolve_precision("bf16", CPU).name == "bf16"
+    with pytest.raises(HardwareError, match="fp16 needs a CUDA device"):
+        resolve_precision("fp16", CPU)
+    with pytest.raises(HardwareError, match="use one of auto, fp32, bf16, fp16"):
+        resolve_precision("int8", CPU)
+
+
+def test_mixed_precision_keeps_trained_weights_in_fp32():
+    gpu, cpu = Precision("bf16", CUDA), Precision("bf16", CPU)
+    assert gpu.weights_dtype(trainable=True) == torch.float32
+    assert gpu.weights_dtype() == torch.bfloat16  # a frozen base on a GPU: half the memory
+    assert cpu.weights_dtype() == torch.float32  # the CPU casts per call under autocast
+    assert Precision("fp32", CUDA).weights_dtype() == torch.float32
+    assert cpu.trainer_flags() == {"bf16": True, "fp16": False}
+    assert Precision("fp16", CUDA).trainer_flags() == {"bf16": False, "fp16": True}
+    assert Precision("fp32", CPU).trainer_flags() == {"bf16": False, "fp16": False}
+
+
+def test_autocast_runs_matmuls_in_the_compute_dtype():
+    weight, x = torch.randn(8, 8), torch.randn(2, 8)
+    with Precision("bf16", CPU).autocast():
+        assert (x @ weight).dtype == torch.bfloat16
+    with Precision("fp32", CPU).autocast():
+        assert (x @ weight).dtype == torch.float32
+
+
+def test_scoring_batches_scale_with_free_gpu_memory():
+    config = type("Config", (), {"hidden_size": 4096, "num_hidden_layers": 32,
+                                 "intermediate_size": 14336, "num_attention_heads": 32,
+                                 "num_key_value_heads": 8})()
+    per_token = bytes_per_token(config, torch.bfloat16)
+    assert per_token == (2 * 32 * 1024 + 4 * 4096 + 2 * 14336) * 2
+    small = scoring_batch_tokens(CUDA, free_bytes=2 * 1024**3, bytes_per_token=per_token)
+    large = scoring_batch_tokens(CUDA, free_bytes=40 * 1024**3, bytes_per_token=per_token)
+    assert hardware.DEFAULT_BATCH_TOKENS <= small < large <= hardware.MAX_GPU_BATCH_TOKENS
+    assert scoring_batch_tokens(CPU, bytes_per_token=per_token) == hardware.DEFAULT_BATCH_TOKENS
+    assert scoring_batch_tokens(CUDA, free_bytes=1, bytes_per_token=1, configured=512) == 512
+
+
+def test_a_forced_precision_is_used_and_recorded(tiny_model_dir, tmp_path):
+    from harness.session import ExperimentSession, SessionOptions
+
+    session = ExperimentSession(SessionOptions(
+        approaches=["zero-shot"], model=str(tiny_model_dir), budget="smoke",
+        results=tmp_path / "r.db", precision="bf16"))
+    with session.open_run("zero-shot") as run:
+        assert run.candidate.precision.name == "bf16"
+        with run.candidate.autocast():
+            logits = run.candidate.model(torch.tensor([[1, 2, 3]])).logits
+        assert logits.dtype == torch.bfloat16  # the model computed in bf16
+        assert run.candidate.model.dtype == torch.float32  # weights kept in fp32 on a CPU
+    recorded = session.store.query("SELECT precision FROM runs")
+    assert [row["precision"] for row in recorded] == ["bf16"]
+    session.close()
