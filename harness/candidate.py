@@ -301,7 +301,8 @@ class LMCandidate(Candidate):
                                device=self.device)
             tail = torch.tensor([[1] * (len(k) - 1) + [0] * (extra + 1 - len(k))
                                  for *_, k in part], device=self.device)
-            part_cache = copy.deepcopy(cache)
+            last = start + step >= len(longer)  # the cache is not needed after the last part
+            part_cache = cache if last else copy.deepcopy(cache)
             part_cache.batch_select_indices(rows)
             logits = self.model(
                 input_ids=ids, attention_mask=torch.cat([context_mask[rows], tail], dim=1),

@@ -48,7 +48,12 @@ from lm_eval.api.model import LM
 from tqdm.auto import tqdm
 
 from harness.approach import Candidate
-from harness.candidate import model_window, prefix_token_id, sum_token_logprobs
+from harness.candidate import (
+    MAX_BATCH_TOKENS,
+    model_window,
+    prefix_token_id,
+    sum_token_logprobs,
+)
 
 MODES = ("chat", "raw")
 CHUNK = 64
@@ -185,11 +190,12 @@ class CandidateLM(LM):
                              continuation_ids))
         results: list[tuple[float, bool]] = [(0.0, True)] * len(pairs)
         scorable = [i for i, (_, targets) in enumerate(requests) if targets]
+        budget = getattr(self.candidate, "batch_tokens", MAX_BATCH_TOKENS)  # as it scores
         with _progress(len(scorable), "lm-eval loglikelihood (raw)") as bar:
             for chunk in _chunks(scorable, CHUNK * 4):
                 with self.candidate.autocast():
                     scores = sum_token_logprobs(model, [requests[i] for i in chunk],
-                                                tokenizer.pad_token_id)
+                                                tokenizer.pad_token_id, budget)
                 for index, score in zip(chunk, scores, strict=True):
                     results[index] = score
                 bar.update(len(chunk))

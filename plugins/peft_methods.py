@@ -23,6 +23,7 @@ from typing import Any
 from harness.approach import RunContext, option
 from harness.candidate import LMCandidate
 from harness.hookspecs import hookimpl
+from harness.prefix_sharing import can_share_prefix
 from harness.trained import TrainedApproach
 from harness.training import TrainingConfig
 
@@ -50,8 +51,7 @@ class PeftApproach(TrainedApproach):
         return PeftModel.from_pretrained(base, folder).eval(), tokenizer
 
     def make_candidate(self, model: Any, tokenizer: Any) -> LMCandidate:
-        prompt_learning = getattr(self.peft_config(), "is_prompt_learning", False)
-        return LMCandidate(model, tokenizer, share_prefix=not prompt_learning)
+        return LMCandidate(model, tokenizer, share_prefix=can_share_prefix(model))
 
 
 def _targets(modules: list[str]) -> list[str] | str:
