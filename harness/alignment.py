@@ -107,7 +107,8 @@ def reward_model_from(causal_lm: Any) -> Any:
     config = causal_lm.config.__class__.from_dict(causal_lm.config.to_dict())
     config.num_labels = 1
     config.pad_token_id = causal_lm.config.pad_token_id
-    reward_model = AutoModelForSequenceClassification.from_config(config, dtype=causal_lm.dtype)
+    reward_model = AutoModelForSequenceClassification.from_config(
+        config, dtype=causal_lm.dtype, attn_implementation=causal_lm.config._attn_implementation)
     reward_model.base_model.load_state_dict(causal_lm.base_model.state_dict())
     torch.nn.init.zeros_(reward_model.score.weight)
     return reward_model.to(causal_lm.device)
@@ -186,7 +187,16 @@ def train_rloo(
         temperature=temperature,
     )
     curves = CurveLogger(curve_sink, {"loss": "policy_loss", "reward": "reward", "kl": "kl"})
-    trainer = RLOOTrainer(
+
+    class AutocastRLOOTrainer(RLOOTrainer):
+        """trl samples the replies outside autocast; frozen weights stored in the compute
+        dtype (``harness.hardware.store_linear_weights``) need the whole step inside it."""
+
+        def training_step(self, *args: Any, **kwargs: Any) -> Any:
+            with precision.autocast():
+                return super().training_step(*args, **kwargs)
+
+    trainer = AutocastRLOOTrainer(
         model=model, reward_funcs=reward_model, args=args, processing_class=tokenizer,
         reward_processing_classes=tokenizer, callbacks=[curves],
         train_dataset=Dataset.from_list([{"prompt": list(e.messages)} for e in prompts]),

@@ -107,6 +107,13 @@ def resolve_model(name: str) -> BaseModelSpec:
     return BaseModelSpec(name, name, f"hub:{name}")
 
 
+def attention_implementation(device: torch.device) -> str:
+    """``sdpa`` (fused kernels) on CUDA; ``eager`` on the CPU, where torch's fused attention
+    is no faster for scoring or decoding and its backward pass made a LoRA training step on
+    the embedded model 1.3x slower (benchmarks/README.md, training step)."""
+    return "sdpa" if device.type == "cuda" else "eager"
+
+
 def load_model(
     spec: BaseModelSpec, device: torch.device, dtype: torch.dtype, **kwargs: Any
 ) -> tuple[Any, Any]:
@@ -120,7 +127,7 @@ def load_model(
     quantized = "quantization_config" in kwargs
     if quantized:
         kwargs.setdefault("device_map", {"": device})
-    kwargs.setdefault("attn_implementation", "sdpa")  # fused attention, CPU and CUDA alike
+    kwargs.setdefault("attn_implementation", attention_implementation(device))
     try:
         tokenizer = AutoTokenizer.from_pretrained(spec.source)
         model = AutoModelForCausalLM.from_pretrained(spec.source, dtype=dtype, **kwargs)

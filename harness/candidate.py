@@ -32,7 +32,13 @@ import torch
 from transformers import DynamicCache, GenerationConfig
 
 from harness.approach import Candidate
-from harness.hardware import DEFAULT_BATCH_TOKENS, bytes_per_token, scoring_batch_tokens
+from harness.hardware import (
+    DEFAULT_BATCH_TOKENS,
+    Precision,
+    bytes_per_token,
+    scoring_batch_tokens,
+    store_linear_weights,
+)
 from harness.tasks.base import Message
 
 CONFIGURED_BATCH_TOKENS = int(os.environ.get("TUNEBENCH_MAX_BATCH_TOKENS", 0)) or None
@@ -188,6 +194,13 @@ class LMCandidate(Candidate):
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
+
+    def set_precision(self, precision: Precision) -> None:
+        """Compute in ``precision``; in mixed precision the linear layers' weights are stored
+        in the compute dtype from now on (:func:`~harness.hardware.store_linear_weights`)."""
+        super().set_precision(precision)
+        if precision.mixed and self.model is not None:
+            store_linear_weights(self.model, precision.compute_dtype)
 
     @functools.cached_property
     def batch_tokens(self) -> int:

@@ -8,9 +8,13 @@ bfloat16 as in Kalamkar et al., 2019, "A Study of BFLOAT16 for Deep Learning Tra
   matrix instructions (AVX512-BF16 or AMX), where a bf16 matmul runs several times faster
   than fp32; fp16 on older CUDA devices; fp32 elsewhere.
 - Mixed means: weights that are trained stay fp32 (master weights and optimizer state, as
-  ``TrainingArguments(bf16=True)`` keeps them) and matmuls run under ``torch.autocast``;
-  frozen weights (a PEFT base, a model only scored) are stored in the compute dtype on CUDA
-  (memory is what limits a GPU) and in fp32 on the CPU, where autocast casts them per call.
+  ``TrainingArguments(bf16=True)`` keeps them) and matmuls run under ``torch.autocast``.
+  Frozen weights (a PEFT base, a model only scored, a candidate once trained) are stored in
+  the compute dtype, so autocast does not cast them again at every forward pass (for a
+  one-token decode step that cast costs more than the matmul, and it is a fifth of a LoRA
+  training step on the CPU): on CUDA the whole frozen model is loaded in it (memory is what
+  limits a GPU); on the CPU only its linear layers (:func:`store_linear_weights`), which
+  gives exactly the results of autocast over fp32 weights.
 
 Everything here is plain logic over what torch reports, so it is unit-tested on a CPU.
 """
@@ -94,7 +98,8 @@ class Precision:
 
     def weights_dtype(self, trainable: bool = False) -> torch.dtype:
         """The dtype to load weights in: fp32 for trained weights (master copy) and on the
-        CPU; the compute dtype for frozen weights on CUDA."""
+        CPU (whose frozen linear layers are then cast by :func:`store_linear_weights`); the
+        compute dtype for frozen weights on CUDA."""
         if trainable or not self.mixed or self.device.type != "cuda":
             return torch.float32
         return self.compute_dtype
@@ -108,6 +113,32 @@ class Precision:
     def trainer_flags(self) -> dict[str, bool]:
         """``TrainingArguments`` mixed-precision switches (autocast, fp32 master weights)."""
         return {"bf16": self.name == "bf16", "fp16": self.name == "fp16"}
+
+
+def store_linear_weights(model: torch.nn.Module, dtype: torch.dtype) -> int:
+    """Store the fp32 weights and biases of ``model``'s ``nn.Linear`` layers in ``dtype``;
+    returns how many layers changed.
+
+    Under autocast a linear layer casts its fp32 weight to the compute dtype at every call,
+    so storing it there once gives the same results, faster. Everything else keeps its dtype
+    (embeddings, norms, IA3 vectors, prompt encoders: autocast keeps those ops in fp32), and
+    so do quantized weights (bitsandbytes' ``Params4bit``). An output layer tied to the input
+    embeddings gets its own copy first, so the embeddings stay fp32. Only for models that are
+    no longer trained: an optimizer holding these weights would step in ``dtype``.
+    """
+    embeddings = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
+    changed = 0
+    for module in model.modules():
+        weight = getattr(module, "weight", None)
+        if (not isinstance(module, torch.nn.Linear) or type(weight) is not torch.nn.Parameter
+                or weight.dtype != torch.float32 or dtype == torch.float32):
+            continue
+        if id(weight) in embeddings:  # tied to the embeddings: untie, keep them fp32
+            module.weight = torch.nn.Parameter(weight.detach().to(dtype), requires_grad=False)
+        else:
+            module.to(dtype)
+        changed += 1
+    return changed
 
 
 def resolve_precision(name: str, device: torch.device) -> Precision:

@@ -19,7 +19,7 @@ from harness import plugins
 from harness.approach import BUDGETS, Approach, Budget, Candidate, RunContext
 from harness.basemodel import BaseModelSpec, load_model, resolve_model
 from harness.compose import check_composition, make_approach
-from harness.hardware import Precision, resolve_device, resolve_precision
+from harness.hardware import Precision, resolve_device, resolve_precision, store_linear_weights
 from harness.metrics import Estimate
 from harness.overrides import build_config, parse_overrides
 from harness.provenance import code_version, package_versions, stable_hash
@@ -209,10 +209,14 @@ class ExperimentSession:
         return resolve_model(self.options.model)
 
     def load_base(self, *, trainable: bool = False, **kwargs: Any) -> tuple[Any, Any]:
-        """A fresh base model: fp32 when its weights will be trained (master weights),
-        else in the precision's storage dtype; ``kwargs`` go to ``from_pretrained``."""
-        dtype = self.precision.weights_dtype(trainable)
-        return load_model(self.base_model, self.device, dtype, **kwargs)
+        """A fresh base model: fp32 when its weights will be trained (master weights), else
+        with its weights stored in the compute dtype (frozen: a PEFT base, a prompted model);
+        ``kwargs`` go to ``from_pretrained``."""
+        model, tokenizer = load_model(self.base_model, self.device,
+                                      self.precision.weights_dtype(trainable), **kwargs)
+        if not trainable and self.precision.mixed:
+            store_linear_weights(model, self.precision.compute_dtype)
+        return model, tokenizer
 
     def log_curve(self, run_id: int, step: int, split: str, name: str, value: float) -> None:
         """Store one training-curve point and tell the plugins."""

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from harness import hardware
+from harness.basemodel import load_model, resolve_model
 from harness.hardware import (
     HardwareError,
     Precision,
@@ -103,3 +104,36 @@ def test_a_forced_precision_is_used_and_recorded(tiny_model_dir, tmp_path):
     recorded = session.store.query("SELECT precision FROM runs")
     assert [row["precision"] for row in recorded] == ["bf16"]
     session.close()
+
+
+def test_inference_weights_stored_in_bf16_score_as_autocast_did(tiny_model_dir):
+    """A ready candidate's linear weights are stored in bf16 once instead of being cast at
+    every forward pass; the scores stay those of fp32 weights under autocast, and the tied
+    embeddings stay fp32."""
+    from harness.candidate import LMCandidate
+
+    model, tokenizer = load_model(resolve_model(str(tiny_model_dir)), CPU, torch.float32)
+    prompts = [[{"role": "user", "content": f"Review {i}: fine."}] for i in range(3)]
+    choices = [["positive", "negative", "not sure"]] * 3
+    candidate = LMCandidate(model, tokenizer)
+    candidate.precision = Precision("bf16", CPU)  # autocast over fp32 weights
+    before = candidate.score_choices(prompts, choices)
+    generated = candidate.generate(prompts, max_new_tokens=5)
+    assert model.get_output_embeddings().weight is model.get_input_embeddings().weight
+
+    candidate.set_precision(Precision("bf16", CPU))
+    assert model.get_input_embeddings().weight.dtype == torch.float32
+    assert model.get_output_embeddings().weight.dtype == torch.bfloat16
+    assert model.model.layers[0].self_attn.q_proj.weight.dtype == torch.bfloat16
+    assert model.model.norm.weight.dtype == torch.float32
+    assert candidate.score_choices(prompts, choices) == before
+    assert candidate.generate(prompts, max_new_tokens=5) == generated
+    assert hardware.store_linear_weights(model, torch.bfloat16) == 0  # already stored
+
+
+def test_fp32_sessions_keep_fp32_weights(tiny_model_dir):
+    from harness.candidate import LMCandidate
+
+    model, tokenizer = load_model(resolve_model(str(tiny_model_dir)), CPU, torch.float32)
+    LMCandidate(model, tokenizer).set_precision(Precision("fp32", CPU))
+    assert {p.dtype for p in model.parameters()} == {torch.float32}

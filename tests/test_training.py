@@ -2,6 +2,7 @@
 
 import json
 import sqlite3
+from pathlib import Path
 
 import pytest
 import torch
@@ -131,16 +132,17 @@ def test_early_stopping_ends_training_early(session):
 
 def test_qlora_trains_adapters_on_a_4bit_nf4_double_quantized_base(session):
     from bitsandbytes.nn import Linear4bit
+    from safetensors.torch import load_file
 
     with session("qlora").open_run("qlora") as run:
-        model = run.candidate.model
+        model, artifacts = run.candidate.model, Path(run.candidate.info["artifact_dir"])
     quantized = [m for m in model.modules() if isinstance(m, Linear4bit)]
     assert quantized
     state = quantized[0].weight.quant_state
     assert state.quant_type == "nf4" and state.nested  # double quantization
-    trainable = [n for n, p in model.named_parameters() if "lora_" in n]
-    assert trainable and all(p.dtype == torch.float32 for n, p in model.named_parameters()
-                             if "lora_" in n)
+    trained = load_file(artifacts / "adapter_model.safetensors")  # fp32 master weights
+    assert trained and {t.dtype for t in trained.values()} == {torch.float32}
+    assert all("lora_" in name for name in trained)
 
 
 def test_adapters_trainable_count_matches_the_houlsby_formula(session, tiny_model_dir):
