@@ -1,12 +1,16 @@
-"""One training step on a real batch (the first 8 `sentiment` train examples), set up four ways.
+"""One training step on a real batch (the first 8 `sentiment` train examples), with the
+speed-ups of the harness added one at a time.
 
-    python benchmarks/bench_train_step.py
+    python benchmarks/bench_train_step.py [--steps 6]
 
-fp32; bf16 autocast over fp32 weights (what ``TrainingArguments(bf16=True)`` does); the same
-with shared-prefix training (harness/prefix_sharing.py); and, for LoRA, the frozen base
-stored in bf16. Mean of 4 steps after one warm-up step; AdamW; loss on the last 3 tokens.
+Steps, cumulative: fp32 with torch's fused attention (sdpa) and the per-tensor AdamW loop;
+bf16 autocast over fp32 weights (what ``TrainingArguments(bf16=True)`` does); shared-prefix
+training (harness/prefix_sharing.py); for PEFT, the frozen base's linear weights stored in
+bf16 (harness/hardware.store_linear_weights); eager attention (harness/basemodel); fused
+AdamW. Mean of ``--steps`` steps after one warm-up step; loss on the last 3 tokens.
 """
 
+import argparse
 import time
 
 import torch
@@ -14,63 +18,81 @@ from peft import LoraConfig, get_peft_model
 from transformers import AutoTokenizer
 
 from harness.basemodel import EMBEDDED_MODEL, load_model, resolve_model
+from harness.hardware import store_linear_weights
 from harness.prefix_sharing import shared_prefix_length, suffix_inputs
 from harness.tasks.sentiment import SentimentTask
 
-spec = resolve_model(EMBEDDED_MODEL)
-tok = AutoTokenizer.from_pretrained(spec.source)
-ex = SentimentTask().load(0).train[:8]
-texts = [
-    tok.apply_chat_template(
-        [*list(e.messages), {"role": "assistant", "content": e.answer}], tokenize=False
-    )
-    for e in ex
+SETUPS = [
+    ("fp32", {}),
+    ("bf16 autocast", {"autocast": True}),
+    ("+ shared prefix", {"autocast": True, "share": True}),
+    ("+ frozen base in bf16", {"autocast": True, "share": True, "frozen_bf16": True}),
+    ("+ eager attention", {"autocast": True, "share": True, "frozen_bf16": True,
+                           "attention": "eager"}),
+    ("+ fused AdamW", {"autocast": True, "share": True, "frozen_bf16": True,
+                       "attention": "eager", "fused": True}),
 ]
-enc = [tok(t, add_special_tokens=False).input_ids for t in texts]
-W = max(map(len, enc))
-ids = torch.tensor([e + [tok.pad_token_id] * (W - len(e)) for e in enc])
-mask = torch.tensor([[1] * len(e) + [0] * (W - len(e)) for e in enc])
-labels = ids.clone()
-labels[mask == 0] = -100
-for i, e in enumerate(enc):
-    labels[i, : len(e) - 3] = -100
-inputs = {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
-def run(kind, weights, autocast, share, steps=4):
-    model, _ = load_model(spec, torch.device("cpu"), weights)
+def batch() -> dict[str, torch.Tensor]:
+    tok = AutoTokenizer.from_pretrained(resolve_model(EMBEDDED_MODEL).source)
+    examples = SentimentTask().load(0).train[:8]
+    texts = [tok.apply_chat_template([*e.messages, {"role": "assistant", "content": e.answer}],
+                                     tokenize=False) for e in examples]
+    encoded = [tok(t, add_special_tokens=False).input_ids for t in texts]
+    width = max(map(len, encoded))
+    ids = torch.tensor([e + [tok.pad_token_id] * (width - len(e)) for e in encoded])
+    mask = torch.tensor([[1] * len(e) + [0] * (width - len(e)) for e in encoded])
+    labels = ids.clone()
+    labels[mask == 0] = -100
+    for i, e in enumerate(encoded):
+        labels[i, : len(e) - 3] = -100
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def seconds_per_step(kind: str, inputs: dict[str, torch.Tensor], steps: int, *,
+                     autocast: bool = False, share: bool = False, frozen_bf16: bool = False,
+                     attention: str = "sdpa", fused: bool = False) -> float:
+    model, _ = load_model(resolve_model(EMBEDDED_MODEL), torch.device("cpu"), torch.float32,
+                          attn_implementation=attention)
     if kind == "lora":
-        model = get_peft_model(
-            model,
-            LoraConfig(
-                r=16, lora_alpha=32, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"
-            ),
-        )
+        if frozen_bf16:
+            store_linear_weights(model, torch.bfloat16)
+        model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, task_type="CAUSAL_LM",
+                                                 target_modules=["q_proj", "v_proj"]))
     model.train()
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    trained = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trained, lr=1e-5, fused=fused, foreach=None if fused else True)
+    prefix = shared_prefix_length(inputs["input_ids"], inputs["attention_mask"],
+                                  inputs["labels"])
     times = []
-    for s in range(steps + 1):
-        t = time.perf_counter()
+    for step in range(steps + 1):
+        started = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-            x = inputs
-            if share:
-                x = suffix_inputs(model, inputs, shared_prefix_length(ids, mask, labels))
-            loss = model(**x).loss
+            loss = model(**(suffix_inputs(model, inputs, prefix) if share else inputs)).loss
         loss.backward()
-        opt.step()
-        opt.zero_grad()
-        if s:
-            times.append(time.perf_counter() - t)
-    print(
-        f"{kind:5s} weights={weights!s:15s} autocast={autocast!s:5s} share={share!s:5s} "
-        f"{sum(times) / len(times):.2f} s/step",
-        flush=True,
-    )
+        optimizer.step()
+        optimizer.zero_grad()
+        if step:
+            times.append(time.perf_counter() - started)
+    return sum(times) / len(times)
 
 
-for kind in ("lora", "full"):
-    run(kind, torch.float32, False, False)
-    run(kind, torch.float32, True, False)
-    run(kind, torch.float32, True, True)
-    if kind == "lora":
-        run(kind, torch.bfloat16, True, True)
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=6)
+    args = parser.parse_args()
+    inputs = batch()
+    print("| step | lora (r=16, q/v) | full-ft |\n|---|---|---|")
+    for label, setup in SETUPS:
+        cells = []
+        for kind in ("lora", "full"):
+            if kind == "full" and label == "+ frozen base in bf16":
+                cells.append("-")  # nothing is frozen in full fine-tuning
+                continue
+            cells.append(f"{seconds_per_step(kind, inputs, args.steps, **setup):.2f} s")
+        print(f"| {label} | {' | '.join(cells)} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -189,3 +189,23 @@ def test_validation_curve_ends_at_the_last_step_without_duplicates(session, tmp_
         (run.id,))]
     assert steps == [3, 4]  # every 3 steps, plus the final one
     assert 0 < info["validation_seconds"] < info["train_seconds"]
+
+
+def test_trainers_step_with_fused_adamw_in_the_sessions_precision(tmp_path):
+    """Every trainer's arguments ask for the fused AdamW kernel (one pass over all
+    parameters; the per-tensor loop was a quarter of a full fine-tuning step on the CPU)
+    and autocast in the session's precision, and transformers honours both on this device."""
+    from transformers import Trainer, TrainingArguments
+
+    from harness.hardware import Precision
+    from harness.training import TrainingConfig, common_arguments
+
+    arguments = common_arguments(TrainingConfig(), 64, seed=0, output_dir=tmp_path,
+                                 precision=Precision("bf16", torch.device("cpu")),
+                                 validate=False)
+    assert arguments["bf16"] and not arguments["fp16"]
+    model = torch.nn.Linear(4, 4)
+    trainer = Trainer(model=model, args=TrainingArguments(**arguments))
+    trainer.create_optimizer()
+    assert isinstance(trainer.optimizer, torch.optim.AdamW)
+    assert trainer.optimizer.defaults["fused"] is True
