@@ -137,8 +137,27 @@ def store_linear_weights(model: torch.nn.Module, dtype: torch.dtype) -> int:
             module.weight = torch.nn.Parameter(weight.detach().to(dtype), requires_grad=False)
         else:
             module.to(dtype)
+        if type(module) is torch.nn.Linear:
+            module.__class__ = OneRowLinear
         changed += 1
     return changed
+
+
+class OneRowLinear(torch.nn.Linear):
+    """``nn.Linear`` that multiplies a single row as a 2-D matrix.
+
+    Under CPU autocast, a bf16 weight and a one-row 3-D input whose size-1 dimensions carry
+    large strides (the last position sliced out of a sequence, as ``logits_to_keep`` does
+    before the output layer) take a batched-matmul path that copies the whole weight at every
+    call: 120 ms for this model's 49k x 576 output layer at batch size 1, against 5 ms for the
+    same product as a matrix (benchmarks/README.md, batch-1 latency).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() > 2 and x.numel() == x.shape[-1]:
+            out = torch.nn.functional.linear(x.reshape(1, -1), self.weight, self.bias)
+            return out.view(*x.shape[:-1], out.shape[-1])
+        return super().forward(x)
 
 
 def resolve_precision(name: str, device: torch.device) -> Precision:

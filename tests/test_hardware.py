@@ -137,3 +137,20 @@ def test_fp32_sessions_keep_fp32_weights(tiny_model_dir):
     model, tokenizer = load_model(resolve_model(str(tiny_model_dir)), CPU, torch.float32)
     LMCandidate(model, tokenizer).set_precision(Precision("fp32", CPU))
     assert {p.dtype for p in model.parameters()} == {torch.float32}
+
+
+def test_one_row_products_give_the_same_result_as_a_plain_linear():
+    """The output layer sees one row sliced out of a sequence at batch size 1; the stored
+    layer multiplies it as a matrix and returns the shape and values ``nn.Linear`` would."""
+    layer = torch.nn.Linear(16, 8)
+    reference = torch.nn.Linear(16, 8)
+    reference.load_state_dict(layer.state_dict())
+    assert hardware.store_linear_weights(layer, torch.bfloat16) == 1
+    assert isinstance(layer, torch.nn.Linear) and type(layer) is hardware.OneRowLinear
+    reference.to(torch.bfloat16)
+    sequence = torch.randn(1, 5, 16)
+    with Precision("bf16", CPU).autocast():
+        for x in (sequence[:, -1:, :], sequence, torch.randn(3, 1, 16), torch.randn(16)):
+            out = layer(x)
+            assert out.shape == (*x.shape[:-1], 8)
+            assert torch.equal(out, reference(x))
