@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from harness.basemodel import EMBEDDED_MODEL, load_model, resolve_model
-from harness.hardware import DTYPES, Precision
+from harness.hardware import DTYPES, Precision, store_linear_weights
 from harness.prefix_sharing import shared_prefix_length
 from harness.tasks.sentiment import SentimentTask
 from harness.training import TrainingConfig, sft_records, train_sft
@@ -39,12 +39,20 @@ def matmul_peak_gflops(dtype: torch.dtype, size: int = 2048, repeats: int = 10) 
     return 2 * size**3 * repeats / (time.perf_counter() - started) / 1e9
 
 
-def lora_model():
+def lora_model(precision: str, *, harness: bool):
+    """The LoRA model each side trains: the plain script loads the base as a user would
+    (fp32, transformers' default attention); the harness as ``session.load_base`` does
+    (frozen linear weights in the compute dtype, its CPU attention choice)."""
     from peft import LoraConfig, get_peft_model
 
     torch.manual_seed(0)
-    model, tokenizer = load_model(resolve_model(EMBEDDED_MODEL), torch.device("cpu"),
-                                  torch.float32)
+    spec, cpu = resolve_model(EMBEDDED_MODEL), torch.device("cpu")
+    if harness:
+        model, tokenizer = load_model(spec, cpu, torch.float32)
+        if precision != "fp32":
+            store_linear_weights(model, DTYPES[precision])
+    else:
+        model, tokenizer = load_model(spec, cpu, torch.float32, attn_implementation="sdpa")
     return get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", **LORA)), tokenizer
 
 
@@ -67,7 +75,7 @@ def plain_trl(train, steps: int, batch: int, precision: str) -> tuple[float, int
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
-    model, tokenizer = lora_model()
+    model, tokenizer = lora_model(precision, harness=False)
     args = SFTConfig(
         output_dir="/tmp/plain-trl", per_device_train_batch_size=batch, learning_rate=2e-4,
         max_steps=steps, use_cpu=True, bf16=precision == "bf16", gradient_checkpointing=False,
@@ -83,7 +91,7 @@ def plain_trl(train, steps: int, batch: int, precision: str) -> tuple[float, int
 
 
 def harness_lora(train, steps: int, batch: int, precision: str) -> tuple[float, int, Any]:
-    model, tokenizer = lora_model()
+    model, tokenizer = lora_model(precision, harness=True)
     seen = {}
     result = train_sft(
         model, tokenizer, train, [], TrainingConfig(max_steps=steps, batch_size=batch),
@@ -108,7 +116,7 @@ def main() -> None:
                                                            args.precision)
     plain_rate, ours_rate = plain_tokens / plain_seconds, ours_tokens / ours_seconds
     non_embedding = sum(p.numel() for n, p in ours_trainer.model.named_parameters()
-                        if "embed" not in n)
+                        if "embed" not in n and "lm_head" not in n)  # lm_head: untied copy
     print(f"{args.precision} matmul peak (2048 x 2048): {peak:.0f} GFLOP/s")
     print(f"plain trl : {plain_seconds:6.1f} s, {plain_tokens} useful tokens, "
           f"{plain_rate:6.1f} tokens/s")
