@@ -8,6 +8,11 @@ STAMP := $(VENV)/.tunebench-installed
 ARGS ?=
 
 DB ?=
+# Tests run in parallel (pytest-xdist), one process per core up to 4, each torch on one
+# thread: on 2 cores this halves the suite's time, where two 2-thread processes would thrash.
+# TEST_WORKERS="-n 0" runs them in this process.
+TEST_WORKERS ?= -n auto --maxprocesses=4
+TEST_ENV := TUNEBENCH_LOAD_PLUGINS= OMP_NUM_THREADS=1
 
 .PHONY: help setup bench test test-fast lint dashboard report
 
@@ -36,11 +41,11 @@ bench: setup
 
 # Third-party tunebench plugins installed in the environment are not loaded in the tests.
 test: setup
-	TUNEBENCH_LOAD_PLUGINS= $(BIN)/python -m pytest tests/ $(ARGS)
+	$(TEST_ENV) $(BIN)/python -m pytest tests/ $(TEST_WORKERS) $(ARGS)
 
 # The edit-run loop: end-to-end runs in subprocesses and on the embedded model deselected.
 test-fast: setup
-	TUNEBENCH_LOAD_PLUGINS= $(BIN)/python -m pytest tests/ -m "not slow" $(ARGS)
+	$(TEST_ENV) $(BIN)/python -m pytest tests/ -m "not slow" $(TEST_WORKERS) $(ARGS)
 
 lint: setup
 	$(BIN)/ruff check .
