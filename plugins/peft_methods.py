@@ -5,7 +5,7 @@
   dropout 0.05 on q_proj/v_proj, the common recipe.
 - ``qlora``: the same adapters on a base quantized to 4-bit NormalFloat with double
   quantization through bitsandbytes (Dettmers et al., 2023, "QLoRA"); the compute dtype is
-  fp32 on CPU and bf16 (or fp16) on CUDA.
+  the session's precision (``--precision``: bf16 where the hardware runs it, else fp32).
 - ``peft``: any PEFT config as JSON (the ``adapter_config.json`` a PEFT checkpoint carries, or
   the files of PEFT's own method comparison), so IA3, LoHa, LoKr, prefix tuning, VeRA... run
   without new code. Examples live in ``plugins/peft_configs/``.
