@@ -87,7 +87,14 @@ def test_cost(candidate, tunebench, record):
     if measured:
         record.metric("cost_per_1k_requests", 1000 / measured[0]["value"] / 3600 * price,
                       higher_is_better=False, price_per_hour=price)
-    assert train_seconds >= 0 and price >= 0
+    recorded = {row["name"]: row["value"] for row in tunebench.store.query(
+        "SELECT name, value FROM metrics WHERE run_id = ? AND suite = 'latency' "
+        "AND name IN ('train_cost', 'cost_per_1k_requests')", (record.run.id,))}
+    assert recorded["train_cost"] == pytest.approx(train_seconds / 3600 * price)
+    if measured:  # an hour of serving at the measured batched rate, per 1,000 requests
+        per_request_hours = 1 / measured[0]["value"] / 3600
+        assert recorded["cost_per_1k_requests"] == pytest.approx(1000 * per_request_hours * price)
+        assert recorded["cost_per_1k_requests"] > 0 or price == 0
 
 
 def test_latency_variants(candidate, task, task_data, tunebench, record, run_seed):

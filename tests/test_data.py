@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import time
 import warnings
@@ -503,8 +504,18 @@ def test_hf_dataset_records_converted(monkeypatch):
 
 
 def test_examples_are_frozen_examples(tmp_path):
-    (example,) = load_examples(write_jsonl(tmp_path / "one.jsonl", [qa(1)]))
-    assert isinstance(example, Example) and isinstance(example.messages, tuple)
+    """Loaded examples cannot be changed in place (a suite or plugin editing one would change
+    what every later suite scores): fields cannot be reassigned, the conversation is a tuple,
+    and loading the same file again gives equal examples."""
+    path = write_jsonl(tmp_path / "one.jsonl", [qa(1)])
+    (example,) = load_examples(path)
+    assert isinstance(example, Example)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        example.answer = "something else"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        example.messages[0] = {"role": "user", "content": "changed"}  # type: ignore[index]
+    (again,) = load_examples(path)
+    assert again == example and again is not example
 
 
 def test_random_split_keeps_same_prompt_variants_together(tmp_path):

@@ -18,13 +18,11 @@ pytestmark = pytest.mark.slow  # the experiment runner in subprocesses
 
 
 def test_unknown_approach_fails_at_once_listing_the_registered_ones(tmp_path):
-    started = time.monotonic()
     result = run_suites(["--approach=nonsense"], tmp_path)
     assert result.returncode == 4  # pytest's usage error
     assert "unknown approach 'nonsense'" in result.stderr
     assert "zero-shot" in result.stderr and "few-shot" in result.stderr
-    assert "collected" not in result.stdout
-    assert time.monotonic() - started < 120
+    assert "collected" not in result.stdout  # stopped before collecting, let alone loading
     assert not (tmp_path / "results").exists()  # nothing was recorded
 
 
