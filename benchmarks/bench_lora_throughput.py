@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from harness.basemodel import EMBEDDED_MODEL, load_model, resolve_model
-from harness.hardware import DTYPES, Precision, store_linear_weights
+from harness.hardware import DTYPES, Precision
 from harness.prefix_sharing import shared_prefix_length
 from harness.tasks.sentiment import SentimentTask
 from harness.training import TrainingConfig, sft_records, train_sft
@@ -49,8 +49,7 @@ def lora_model(precision: str, *, harness: bool):
     spec, cpu = resolve_model(EMBEDDED_MODEL), torch.device("cpu")
     if harness:
         model, tokenizer = load_model(spec, cpu, torch.float32)
-        if precision != "fp32":
-            store_linear_weights(model, DTYPES[precision])
+        Precision(precision, cpu).store_frozen(model)
     else:
         model, tokenizer = load_model(spec, cpu, torch.float32, attn_implementation="sdpa")
     return get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", **LORA)), tokenizer

@@ -52,8 +52,9 @@ class RunContext:
     ``validation``); never look at ``eval``."""
     load_base: Callable[..., tuple[Any, Any]]
     """Returns a fresh ``(model, tokenizer)`` of the base model on ``device``:
-    ``trainable=True`` loads fp32 weights (master weights under mixed precision), else the
-    precision's storage dtype; other keyword arguments go to ``from_pretrained`` (e.g.
+    ``trainable=True`` loads fp32 weights (master weights under mixed precision), else frozen
+    weights stored in the compute dtype (``Precision.store_frozen``: run it under
+    ``precision.autocast()``); other keyword arguments go to ``from_pretrained`` (e.g.
     ``quantization_config``)."""
     model_name: str
     model_version: str

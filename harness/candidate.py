@@ -37,7 +37,6 @@ from harness.hardware import (
     Precision,
     bytes_per_token,
     scoring_batch_tokens,
-    store_linear_weights,
 )
 from harness.tasks.base import Message
 
@@ -199,8 +198,8 @@ class LMCandidate(Candidate):
         """Compute in ``precision``; in mixed precision the linear layers' weights are stored
         in the compute dtype from now on (:func:`~harness.hardware.store_linear_weights`)."""
         super().set_precision(precision)
-        if precision.mixed and self.model is not None:
-            store_linear_weights(self.model, precision.compute_dtype)
+        if self.model is not None:
+            precision.store_frozen(self.model)
 
     @functools.cached_property
     def batch_tokens(self) -> int:

@@ -104,6 +104,12 @@ class Precision:
             return torch.float32
         return self.compute_dtype
 
+    def store_frozen(self, model: torch.nn.Module) -> None:
+        """Store the linear weights of ``model``, which is not (or no longer) trained, in the
+        compute dtype (:func:`store_linear_weights`; a no-op at fp32)."""
+        if self.mixed:
+            store_linear_weights(model, self.compute_dtype)
+
     def autocast(self) -> contextlib.AbstractContextManager:
         """Matmuls in the compute dtype (a no-op at fp32)."""
         if not self.mixed:
@@ -126,12 +132,14 @@ def store_linear_weights(model: torch.nn.Module, dtype: torch.dtype) -> int:
     embeddings gets its own copy first, so the embeddings stay fp32. Only for models that are
     no longer trained: an optimizer holding these weights would step in ``dtype``.
     """
+    if dtype == torch.float32:
+        return 0
     embeddings = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
     changed = 0
     for module in model.modules():
         weight = getattr(module, "weight", None)
         if (not isinstance(module, torch.nn.Linear) or type(weight) is not torch.nn.Parameter
-                or weight.dtype != torch.float32 or dtype == torch.float32):
+                or weight.dtype != torch.float32):
             continue
         if id(weight) in embeddings:  # tied to the embeddings: untie, keep them fp32
             module.weight = torch.nn.Parameter(weight.detach().to(dtype), requires_grad=False)

@@ -19,7 +19,7 @@ from harness import plugins
 from harness.approach import BUDGETS, Approach, Budget, Candidate, RunContext
 from harness.basemodel import BaseModelSpec, load_model, resolve_model
 from harness.compose import check_composition, make_approach
-from harness.hardware import Precision, resolve_device, resolve_precision, store_linear_weights
+from harness.hardware import Precision, resolve_device, resolve_precision
 from harness.metrics import Estimate
 from harness.overrides import build_config, parse_overrides
 from harness.provenance import code_version, package_versions, stable_hash
@@ -214,8 +214,8 @@ class ExperimentSession:
         ``kwargs`` go to ``from_pretrained``."""
         model, tokenizer = load_model(self.base_model, self.device,
                                       self.precision.weights_dtype(trainable), **kwargs)
-        if not trainable and self.precision.mixed:
-            store_linear_weights(model, self.precision.compute_dtype)
+        if not trainable:
+            self.precision.store_frozen(model)
         return model, tokenizer
 
     def log_curve(self, run_id: int, step: int, split: str, name: str, value: float) -> None:

@@ -61,7 +61,7 @@ def test_mixed_precision_keeps_trained_weights_in_fp32():
     gpu, cpu = Precision("bf16", CUDA), Precision("bf16", CPU)
     assert gpu.weights_dtype(trainable=True) == torch.float32
     assert gpu.weights_dtype() == torch.bfloat16  # a frozen base on a GPU: half the memory
-    assert cpu.weights_dtype() == torch.float32  # the CPU casts per call under autocast
+    assert cpu.weights_dtype() == torch.float32  # then only linear layers: store_frozen
     assert Precision("fp32", CUDA).weights_dtype() == torch.float32
     assert cpu.trainer_flags() == {"bf16": True, "fp16": False}
     assert Precision("fp16", CUDA).trainer_flags() == {"bf16": False, "fp16": True}
