@@ -1,3 +1,3 @@
 """Root conftest: loads the tunebench experiment runner (options, fixtures, summary)."""
 
-pytest_plugins = ["harness.pytest_plugin"]
+pytest_plugins = ["harness.runner.pytest_plugin"]

@@ -1,6 +1,6 @@
 """Dashboard load time on a large results database: 10,000 runs, 1,000,000 example rows.
 
-Seeds a temporary database with ``harness.store``'s schema (bulk ``executemany`` in one
+Seeds a temporary database with ``harness.runner.store``'s schema (bulk ``executemany`` in one
 transaction), then measures (1) the leaderboard's data load through ``reports.data`` and
 ``reports.analysis`` on a cold connection, and (2) Streamlit ``AppTest`` renders of the
 leaderboard (the default page), the decision report and the examples browser, after one
@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.store import SCHEMA, SCHEMA_VERSION  # noqa: E402
+from harness.runner.store import SCHEMA, SCHEMA_VERSION  # noqa: E402
 from reports import analysis, data  # noqa: E402
 from reports.data import ENV_VAR  # noqa: E402
 from reports.export import export  # noqa: E402

@@ -21,11 +21,11 @@ from typing import Any
 
 import torch
 
-from harness.basemodel import EMBEDDED_MODEL, load_model, resolve_model
-from harness.hardware import DTYPES, Precision
-from harness.prefix_sharing import shared_prefix_length
-from harness.tasks.sentiment import SentimentTask
-from harness.training import TrainingConfig, sft_records, train_sft
+from harness.models.hardware import DTYPES, Precision
+from harness.models.loading import EMBEDDED_MODEL, load_model, resolve_model
+from harness.models.prefix_sharing import shared_prefix_length
+from harness.tasks.sentiment.task import SentimentTask
+from harness.train.sft import TrainingConfig, sft_records, train_sft
 
 LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": ["q_proj", "v_proj"]}
 

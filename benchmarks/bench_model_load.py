@@ -23,7 +23,7 @@ def main() -> None:
         os.environ["TUNEBENCH_CACHE"] = cache
         import torch
 
-        from harness.basemodel import EMBEDDED_MODEL, load_model, resolve_model
+        from harness.models.loading import EMBEDDED_MODEL, load_model, resolve_model
 
         started = time.perf_counter()
         spec = resolve_model(EMBEDDED_MODEL)

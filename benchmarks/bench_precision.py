@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.compare import paired_comparison  # noqa: E402
+from harness.measure.compare import paired_comparison  # noqa: E402
 
 PRECISIONS = ("fp32", "bf16")
 SUITE_PARTS = {"accuracy": "accuracy.choice", "gen_accuracy": "accuracy.generation"}

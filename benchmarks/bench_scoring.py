@@ -13,10 +13,10 @@ import time
 
 import torch
 
-import harness.candidate as candidate_module
-from harness.basemodel import EMBEDDED_MODEL, load_model, resolve_model
-from harness.candidate import LMCandidate
-from harness.tasks.sentiment import SentimentTask
+import harness.models.lm_candidate as candidate_module
+from harness.models.lm_candidate import LMCandidate
+from harness.models.loading import EMBEDDED_MODEL, load_model, resolve_model
+from harness.tasks.sentiment.task import SentimentTask
 from plugins.prompting import pick_demonstrations
 
 

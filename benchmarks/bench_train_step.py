@@ -5,7 +5,7 @@ speed-ups of the harness added one at a time.
 
 Steps, cumulative: fp32 with torch's fused attention (sdpa) and the per-tensor AdamW loop;
 bf16 autocast over fp32 weights (what ``TrainingArguments(bf16=True)`` does); shared-prefix
-training (harness/prefix_sharing.py); for PEFT, the frozen base's linear weights stored in
+training (harness/models/prefix_sharing.py); for PEFT, the frozen base's linear weights stored in
 bf16 (harness/hardware.store_linear_weights); eager attention (harness/basemodel); fused
 AdamW. Mean of ``--steps`` steps after one warm-up step; loss on the last 3 tokens.
 """
@@ -17,10 +17,10 @@ import torch
 from peft import LoraConfig, get_peft_model
 from transformers import AutoTokenizer
 
-from harness.basemodel import EMBEDDED_MODEL, load_model, resolve_model
-from harness.hardware import store_linear_weights
-from harness.prefix_sharing import shared_prefix_length, suffix_inputs
-from harness.tasks.sentiment import SentimentTask
+from harness.models.hardware import store_linear_weights
+from harness.models.loading import EMBEDDED_MODEL, load_model, resolve_model
+from harness.models.prefix_sharing import shared_prefix_length, suffix_inputs
+from harness.tasks.sentiment.task import SentimentTask
 
 SETUPS = [
     ("fp32", {}),

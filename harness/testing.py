@@ -83,8 +83,8 @@ def check_approach(
     import math
     import os
 
-    from harness.session import ExperimentSession, SessionOptions
-    from harness.trained import TrainedApproach
+    from harness.runner.session import ExperimentSession, SessionOptions
+    from harness.train.trained import TrainedApproach
 
     workdir = Path(workdir)
     previous_cache = os.environ.get("TUNEBENCH_CACHE")

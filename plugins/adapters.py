@@ -1,6 +1,6 @@
 """Houlsby bottleneck adapters (Houlsby et al., 2019): small down-/up-projections with a
 residual, inserted after the attention and feed-forward output projections; the base stays
-frozen. The module itself is :mod:`harness.houlsby`; only its weights are saved."""
+frozen. The module itself is :mod:`harness.train.houlsby`; only its weights are saved."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.approach import RunContext, option
-from harness.hookspecs import hookimpl
-from harness.houlsby import DEFAULT_TARGETS, add_adapters, load_adapters, save_adapters
-from harness.trained import TrainedApproach
-from harness.training import TrainingConfig
+from harness.core.approach import RunContext, option
+from harness.core.hookspecs import hookimpl
+from harness.train.houlsby import DEFAULT_TARGETS, add_adapters, load_adapters, save_adapters
+from harness.train.sft import TrainingConfig
+from harness.train.trained import TrainedApproach
 
 
 @dataclass

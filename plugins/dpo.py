@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.alignment import train_dpo
-from harness.approach import Candidate, RunContext, option
-from harness.candidate import LMCandidate
-from harness.hookspecs import hookimpl
-from harness.provenance import source_hash
+from harness.core.approach import Candidate, RunContext, option
+from harness.core.hookspecs import hookimpl
+from harness.models.lm_candidate import LMCandidate
 from harness.tasks.base import TaskData
-from harness.training import TrainingResult
+from harness.train.preference import train_dpo
+from harness.train.sft import TrainingResult
 from plugins.peft_methods import Lora, LoraOptions
 
 ADAPTER_FILE = "adapter_model.safetensors"
@@ -58,9 +57,6 @@ class PreferenceApproach(Lora):
             )
         self.inner = inner
         return self.prepare(ctx)
-
-    def cache_inputs(self) -> Any:
-        return source_hash(str(Path(__file__).resolve().parents[1] / "harness" / "alignment.py"))
 
     def load_for_training(self, ctx: RunContext) -> tuple[Any, Any]:
         if self.inner is not None:

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.approach import RunContext, option
-from harness.hookspecs import hookimpl
-from harness.trained import TrainedApproach
-from harness.training import TrainingConfig
+from harness.core.approach import RunContext, option
+from harness.core.hookspecs import hookimpl
+from harness.train.sft import TrainingConfig
+from harness.train.trained import TrainedApproach
 
 
 @dataclass

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.approach import RunContext, option
-from harness.candidate import LMCandidate
-from harness.hookspecs import hookimpl
-from harness.prefix_sharing import can_share_prefix
-from harness.trained import TrainedApproach
-from harness.training import TrainingConfig
+from harness.core.approach import RunContext, option
+from harness.core.hookspecs import hookimpl
+from harness.models.lm_candidate import LMCandidate
+from harness.models.prefix_sharing import can_share_prefix
+from harness.train.sft import TrainingConfig
+from harness.train.trained import TrainedApproach
 
 CONFIG_EXAMPLES = Path(__file__).resolve().parent / "peft_configs"
 

@@ -10,9 +10,9 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from harness.approach import Approach, RunContext, option
-from harness.candidate import LMCandidate
-from harness.hookspecs import hookimpl
+from harness.core.approach import Approach, RunContext, option
+from harness.core.hookspecs import hookimpl
+from harness.models.lm_candidate import LMCandidate
 from harness.tasks.base import Example, Message
 
 

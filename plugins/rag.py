@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from harness.approach import Approach, Candidate, RunContext, option
-from harness.basemodel import cache_dir
-from harness.candidate import LMCandidate
-from harness.hookspecs import hookimpl
+from harness.core.approach import Approach, Candidate, RunContext, option
+from harness.core.hookspecs import hookimpl
+from harness.models.lm_candidate import LMCandidate
+from harness.models.loading import cache_dir
 from harness.retrieval.candidate import TEMPLATE, RetrievalCandidate
 from harness.retrieval.chunking import load_corpus
 from harness.retrieval.retrievers import EMBEDDED_EMBEDDER

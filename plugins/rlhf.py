@@ -19,12 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.alignment import reward_model_from, reward_scores, train_reward_model, train_rloo
-from harness.approach import RunContext, option
-from harness.candidate import LMCandidate
-from harness.hookspecs import hookimpl
+from harness.core.approach import RunContext, option
+from harness.core.hookspecs import hookimpl
+from harness.models.lm_candidate import LMCandidate
 from harness.tasks.base import Message
-from harness.training import TrainingResult
+from harness.train.preference import (
+    reward_model_from,
+    reward_scores,
+    train_reward_model,
+    train_rloo,
+)
+from harness.train.sft import TrainingResult
 from plugins.dpo import PreferenceApproach
 from plugins.peft_methods import LoraOptions
 

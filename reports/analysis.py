@@ -1,7 +1,7 @@
 """Pure computations behind the dashboard views: labels, leaderboard, ties, Pareto, staleness.
 
 DataFrames in, DataFrames out, no I/O and no Streamlit, so each is tested on hand-made data.
-Ties use ``harness.compare.tied_groups`` (overlapping 95% intervals); the Pareto frontier
+Ties use ``harness.measure.compare.tied_groups`` (overlapping 95% intervals); the Pareto frontier
 follows PEFT's ``method_comparison`` app, which plots any two metrics and highlights the
 non-dominated methods, here respecting each metric's direction (``higher_is_better``).
 """
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from harness.compare import tied_groups
+from harness.measure.compare import tied_groups
 
 IDENTITY = ("task", "model", "budget", "seed")
 """Run columns that, with the label, tell candidates apart."""

@@ -43,4 +43,4 @@ try:
     navigation.run()
 except sqlite3.DatabaseError as error:  # a damaged file, or not tunebench's schema
     st.error(f"Could not read `{db_path()}`: {error}. Is it a tunebench results database "
-             "(the schema of harness/store.py)?")
+             "(the schema of harness/runner/store.py)?")

@@ -1,6 +1,6 @@
 """Read-only loading of a tunebench results database into pandas DataFrames.
 
-The schema is ``harness.store``'s (its ``SCHEMA`` is the contract). The file is opened with
+The schema is ``harness.runner.store``'s (its ``SCHEMA`` is the contract). The file is opened with
 SQLite's ``mode=ro`` URI and ``PRAGMA query_only``, so nothing here can write to it; stored
 text (configs, extra fields) is only ever parsed as JSON, never executed or unpickled.
 Each function loads only what one view needs: the leaderboard reads ``metrics`` joined with
@@ -34,7 +34,7 @@ _RUN_COLUMNS = (
     f"ELSE r.approach || ' (n=' || {_TRAIN_N} || ')' END AS label"
 )
 """Run columns joined onto metric rows; ``label`` names data-efficiency side runs
-("lora (n=64)") the way ``harness.report`` does."""
+("lora (n=64)") the way ``harness.runner.summary`` does."""
 _LATEST = ("SELECT MAX(id) FROM runs GROUP BY approach, task, model, seed, budget, "
            "config_hash")
 
@@ -272,7 +272,7 @@ def side_by_side(
 
 def correctness(conn: sqlite3.Connection, run_id: int, suite: str) -> dict[str, bool]:
     """``item_id -> correct`` for one run's scored items of one suite (input of
-    ``harness.compare.pair_by_id``)."""
+    ``harness.measure.compare.pair_by_id``)."""
     return {item: bool(hit) for item, hit in conn.execute(
         "SELECT item_id, correct FROM examples WHERE run_id = ? AND suite = ? "
         "AND correct IS NOT NULL ORDER BY id", (run_id, suite))}

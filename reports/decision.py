@@ -3,7 +3,7 @@
 The rule ("good enough, then cheapest") replaces "try prompting first, then RAG, fine-tune
 only if you must" with a measurement: take the best candidate on the task's headline metric
 (``accuracy``, else ``gen_accuracy``); every candidate statistically tied with it
-(overlapping 95% CIs, ``harness.compare.tied_groups``) is good enough; among those recommend
+(overlapping 95% CIs, ``harness.measure.compare.tied_groups``) is good enough; among those recommend
 the cheapest kind of adaptation (prompting < RAG < parameter-efficient fine-tuning < full
 fine-tuning), then the fewest training seconds. The sentence states the rule's numbers.
 The table gathers the rows practitioners argue about (cost, latency, updatable knowledge,
@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.compare import tied_groups
+from harness.measure.compare import tied_groups
 from reports.analysis import candidate_names, fmt
 
 KINDS = ("prompting", "rag", "parameter-efficient", "full fine-tuning")

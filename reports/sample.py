@@ -1,11 +1,11 @@
 """A small, made-up results database for trying the dashboard and for its tests.
 
-Written through ``harness.store.Store`` (the same API the suites use), so it follows the
+Written through ``harness.runner.store.Store`` (the same API the suites use), so it follows the
 schema contract: two tasks (``sentiment``: zero-shot, few-shot, lora, qlora, full-ft, a
 failed adapters run, a stale few-shot re-run and lora data-efficiency side runs; ``kb-qa``:
 zero-shot and rag), with metrics of every suite, per-item examples, training curves and
 forgetting flips. Numbers are invented; accuracies and their CIs are computed from the
-invented per-item results with ``harness.metrics.accuracy``.
+invented per-item results with ``harness.measure.metrics.accuracy``.
 
     python -m reports.sample demo.db && streamlit run reports/app.py -- --db demo.db
 """
@@ -17,8 +17,8 @@ import hashlib
 import random
 from pathlib import Path
 
-from harness.metrics import Estimate, accuracy
-from harness.store import RunRecord, Store
+from harness.measure.metrics import Estimate, accuracy
+from harness.runner.store import RunRecord, Store
 
 ITEMS = 40
 LABELS = ("negative", "positive")

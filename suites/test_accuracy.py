@@ -6,8 +6,8 @@ reply to a label after normalisation. Both store every item's prediction.
 
 import pytest
 
-from harness.evaluate import score_by_choice, score_by_generation, scored_once
-from harness.metrics import accuracy, macro_f1, mean, per_class_accuracy
+from harness.measure.evaluate import score_by_choice, score_by_generation, scored_once
+from harness.measure.metrics import accuracy, macro_f1, mean, per_class_accuracy
 
 PER_ITEM_SCORES: dict[str, bool | None] = {
     "exact_match": True, "f1": True, "refused": None, "retrieval_ms": False, "model_ms": False,

@@ -20,10 +20,10 @@ import math
 import numpy as np
 import pytest
 
-from harness.compare import pair_by_id, paired_comparison
-from harness.evaluate import score_by_choice
-from harness.metrics import accuracy, bootstrap, paired_difference
-from harness.plugins import tasks
+from harness.core.plugins import tasks
+from harness.measure.compare import pair_by_id, paired_comparison
+from harness.measure.evaluate import score_by_choice
+from harness.measure.metrics import accuracy, bootstrap, paired_difference
 
 PROBES = {"smoke": 24, "quick": None, "full": None}
 """General probe items per budget (None: all of them)."""
@@ -89,7 +89,7 @@ def _perplexity(scores):
 
 
 def test_general_text_perplexity(candidate, tunebench, record, run_seed):
-    from harness.tasks.general import general_text
+    from harness.tasks.general.task import general_text
 
     texts = general_text()[: TEXTS[tunebench.budget.name]]
     try:
@@ -116,7 +116,7 @@ def test_lmeval_probes(candidate, tunebench, record, run_seed):
     names = tunebench.options.forgetting_tasks
     if not names:
         pytest.skip("pass --forgetting-tasks NAMES_OR_YAML to add lm-eval tasks as probes")
-    from harness.lmeval import evaluate_tasks
+    from harness.measure.lmeval import evaluate_tasks
 
     limit = LMEVAL_LIMIT[tunebench.budget.name]
     base = tunebench.memo(("lm-eval probes, base", tuple(names), limit, run_seed),

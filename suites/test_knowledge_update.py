@@ -12,8 +12,8 @@ import dataclasses
 
 import pytest
 
-from harness.evaluate import score_by_generation
-from harness.metrics import accuracy
+from harness.measure.evaluate import score_by_generation
+from harness.measure.metrics import accuracy
 
 
 def with_old_answers(examples):

@@ -1,4 +1,4 @@
-"""Latency, memory and cost of every candidate, measured by the harness (harness.latency).
+"""Latency, memory and cost of every candidate, measured by the harness (harness.measure.latency).
 
 Per candidate: time to first token, end-to-end latency at batch size 1 (p50/p95/p99 with
 bootstrap CIs), decode time per token, batched throughput, peak memory while serving, and
@@ -13,9 +13,9 @@ import math
 
 import pytest
 
-from harness.latency import measure, variants
-from harness.metrics import mean, percentile
-from harness.resources import peak_memory
+from harness.measure.latency import measure, variants
+from harness.measure.metrics import mean, percentile
+from harness.runner.resources import peak_memory
 
 REQUESTS = {"smoke": 3, "quick": 24, "full": 48}
 """Batch-1 requests per candidate (the first eval prompts) at each budget."""

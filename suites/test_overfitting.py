@@ -1,7 +1,7 @@
 """Overfitting: what the training curves say, train vs eval accuracy, and data efficiency.
 
 - The verdict (ok / overfit / underfit / too-short / no-training) is read from the stored
-  loss curves by a stated rule (``harness.overfitting.VERDICT_RULE``, stored with it).
+  loss curves by a stated rule (``harness.measure.overfitting.VERDICT_RULE``, stored with it).
 - Train vs eval accuracy on equal-size samples: a large gap means memorisation.
 - ``--data-sizes 64,256,1024`` trains the approach again at each size and records accuracy
   against the number of training examples ("how many examples do I need?").
@@ -9,11 +9,11 @@
 
 import pytest
 
-from harness.compare import unpaired_difference
-from harness.evaluate import score_primary
-from harness.metrics import accuracy
-from harness.overfitting import VERDICT_CODES, VERDICT_RULE, read_curves
-from harness.session import Recorder
+from harness.measure.compare import unpaired_difference
+from harness.measure.evaluate import score_primary
+from harness.measure.metrics import accuracy
+from harness.measure.overfitting import VERDICT_CODES, VERDICT_RULE, read_curves
+from harness.runner.session import Recorder
 
 GAP_ITEMS = 100
 """Items per split for the train/eval accuracy gap (fewer if a split is smaller)."""

@@ -24,7 +24,7 @@ fig. 2); a sweep of ``--set dpo.beta=...`` traces it for one approach.
 
 import pytest
 
-from harness.metrics import accuracy, mean
+from harness.measure.metrics import accuracy, mean
 
 PAIRED = "pairs"
 TIE = 1e-4

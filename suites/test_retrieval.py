@@ -8,7 +8,7 @@ top-k accuracy). Candidates that do not retrieve are skipped.
 
 import pytest
 
-from harness.metrics import mean
+from harness.measure.metrics import mean
 
 
 def gold_passages(example) -> set[str]:

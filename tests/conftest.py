@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness.basemodel import load_model, resolve_model
+from harness.models.loading import load_model, resolve_model
 from harness.testing import make_tiny_model
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,8 +8,8 @@ from contextlib import contextmanager
 import pytest
 import torch
 
-from harness.alignment import reward_model_from, reward_scores
-from harness.session import ExperimentSession, SessionOptions
+from harness.runner.session import ExperimentSession, SessionOptions
+from harness.train.preference import reward_model_from, reward_scores
 
 
 @pytest.fixture(scope="module")

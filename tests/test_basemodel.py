@@ -5,8 +5,8 @@ import importlib.util
 import pytest
 import torch
 
-from harness import basemodel
-from harness.basemodel import (
+from harness.models import loading as basemodel
+from harness.models.loading import (
     INSTALL_HINT,
     ModelLoadError,
     resolve_model,

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-import harness.candidate as candidate_module
-from harness.candidate import LMCandidate
+import harness.models.lm_candidate as candidate_module
+from harness.models.lm_candidate import LMCandidate
 
 SYSTEM = {"role": "system", "content": "Classify the review as positive or negative."}
 PROMPTS = [

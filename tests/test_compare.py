@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from harness.compare import (
+from harness.measure.compare import (
     mcnemar_exact,
     pair_by_id,
     paired_comparison,
@@ -11,7 +11,7 @@ from harness.compare import (
     tied_groups,
     unpaired_difference,
 )
-from harness.metrics import accuracy, bootstrap, percentile
+from harness.measure.metrics import accuracy, bootstrap, percentile
 
 
 def test_mcnemar_exact_matches_hand_computed_tables():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.plugins import approaches, tasks
+from harness.core.plugins import approaches, tasks
 from harness.testing import check_approach
 
 

@@ -1,4 +1,4 @@
-"""Tests for harness.data: user data files, validation messages, splits and checks."""
+"""Tests for harness.data.load: user data files, validation messages, splits and checks."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from harness.data import (
+from harness.data.load import (
     DataError,
     DataWarning,
     check_duplicates,

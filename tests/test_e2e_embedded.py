@@ -9,8 +9,8 @@ import sqlite3
 import pytest
 import torch
 
-from harness.basemodel import EMBEDDED_MODEL, load_model, resolve_model
-from harness.candidate import LMCandidate
+from harness.models.lm_candidate import LMCandidate
+from harness.models.loading import EMBEDDED_MODEL, load_model, resolve_model
 from tests.conftest import run_suites
 
 pytestmark = pytest.mark.slow  # the embedded model

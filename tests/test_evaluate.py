@@ -1,6 +1,6 @@
-"""harness.evaluate: rows shared between suites of one run are computed once."""
+"""harness.measure.evaluate: rows shared between suites of one run are computed once."""
 
-from harness.evaluate import scored_once
+from harness.measure.evaluate import scored_once
 from harness.tasks.base import Example
 
 

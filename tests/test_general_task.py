@@ -1,4 +1,4 @@
-"""Tests for the ``general`` forgetting-probe task (harness/tasks/general.py, general_bank.py)."""
+"""Tests for the ``general`` forgetting-probe task (harness/tasks/general/)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from harness.tasks.base import Example, TaskData, normalize_text
-from harness.tasks.general import (
+from harness.tasks.general.task import (
     CATEGORIES,
     GENERAL_TEXT,
     INSTRUCTION,
@@ -131,7 +131,7 @@ def test_general_text() -> None:
 
 
 def test_task_is_registered() -> None:
-    from harness.plugins import tasks
+    from harness.core.plugins import tasks
 
     assert tasks().get("general") is GeneralTask
     assert GeneralTask.name == "general" and GeneralTask.max_new_tokens == 8
@@ -139,8 +139,8 @@ def test_task_is_registered() -> None:
 
 
 def test_scores_through_the_candidate(tiny_lm, data: TaskData) -> None:
-    from harness.candidate import LMCandidate
-    from harness.evaluate import score_by_choice
+    from harness.measure.evaluate import score_by_choice
+    from harness.models.lm_candidate import LMCandidate
 
     model, tokenizer = tiny_lm
     items = data.eval[:8]

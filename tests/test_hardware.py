@@ -1,11 +1,10 @@
-"""Device and precision selection (harness.hardware): the logic a GPU run relies on, on a CPU."""
+"""Device and precision selection (harness.models.hardware): what a GPU run relies on, on a CPU."""
 
 import pytest
 import torch
 
-from harness import hardware
-from harness.basemodel import load_model, resolve_model
-from harness.hardware import (
+from harness.models import hardware
+from harness.models.hardware import (
     HardwareError,
     Precision,
     bytes_per_token,
@@ -15,6 +14,7 @@ from harness.hardware import (
     resolve_precision,
     scoring_batch_tokens,
 )
+from harness.models.loading import load_model, resolve_model
 
 CPU = torch.device("cpu")
 CUDA = torch.device("cuda")
@@ -90,7 +90,7 @@ def test_scoring_batches_scale_with_free_gpu_memory():
 
 
 def test_a_forced_precision_is_used_and_recorded(tiny_model_dir, tmp_path):
-    from harness.session import ExperimentSession, SessionOptions
+    from harness.runner.session import ExperimentSession, SessionOptions
 
     session = ExperimentSession(SessionOptions(
         approaches=["zero-shot"], model=str(tiny_model_dir), budget="smoke",
@@ -110,7 +110,7 @@ def test_inference_weights_stored_in_bf16_score_as_autocast_did(tiny_model_dir):
     """A ready candidate's linear weights are stored in bf16 once instead of being cast at
     every forward pass; the scores stay those of fp32 weights under autocast, and the tied
     embeddings stay fp32."""
-    from harness.candidate import LMCandidate
+    from harness.models.lm_candidate import LMCandidate
 
     model, tokenizer = load_model(resolve_model(str(tiny_model_dir)), CPU, torch.float32)
     prompts = [[{"role": "user", "content": f"Review {i}: fine."}] for i in range(3)]
@@ -132,7 +132,7 @@ def test_inference_weights_stored_in_bf16_score_as_autocast_did(tiny_model_dir):
 
 
 def test_fp32_sessions_keep_fp32_weights(tiny_model_dir):
-    from harness.candidate import LMCandidate
+    from harness.models.lm_candidate import LMCandidate
 
     model, tokenizer = load_model(resolve_model(str(tiny_model_dir)), CPU, torch.float32)
     LMCandidate(model, tokenizer).set_precision(Precision("fp32", CPU))

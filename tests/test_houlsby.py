@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from harness.houlsby import (
+from harness.train.houlsby import (
     AdaptedLinear,
     BottleneckAdapter,
     adapter_parameter_count,

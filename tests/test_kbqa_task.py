@@ -1,4 +1,4 @@
-"""Tests for the synthetic knowledge-base QA task (harness/tasks/kbqa.py, kbqa_world.py)."""
+"""Tests for the synthetic knowledge-base QA task (harness/tasks/kbqa/)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from collections import Counter
 
 import pytest
 
-from harness.tasks import kbqa_world as kw
 from harness.tasks.base import Example, Passage, TaskData, normalize_text
-from harness.tasks.kbqa import INSTRUCTION, SYSTEM, UPDATE_FRACTION, KBQATask, build
+from harness.tasks.kbqa import world as kw
+from harness.tasks.kbqa.task import INSTRUCTION, SYSTEM, UPDATE_FRACTION, KBQATask, build
 from harness.tasks.qa import REFUSAL
 
 SPLITS = ("train", "validation", "eval")
@@ -262,7 +262,7 @@ def test_scoring(data: TaskData) -> None:
 
 
 def test_task_is_registered() -> None:
-    from harness.plugins import tasks
+    from harness.core.plugins import tasks
 
     registry = tasks()
     assert "kb-qa" in registry

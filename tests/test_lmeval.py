@@ -12,9 +12,9 @@ import yaml
 from lm_eval.api.instance import Instance
 from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
 
-from harness.approach import Candidate
-from harness.candidate import LMCandidate
-from harness.lmeval import CandidateLM, cut_at_stops, evaluate_tasks
+from harness.core.approach import Candidate
+from harness.measure.lmeval import CandidateLM, cut_at_stops, evaluate_tasks
+from harness.models.lm_candidate import LMCandidate
 
 DATA = Path(__file__).resolve().parent / "data" / "lmeval"
 LONG_TEXT = ("The food was great, the service was slow, the battery died, I loved it, never "

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from harness.metrics import accuracy, macro_f1, paired_difference, per_class_accuracy
+from harness.measure.metrics import accuracy, macro_f1, paired_difference, per_class_accuracy
 
 
 def test_accuracy_point_estimate_and_interval():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.overfitting import VERDICT_CODES, VERDICT_RULE, read_curves
+from harness.measure.overfitting import VERDICT_CODES, VERDICT_RULE, read_curves
 
 TRAIN = [(10, 2.0), (20, 1.2), (30, 0.8), (40, 0.5)]
 

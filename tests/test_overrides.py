@@ -4,10 +4,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from harness.approach import Approach, option
-from harness.overrides import OverrideError, build_config, parse_overrides
-from harness.plugins import approaches
-from harness.registry import Registry, UnknownNameError
+from harness.core.approach import Approach, option
+from harness.core.overrides import OverrideError, build_config, parse_overrides
+from harness.core.plugins import approaches
+from harness.core.registry import Registry, UnknownNameError
 
 
 @dataclass

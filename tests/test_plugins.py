@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from harness import hookspecs, plugins
-from harness.approach import Approach, RunContext
-from harness.candidate import LMCandidate
-from harness.hookspecs import hookimpl
-from harness.registry import DuplicateNameError, Registry, UnknownNameError
-from harness.session import ExperimentSession, Recorder, SessionOptions
+from harness.core import hookspecs, plugins
+from harness.core.approach import Approach, RunContext
+from harness.core.hookspecs import hookimpl
+from harness.core.registry import DuplicateNameError, Registry, UnknownNameError
+from harness.models.lm_candidate import LMCandidate
+from harness.runner.session import ExperimentSession, Recorder, SessionOptions
 
 ROOT = Path(__file__).resolve().parent.parent
 HOOK_NAMES = [name for name, _ in inspect.getmembers(hookspecs, inspect.isfunction)]
@@ -130,8 +130,8 @@ def test_unregistered_approach_disappears(observer):
 def make_installed_plugin(site: Path) -> None:
     """An installed distribution 'tb-demo' with a tunebench entry point, written by hand."""
     (site / "tb_demo.py").write_text(
-        "from harness.approach import Approach\n"
-        "from harness.hookspecs import hookimpl\n"
+        "from harness.core.approach import Approach\n"
+        "from harness.core.hookspecs import hookimpl\n"
         "class Demo(Approach):\n"
         "    name = 'demo-entry-point'\n"
         "    description = 'from an entry point'\n"
@@ -162,7 +162,7 @@ def test_entry_point_plugins_load_subject_to_the_allow_list(tmp_path, allow, exp
         env["TUNEBENCH_LOAD_PLUGINS"] = allow
     env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), str(ROOT)])
     result = subprocess.run(
-        [sys.executable, "-c", "from harness.plugins import approaches; "
+        [sys.executable, "-c", "from harness.core.plugins import approaches; "
          "print('demo-entry-point' in approaches())"],
         env=env, capture_output=True, text=True, check=True,
     )

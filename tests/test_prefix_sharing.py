@@ -1,9 +1,9 @@
-"""Shared-prefix training (harness.prefix_sharing): the same loss and gradients, less work."""
+"""Shared-prefix training (harness.models.prefix_sharing): same loss and gradients, less work."""
 
 import pytest
 import torch
 
-from harness.prefix_sharing import (
+from harness.models.prefix_sharing import (
     IGNORE_INDEX,
     MIN_SHARED_TOKENS,
     can_share_prefix,

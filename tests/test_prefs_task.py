@@ -1,4 +1,4 @@
-"""Tests for the customer-support preference task (harness/tasks/prefs.py, prefs_judge.py)."""
+"""Tests for the customer-support preference task (harness/tasks/prefs/)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,18 @@ from collections import Counter
 
 import pytest
 
-from harness.tasks import prefs_phrases as bank
 from harness.tasks.base import Example, TaskData, normalize_text
-from harness.tasks.prefs import (
+from harness.tasks.prefs import phrases as bank
+from harness.tasks.prefs.judge import (
+    CONCISE_WORDS,
+    RUDE_MARKERS,
+    canonical,
+    judge,
+    prefer,
+    states_fact,
+    word_count,
+)
+from harness.tasks.prefs.task import (
     EVAL_SIZE,
     FLAWS,
     INTENTS,
@@ -18,15 +27,6 @@ from harness.tasks.prefs import (
     TRAIN_SIZE,
     VALIDATION_SIZE,
     PrefsTask,
-)
-from harness.tasks.prefs_judge import (
-    CONCISE_WORDS,
-    RUDE_MARKERS,
-    canonical,
-    judge,
-    prefer,
-    states_fact,
-    word_count,
 )
 
 SPLITS = ("train", "validation", "eval")
@@ -60,7 +60,7 @@ def example_for(fact: str, wrong: str | None = None) -> Example:
 
 
 def test_task_identity_and_registration() -> None:
-    from harness.plugins import tasks
+    from harness.core.plugins import tasks
 
     assert PrefsTask.name == "prefs" and PrefsTask.max_new_tokens == 64
     assert PrefsTask.description and "\n" not in PrefsTask.description

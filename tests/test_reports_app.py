@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from harness.store import RunRecord, Store
+from harness.runner.store import RunRecord, Store
 from reports.data import ENV_VAR
 from reports.sample import write_sample
 
@@ -132,7 +132,7 @@ def test_examples(monkeypatch, sample_db):
     metrics = {m.label: m.value for m in app.metric}
     assert set(metrics) >= {"fixed (A wrong, B right)", "broken (A right, B wrong)",
                             "McNemar p"}
-    assert "Paired comparison (harness.compare)" in texts(app)
+    assert "Paired comparison (harness.measure.compare)" in texts(app)
 
 
 def test_provenance(monkeypatch, sample_db):

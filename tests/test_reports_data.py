@@ -1,5 +1,5 @@
 """The dashboard's data layer: read-only loading, leaderboard, ties, Pareto, staleness, the
-decision rule and the static export, on databases written with ``harness.store.Store``."""
+decision rule and the static export, on databases written with ``harness.runner.store.Store``."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness.compare import pair_by_id, paired_comparison
-from harness.store import RunRecord, Store
+from harness.measure.compare import pair_by_id, paired_comparison
+from harness.runner.store import RunRecord, Store
 from reports import analysis, data, decision, export
 from reports.sample import write_sample
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from harness.candidate import LMCandidate
-from harness.evaluate import score_by_generation
-from harness.records import DataError
+from harness.data.records import DataError
+from harness.measure.evaluate import score_by_generation
+from harness.models.lm_candidate import LMCandidate
 from harness.retrieval.candidate import RetrievalCandidate
 from harness.retrieval.chunking import chunk_passages, load_corpus
 from harness.retrieval.retrievers import RETRIEVERS, open_index, tokenize

@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 
-from harness.hardware import resolve_precision
+from harness.models.hardware import resolve_precision
 from tests.conftest import HELPERS, ROOT, run_suites
 from tests.conftest import query_db as rows
 
@@ -142,7 +142,7 @@ def test_help_lists_registered_approaches_and_tasks(tmp_path):
     result = run_suites(["--help"], tmp_path)
     assert result.returncode == 0
     options = result.stdout.split("tunebench experiment options")[1]
-    from harness.plugins import approaches
+    from harness.core.plugins import approaches
 
     assert f"Registered: {', '.join(approaches().names())}." in " ".join(options.split())
     assert "sentiment" in options

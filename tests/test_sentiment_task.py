@@ -1,4 +1,4 @@
-"""Tests for the synthetic review-sentiment task (harness/tasks/sentiment.py)."""
+"""Tests for the synthetic review-sentiment task (harness/tasks/sentiment/task.py)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from collections import Counter
 
 import pytest
 
-from harness.tasks import sentiment
-from harness.tasks import sentiment_phrases as bank
 from harness.tasks.base import Example, TaskData, normalize_text
-from harness.tasks.sentiment import (
+from harness.tasks.sentiment import phrases as bank
+from harness.tasks.sentiment import task as sentiment
+from harness.tasks.sentiment.task import (
     CASE_SHARES,
     INSTRUCTION,
     LABELS,

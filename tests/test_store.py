@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from harness.store import SCHEMA_VERSION, RunRecord, Store
+from harness.runner.store import SCHEMA_VERSION, RunRecord, Store
 
 
 def record(**changes) -> RunRecord:

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness.approach import BUDGETS, RunContext
-from harness.basemodel import load_model, resolve_model
-from harness.callbacks import PatienceStopping
-from harness.hardware import Precision
-from harness.houlsby import adapter_parameter_count
-from harness.session import ExperimentSession, SessionOptions
-from harness.training import TrainingConfig, train_sft
+from harness.core.approach import BUDGETS, RunContext
+from harness.models.hardware import Precision
+from harness.models.loading import load_model, resolve_model
+from harness.runner.session import ExperimentSession, SessionOptions
+from harness.train.callbacks import PatienceStopping
+from harness.train.houlsby import adapter_parameter_count
+from harness.train.sft import TrainingConfig, train_sft
 
 
 @pytest.fixture
@@ -197,8 +197,8 @@ def test_trainers_step_with_fused_adamw_in_the_sessions_precision(tmp_path):
     and autocast in the session's precision, and transformers honours both on this device."""
     from transformers import Trainer, TrainingArguments
 
-    from harness.hardware import Precision
-    from harness.training import TrainingConfig, common_arguments
+    from harness.models.hardware import Precision
+    from harness.train.sft import TrainingConfig, common_arguments
 
     arguments = common_arguments(TrainingConfig(), 64, seed=0, output_dir=tmp_path,
                                  precision=Precision("bf16", torch.device("cpu")),

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.approach import Candidate
-from harness.hardware import Precision
+from harness.core.approach import Candidate
+from harness.models.hardware import Precision
 from harness.retrieval.chunking import Chunk, chunk_passages
 from harness.retrieval.retrievers import Retriever, open_index
 from harness.tasks.base import Message, Passage

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.records import DataError, Location
+from harness.data.records import DataError, Location
 from harness.tasks.base import Passage
 
 TEXT_SUFFIXES = (".txt", ".md")

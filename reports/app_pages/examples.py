@@ -1,12 +1,12 @@
 """Examples browser: per-item prediction vs reference, a page at a time (SQL ``LIMIT``),
 filtered by correctness and text, and two candidates side by side on the same items with
-the paired comparison of ``harness.compare`` (bootstrap CI of the difference, McNemar)."""
+the paired comparison of ``harness.measure.compare`` (bootstrap CI of the difference, McNemar)."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from harness.compare import pair_by_id, paired_comparison
+from harness.measure.compare import pair_by_id, paired_comparison
 from reports import ui
 from reports.analysis import fmt
 
@@ -81,7 +81,7 @@ cols[0].metric(f"B - A ({shared:,} items)", fmt(found.delta.value),
 cols[1].metric("fixed (A wrong, B right)", found.fixed)
 cols[2].metric("broken (A right, B wrong)", found.broken)
 cols[3].metric("McNemar p", f"{found.p_value:.3g}")
-st.caption(f"Paired comparison (harness.compare): {names[run_a]} = A, {others[run_b]} = B; "
+st.caption(f"Paired comparison (harness.measure.compare): {names[run_a]} = A, {others[run_b]} = B; "
            f"difference {delta}"
            + (f"; on the first {PAIRED_LIMIT:,} shared items" if shared >= PAIRED_LIMIT else ""))
 pairs_probe = results.load("side_by_side", int(run_a), int(run_b), suite, only=only,

@@ -2,7 +2,7 @@
 
 Loads ``metrics`` joined with ``runs`` for the chosen metrics only (never ``examples``), so it
 stays fast on large databases (benchmarks/bench_dashboard.py). Ties: ``tied_groups`` from
-``harness.compare`` on the chosen metric, within each task/model/budget.
+``harness.measure.compare`` on the chosen metric, within each task/model/budget.
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ st.dataframe(
 st.caption(
     f"{len(table)} candidates; sorted by {chosen} ({'higher' if higher else 'lower'} is "
     "better). 'tied with best': the 95% interval overlaps the leader's within its "
-    "task/model/budget (harness.compare.tied_groups) - not shown to differ, not shown equal. "
+    "task/model/budget (harness.measure.compare.tied_groups) - not shown to differ, not "
+    "shown equal. "
     "Click a column header to sort."
 )
 rows = long[long["name"] == chosen].copy()

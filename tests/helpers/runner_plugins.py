@@ -9,9 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-from harness.approach import Approach
-from harness.hookspecs import hookimpl
-from harness.plugins import pm
+from harness.core.approach import Approach
+from harness.core.hookspecs import hookimpl
+from harness.core.plugins import pm
 
 
 class Sleepy(Approach):

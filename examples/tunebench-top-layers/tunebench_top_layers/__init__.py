@@ -14,10 +14,10 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from harness.approach import RunContext, option
-from harness.hookspecs import hookimpl
-from harness.trained import TrainedApproach
-from harness.training import TrainingConfig
+from harness.core.approach import RunContext, option
+from harness.core.hookspecs import hookimpl
+from harness.train.sft import TrainingConfig
+from harness.train.trained import TrainedApproach
 
 WEIGHTS = "top_layers.safetensors"
 

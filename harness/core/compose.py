@@ -1,0 +1,75 @@
+"""Compositions of approaches: ``lora+rag`` applies ``rag`` on top of ``lora``'s candidate.
+
+Parts are read left to right: the first part prepares a candidate as it would alone (a
+fine-tuned one comes from the same cache as its solo run), every later part must be able to
+build on a candidate (``Approach.builds_on_candidates``) and wraps or continues from the
+previous one. Options stay per part: ``--set lora.r=8 --set rag.top_k=3``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from harness.core.approach import Approach, Candidate, RunContext
+from harness.core.registry import Registry
+from harness.tasks.base import TaskData
+
+SEPARATOR = "+"
+
+
+def split_name(name: str) -> list[str]:
+    return [part.strip() for part in name.split(SEPARATOR)]
+
+
+def check_composition(name: str, registry: Registry) -> None:
+    """Fail with a clear message if ``name`` is not a valid approach or composition."""
+    parts = split_name(name)
+    for part in parts:
+        registry.get(part)  # unknown names fail with "did you mean"
+    if len(set(parts)) != len(parts):
+        raise ValueError(f"approach {name!r} names a part twice")
+    for part in parts[1:]:
+        if not registry.get(part).builds_on_candidates:
+            able = [n for n in registry.names() if registry.get(n).builds_on_candidates]
+            raise ValueError(
+                f"{part!r} cannot be applied on top of another approach in {name!r}; "
+                f"approaches that can: {', '.join(able) or '(none)'}"
+            )
+
+
+class ComposedApproach(Approach):
+    """Several registered approaches applied in sequence (built by the session, not registered)."""
+
+    name: ClassVar[str] = "composed"
+    description: ClassVar[str] = "approaches applied in sequence"
+
+    def __init__(self, parts: list[Approach]) -> None:
+        super().__init__(config=None)
+        self.parts = parts
+        self.name = SEPARATOR.join(part.name for part in parts)  # type: ignore[misc]
+
+    def config_dict(self) -> dict[str, Any]:
+        return {part.name: part.config_dict() for part in self.parts}
+
+    def unsupported_reason(self, task: TaskData) -> str | None:
+        for part in self.parts:
+            reason = part.unsupported_reason(task)
+            if reason:
+                return f"{part.name}: {reason}"
+        return None
+
+    def prepare(self, ctx: RunContext) -> Candidate:
+        candidate = self.parts[0].prepare(ctx)
+        for part in self.parts[1:]:
+            candidate = part.build_on(ctx, candidate)
+        return candidate
+
+
+def make_approach(
+    name: str, registry: Registry, configure: Callable[[type[Approach]], Any]
+) -> Approach:
+    """The approach (or composition) called ``name``; ``configure(cls)`` builds its config."""
+    check_composition(name, registry)
+    parts = [cls(configure(cls)) for cls in map(registry.get, split_name(name))]
+    return parts[0] if len(parts) == 1 else ComposedApproach(parts)

@@ -1,0 +1,153 @@
+"""Comparing candidates: paired tests on shared items, unpaired gaps, seeds and ties.
+
+- Paired comparison of two candidates scored on the same items (a base model and its
+  fine-tuned version on the forgetting probes, or any two runs of one task): the mean
+  difference with a paired-bootstrap CI (Koehn, 2004), the items fixed and broken, and
+  McNemar's exact test on those discordant pairs (McNemar, 1947; the exact binomial form
+  recommended for small counts by Fagerland, Lydersen & Laake, 2013).
+- Unpaired gaps between two samples (train vs eval accuracy) with an independent bootstrap.
+- Several seeds of one approach: mean, standard deviation and a Student-t interval over the
+  per-seed values.
+- Statistically tied groups: candidates whose intervals overlap the group leader's.
+
+Everything here is pure (numbers in, numbers out), so suites, reports and the dashboard call
+the same code.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from harness.measure.metrics import BOOTSTRAP_RESAMPLES, CONFIDENCE, Estimate, paired_difference
+
+
+def mcnemar_exact(fixed: int, broken: int) -> float:
+    """Two-sided exact McNemar p-value for ``fixed`` (wrong -> right) and ``broken`` (right
+    -> wrong) discordant pairs: under the null each discordant pair goes either way with
+    probability 1/2, so the count is Binomial(fixed + broken, 1/2)."""
+    if fixed < 0 or broken < 0:
+        raise ValueError("discordant counts cannot be negative")
+    n = fixed + broken
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(fixed, broken) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """Candidate B against candidate A on the same items (B minus A)."""
+
+    delta: Estimate
+    """Mean of ``b - a`` per item, with a paired-bootstrap CI."""
+    fixed: int
+    """Items A got wrong and B right."""
+    broken: int
+    """Items A got right and B wrong."""
+    both_right: int
+    both_wrong: int
+    p_value: float
+    """McNemar's exact two-sided p-value."""
+
+    @property
+    def n(self) -> int:
+        return self.fixed + self.broken + self.both_right + self.both_wrong
+
+
+def paired_comparison(
+    a_correct: Sequence[bool], b_correct: Sequence[bool], *, seed: int = 0
+) -> PairedComparison:
+    """Compare two candidates' correctness on the same items, in the same order."""
+    a = np.asarray(a_correct, dtype=bool)
+    b = np.asarray(b_correct, dtype=bool)
+    if a.shape != b.shape:
+        raise ValueError(f"paired scores need the same items: {a.size} vs {b.size}")
+    fixed, broken = int((~a & b).sum()), int((a & ~b).sum())
+    return PairedComparison(
+        delta=paired_difference(a, b, seed=seed),
+        fixed=fixed, broken=broken,
+        both_right=int((a & b).sum()), both_wrong=int((~a & ~b).sum()),
+        p_value=mcnemar_exact(fixed, broken),
+    )
+
+
+def pair_by_id(
+    a: Mapping[str, bool], b: Mapping[str, bool]
+) -> tuple[list[str], list[bool], list[bool]]:
+    """The item ids both results share (in ``a``'s order) and their two correctness lists."""
+    ids = [item for item in a if item in b]
+    return ids, [a[i] for i in ids], [b[i] for i in ids]
+
+
+def unpaired_difference(
+    a: Sequence[float], b: Sequence[float], *, seed: int = 0,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+) -> Estimate:
+    """``mean(b) - mean(a)`` for two independent samples, each resampled on its own."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if not len(x) or not len(y):
+        raise ValueError("cannot compare an empty sample")
+    rng = np.random.default_rng(seed)
+    samples = (y[rng.integers(0, len(y), (resamples, len(y)))].mean(axis=1)
+               - x[rng.integers(0, len(x), (resamples, len(x)))].mean(axis=1))
+    alpha = (1 - CONFIDENCE) / 2
+    low, high = np.quantile(samples, [alpha, 1 - alpha])
+    return Estimate(float(y.mean() - x.mean()), float(low), float(high), len(x) + len(y))
+
+
+@dataclass(frozen=True)
+class SeedSummary:
+    """One metric of one approach over several seeds."""
+
+    mean: float
+    std: float
+    """Sample standard deviation (0 with one seed)."""
+    low: float
+    high: float
+    """Student-t 95% interval of the mean over seeds (the bootstrap CI with one seed)."""
+    seeds: int
+
+
+def seed_summary(values: Sequence[float], cis: Sequence[tuple[float, float]] = ()) -> SeedSummary:
+    """Mean and spread of one metric over seeds. With a single seed its own CI (``cis``) is
+    the interval, since there is no spread between seeds to estimate."""
+    from scipy import stats
+
+    data = np.asarray(values, dtype=float)
+    if not len(data):
+        raise ValueError("no values to summarise")
+    mean = float(data.mean())
+    if len(data) == 1:
+        low, high = cis[0] if cis else (mean, mean)
+        return SeedSummary(mean, 0.0, float(low), float(high), 1)
+    std = float(data.std(ddof=1))
+    half = float(stats.t.ppf((1 + CONFIDENCE) / 2, len(data) - 1)) * std / math.sqrt(len(data))
+    return SeedSummary(mean, std, mean - half, mean + half, len(data))
+
+
+def tied_groups(
+    intervals: Mapping[str, tuple[float, float, float]], *, higher_is_better: bool = True
+) -> list[list[str]]:
+    """Group candidates that are statistically tied on one metric.
+
+    ``intervals`` maps a candidate to ``(value, low, high)``. Candidates are ranked by value;
+    each group starts with the best remaining candidate (its leader) and takes every following
+    candidate whose interval overlaps the leader's. Overlap is a conservative test (two
+    95% intervals can overlap while the difference is significant), so "tied" means "not
+    shown to differ", never "shown equal".
+    """
+    order = sorted(intervals, key=lambda name: intervals[name][0], reverse=higher_is_better)
+    groups: list[list[str]] = []
+    for name in order:
+        _, low, high = intervals[name]
+        if groups:
+            _, lead_low, lead_high = intervals[groups[-1][0]]
+            if low <= lead_high and lead_low <= high:
+                groups[-1].append(name)
+                continue
+        groups.append([name])
+    return groups

@@ -1,0 +1,126 @@
+"""Running a candidate over evaluation items, in batches, with a progress bar.
+
+Returns per-item rows in the store's ``examples`` layout, so suites only compute statistics
+and record them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from harness.core.approach import Candidate
+from harness.tasks.base import Example, Task
+
+CHUNK = 64
+"""Items handed to the candidate per call: large enough to batch well, small enough for a
+smooth progress bar."""
+
+
+def timed(candidate: Candidate, call: Any) -> tuple[Any, float, dict[str, float]]:
+    """``call()``'s result, its wall seconds, and how the candidate's phase timers moved."""
+    timings = getattr(candidate, "timings", {})
+    before = dict(timings)
+    started = time.perf_counter()
+    result = call()
+    seconds = time.perf_counter() - started
+    return result, seconds, {k: v - before.get(k, 0.0) for k, v in timings.items()}
+
+
+def _per_item_ms(seconds: float, phases: dict[str, float], n: int) -> dict[str, Any]:
+    """Latency per item; phases (e.g. retrieval) apart, and the rest as ``model_ms``."""
+    fields: dict[str, Any] = {"latency_ms": seconds * 1000 / n}
+    if phases:
+        for name, spent in phases.items():
+            fields[name.removesuffix("_seconds") + "_ms"] = spent * 1000 / n
+        fields["model_ms"] = (seconds - sum(phases.values())) * 1000 / n
+    return fields
+
+
+def _chunks(items: Sequence[Example], label: str) -> Any:
+    bar = tqdm(total=len(items), desc=label, unit="item", leave=False, disable=None)
+    for start in range(0, len(items), CHUNK):
+        chunk = items[start : start + CHUNK]
+        yield chunk
+        bar.update(len(chunk))
+    bar.close()
+
+
+def score_by_choice(candidate: Candidate, examples: Sequence[Example]) -> list[dict[str, Any]]:
+    """Predict the choice with the highest log-likelihood for each item."""
+    rows: list[dict[str, Any]] = []
+    for chunk in _chunks(examples, "scoring choices"):
+        scores, seconds, phases = timed(candidate, lambda chunk=chunk: candidate.score_choices(
+            [e.messages for e in chunk], [e.choices for e in chunk]))
+        timing = _per_item_ms(seconds, phases, len(chunk))
+        for example, choice_scores in zip(chunk, scores, strict=True):
+            best = max(range(len(choice_scores)), key=choice_scores.__getitem__)
+            prediction = example.choices[best]
+            rows.append({
+                "item_id": example.id,
+                "prompt": example.prompt_text,
+                "prediction": prediction,
+                "reference": example.answer,
+                "correct": prediction == example.answer,
+                "score": choice_scores[best],
+                "latency_ms": timing["latency_ms"],
+                "extra": {"choice_logprobs": dict(zip(example.choices, choice_scores, strict=True)),
+                          **timing, **example.meta},
+            })
+    return rows
+
+
+def score_by_generation(
+    candidate: Candidate, task: Task, examples: Sequence[Example]
+) -> list[dict[str, Any]]:
+    """Generate greedily and let the task map each generation to a prediction."""
+    rows: list[dict[str, Any]] = []
+    for chunk in _chunks(examples, "generating"):
+        outputs, seconds, phases = timed(candidate, lambda chunk=chunk: candidate.generate(
+            [e.messages for e in chunk], task.max_new_tokens))
+        timing = _per_item_ms(seconds, phases, len(chunk))
+        for example, text in zip(chunk, outputs, strict=True):
+            prediction, correct = task.score_generation(text, example)
+            scores = task.extra_scores(text, example)
+            rows.append({
+                "item_id": example.id,
+                "prompt": example.prompt_text,
+                "prediction": prediction,
+                "reference": example.answer,
+                "correct": correct,
+                "latency_ms": timing["latency_ms"],
+                "extra": {"generated": text, **scores, **timing, **example.meta},
+            })
+    return rows
+
+
+def scored_once(
+    cache: dict[tuple[str, str], dict[str, Any]] | None, kind: str,
+    examples: Sequence[Example], score: Callable[[list[Example]], list[dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """``score(examples)``'s rows, computing only the items ``cache`` has no ``kind`` row for
+    yet (suites of one run share its cache, so no item is scored twice the same way)."""
+    if cache is None:
+        return score(list(examples))
+    missing = [e for e in examples if (kind, e.id) not in cache]
+    if missing:
+        for example, row in zip(missing, score(missing), strict=True):
+            cache[(kind, example.id)] = row
+    return [dict(cache[(kind, e.id)]) for e in examples]
+
+
+def score_primary(
+    candidate: Candidate, task: Task, examples: Sequence[Example],
+    cache: dict[tuple[str, str], dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """The task's headline scoring: constrained choice when the items have choices (as the
+    accuracy suite's ``accuracy``), free generation otherwise (its ``gen_accuracy``);
+    ``cache`` (a run's ``scored``) reuses rows already computed for the same items."""
+    if examples and all(e.choices for e in examples):
+        return scored_once(cache, "choice", examples,
+                           lambda items: score_by_choice(candidate, items))
+    return scored_once(cache, "generation", examples,
+                       lambda items: score_by_generation(candidate, task, items))

@@ -1,0 +1,158 @@
+"""Latency and throughput of a candidate, measured by the harness around its public calls.
+
+Every candidate is timed the same way, through ``generate``, never by its own code:
+
+- time to first token (TTFT): a request asking for one new token (prompt processing, plus
+  retrieval for RAG candidates);
+- end-to-end latency of the task's own requests at batch size 1, with p50/p95/p99;
+- decode time per token: open-ended requests answered with ``DECODE_TOKENS`` new tokens,
+  ``(total - TTFT) / (tokens - 1)``, the split used by serving benchmarks (e.g. vLLM's
+  ``benchmark_serving``: TTFT and time per output token);
+- batched throughput: all requests in one call, batched however the candidate batches.
+
+Warm-up requests run first and are not counted (first calls pay for allocations). Variants
+of a candidate (adapters merged into the weights, a 4-bit base dequantized) are built here
+from the candidate's model so they are measured by the same code.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.core.approach import Candidate
+from harness.measure.evaluate import timed
+from harness.tasks.base import Message
+
+DECODE_PROMPTS: tuple[str, ...] = (
+    "Explain in a few sentences how a bicycle turns pedalling into motion.",
+    "Describe a quiet morning in a small town.",
+    "Give some practical advice for keeping houseplants healthy.",
+    "Write a short paragraph about why people keep diaries.",
+    "Explain what a library catalogue is for.",
+    "Describe how bread dough rises.",
+)
+"""Open-ended requests whose answers run longer than the measured decode length."""
+DECODE_TOKENS = 32
+WARMUP_REQUESTS = 2
+
+
+@dataclass
+class LatencySample:
+    """The raw timings of one measurement (seconds; tokens counted with the tokenizer)."""
+
+    ttft: list[float] = field(default_factory=list)
+    end_to_end: list[float] = field(default_factory=list)
+    end_to_end_tokens: list[int] = field(default_factory=list)
+    phases: list[dict[str, float]] = field(default_factory=list)
+    """Per request, how the candidate's phase timers moved (e.g. ``retrieval_seconds``)."""
+    decode_per_token: list[float] = field(default_factory=list)
+    batched_seconds: float = 0.0
+    batched_requests: int = 0
+    batched_tokens: int = 0
+
+
+def count_tokens(candidate: Candidate, text: str) -> int:
+    """Generated tokens: by the candidate's tokenizer, or words if it has none."""
+    tokenizer = getattr(candidate, "tokenizer", None)
+    if tokenizer is None:
+        return len(text.split())
+    return len(tokenizer(text, add_special_tokens=False).input_ids)
+
+
+def _timed_generate(
+    candidate: Candidate, prompts: Sequence[Sequence[Message]], max_new_tokens: int
+) -> tuple[list[str], float, dict[str, float]]:
+    return timed(candidate, lambda: candidate.generate(prompts, max_new_tokens))
+
+
+def measure(
+    candidate: Candidate,
+    requests: Sequence[Sequence[Message]],
+    max_new_tokens: int,
+    *,
+    decode_prompts: Sequence[str] = DECODE_PROMPTS,
+    decode_tokens: int = DECODE_TOKENS,
+) -> LatencySample:
+    """Time ``requests`` one by one and batched, and decoding on ``decode_prompts``."""
+    sample = LatencySample()
+    for prompt in list(requests[:WARMUP_REQUESTS]):
+        candidate.generate([prompt], max_new_tokens)
+    for prompt in requests:
+        _, first, _ = _timed_generate(candidate, [prompt], 1)
+        outputs, total, phases = _timed_generate(candidate, [prompt], max_new_tokens)
+        sample.ttft.append(first)
+        sample.end_to_end.append(total)
+        sample.end_to_end_tokens.append(count_tokens(candidate, outputs[0]))
+        sample.phases.append(phases)
+    for text in decode_prompts:
+        prompt = [{"role": "user", "content": text}]
+        _, first, _ = _timed_generate(candidate, [prompt], 1)
+        outputs, total, _ = _timed_generate(candidate, [prompt], decode_tokens)
+        tokens = count_tokens(candidate, outputs[0])
+        if tokens >= 2 and total > first:  # else too short to tell decoding from noise
+            sample.decode_per_token.append((total - first) / (tokens - 1))
+    outputs, seconds, _ = _timed_generate(candidate, list(requests), max_new_tokens)
+    sample.batched_seconds = seconds
+    sample.batched_requests = len(requests)
+    sample.batched_tokens = sum(count_tokens(candidate, text) for text in outputs)
+    return sample
+
+
+def _is_quantized(model: Any) -> bool:
+    return any(type(p).__name__ == "Params4bit" for p in model.parameters())
+
+
+def _like(candidate: Candidate, variant: Candidate) -> Candidate:
+    """``variant`` computing in the same precision as ``candidate``."""
+    if candidate.precision is not None:
+        variant.set_precision(candidate.precision)
+    return variant
+
+
+def variants(
+    candidate: Candidate, load_base: Callable[..., tuple[Any, Any]]
+) -> dict[str, Callable[[], Candidate]]:
+    """Other deployments of the same trained weights, built on demand.
+
+    - ``merged``: a PEFT adapter that can be folded into the base weights
+      (``merge_and_unload``; LoRA, IA3, LoHa...), so inference pays no adapter side-path;
+    - ``dequantized``: a 4-bit base replaced by the full-precision base with the same
+      adapter (QLoRA's adapters on the fp32/bf16 model).
+    Candidates that rewrite prompts or wrap another candidate are measured as they are.
+    """
+    from harness.models.lm_candidate import LMCandidate
+
+    model = getattr(candidate, "model", None)
+    if type(candidate) is not LMCandidate or model is None:
+        return {}
+    try:
+        from peft import PeftModel
+    except ImportError:  # pragma: no cover - peft is a dependency
+        return {}
+    if not isinstance(model, PeftModel):
+        return {}
+    tokenizer = candidate.tokenizer
+    built: dict[str, Callable[[], Candidate]] = {}
+    config = model.peft_config[model.active_adapter]
+    if not getattr(config, "is_prompt_learning", False):
+
+        def merged() -> Candidate:
+            return _like(candidate, LMCandidate(copy.deepcopy(model).merge_and_unload().eval(),
+                                                tokenizer))
+
+        built["merged"] = merged
+    if _is_quantized(model):
+        adapter_dir = candidate.info.get("artifact_dir")
+
+        def dequantized() -> Candidate:
+            if not adapter_dir:
+                raise RuntimeError("the candidate records no artifact_dir to reload from")
+            base, _ = load_base()
+            return _like(candidate, LMCandidate(PeftModel.from_pretrained(base, adapter_dir).eval(),
+                                                tokenizer))
+
+        built["dequantized"] = dequantized
+    return built

@@ -1,0 +1,244 @@
+"""pytest as the experiment runner: options, the candidate fixture, recording, the summary.
+
+``pytest suites/ --approach=few-shot`` parametrizes every suite test that uses ``candidate``
+over the chosen approaches (test ids are approach names, so ``-k`` selects them). A candidate
+is prepared once per session and shared by every suite; pytest groups tests by approach, so
+one candidate is alive at a time. Results go to the SQLite store given by ``--results``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.core.approach import Candidate
+from harness.runner.session import ExperimentSession, Recorder, Run, SessionOptions
+
+STASH = pytest.StashKey[ExperimentSession]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    from harness.core.plugins import approaches, tasks
+
+    group = parser.getgroup("tunebench", "tunebench experiment options")
+    group.addoption(
+        "--approach", action="append", default=[], metavar="NAMES",
+        help="approaches to measure: comma-separated names, repeatable, or 'all' "
+        "(every registered approach that can run on the task). Default: zero-shot. "
+        f"Registered: {', '.join(approaches().names())}.",
+    )
+    group.addoption(
+        "--task", default="sentiment", metavar="TASK",
+        help="a registered task name, a data file/folder (JSONL, CSV, parquet) or hf:<dataset id>."
+        f" Default: sentiment. Registered: {', '.join(tasks().names())}.",
+    )
+    group.addoption(
+        "--model", default="smollm2-135m", metavar="MODEL",
+        help="base model: 'smollm2-135m' (embedded, offline), a local folder or a hub id.",
+    )
+    group.addoption("--seed", type=int, default=0, help="seed for data, sampling, training.")
+    group.addoption(
+        "--seeds", default="", metavar="N,N,...",
+        help="run every approach once per seed (e.g. 0,1,2); the summary shows the mean, the "
+        "spread and which candidates are statistically tied. Overrides --seed.",
+    )
+    group.addoption(
+        "--data-sizes", default="", metavar="N,N,...",
+        help="data-efficiency curve: train each training approach again on this many "
+        "examples (e.g. 64,256,1024) and record accuracy against size.",
+    )
+    group.addoption(
+        "--forgetting-tasks", action="append", default=[], metavar="TASKS",
+        help="lm-eval task names or task YAML paths (comma-separated, repeatable) scored before "
+        "and after adaptation besides the built-in 'general' probes.",
+    )
+    group.addoption(
+        "--price-per-hour", type=float, default=1.0, metavar="PRICE",
+        help="price of one machine hour, for the cost figures (train cost, cost per 1,000 "
+        "requests). Default: 1.0.",
+    )
+    group.addoption(
+        "--budget", default="quick", choices=["smoke", "quick", "full"],
+        help="data/compute size: smoke (seconds, tests), quick (default, minutes on a CPU), "
+        "full (all data; GPU).",
+    )
+    group.addoption(
+        "--results", default="results/tunebench.db", metavar="PATH",
+        help="SQLite results database (created if missing). Default: results/tunebench.db.",
+    )
+    group.addoption(
+        "--set", action="append", default=[], dest="overrides", metavar="APPROACH.FIELD=VALUE",
+        help="override an approach option, e.g. --set few-shot.k=8 (repeatable).",
+    )
+    group.addoption(
+        "--retrain", action="store_true",
+        help="train again even if a cached candidate with the same config, data, model and "
+        "code exists.",
+    )
+    group.addoption(
+        "--device", default="auto", metavar="DEVICE",
+        help="auto (CUDA if present, else CPU), cpu, cuda or cuda:N.",
+    )
+    group.addoption(
+        "--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+        help="numeric precision of training and inference: auto (bf16 on CUDA devices and "
+        "CPUs that run it natively (AVX512-BF16, AMX), fp16 on older GPUs, else fp32), or "
+        "forced. Mixed precision keeps trained weights in fp32. Recorded with every run. "
+        "Default: auto.",
+    )
+
+
+def _integers(text: str, option: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise pytest.UsageError(
+            f"{option}={text}: give comma-separated whole numbers, e.g. {option}=0,1,2"
+        ) from None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    sizes = _integers(config.getoption("data_sizes"), "--data-sizes")
+    if any(size < 1 for size in sizes):
+        raise pytest.UsageError("--data-sizes: every size must be at least 1")
+    options = SessionOptions(
+        approaches=[n.strip() for v in config.getoption("approach") for n in v.split(",")]
+        or ["zero-shot"],
+        task=config.getoption("task"),
+        model=config.getoption("model"),
+        seed=config.getoption("seed"),
+        budget=config.getoption("budget"),
+        results=Path(config.getoption("results")),
+        overrides=config.getoption("overrides"),
+        device=config.getoption("device"),
+        precision=config.getoption("precision"),
+        retrain=config.getoption("retrain"),
+        seeds=_integers(config.getoption("seeds"), "--seeds"),
+        data_sizes=sizes,
+        forgetting_tasks=[t.strip() for v in config.getoption("forgetting_tasks")
+                          for t in v.split(",") if t.strip()],
+        price_per_hour=config.getoption("price_per_hour"),
+        session=time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3),
+    )
+    try:
+        session = ExperimentSession(options)
+        session.approach_names()  # approaches that cannot run on the task fail now
+        config.stash[STASH] = session
+    except (KeyError, ValueError) as error:
+        raise pytest.UsageError(str(error)) from None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "approach_name" in metafunc.fixturenames:
+        try:
+            names = metafunc.config.stash[STASH].approach_names()
+        except (KeyError, ValueError) as error:
+            raise pytest.UsageError(str(error)) from None
+        metafunc.parametrize("approach_name", names, ids=names, scope="session")
+    seeds = metafunc.config.stash[STASH].seeds if STASH in metafunc.config.stash else []
+    if "run_seed" in metafunc.fixturenames and len(seeds) > 1:
+        metafunc.parametrize("run_seed", seeds, ids=[f"seed{s}" for s in seeds],
+                             scope="session")
+
+
+@pytest.fixture(scope="session")
+def run_seed(tunebench: ExperimentSession) -> int:
+    """The seed of the run under test (parametrized over ``--seeds`` when several)."""
+    return tunebench.seeds[0]
+
+
+@pytest.fixture(scope="session")
+def tunebench(request: pytest.FixtureRequest) -> ExperimentSession:
+    """The experiment session: options, task, base model, results store."""
+    return request.config.stash[STASH]
+
+
+@pytest.fixture(scope="session")
+def task(tunebench: ExperimentSession) -> Any:
+    """The task object (scoring rules) being measured."""
+    return tunebench.task
+
+
+@pytest.fixture(scope="session")
+def task_data(tunebench: ExperimentSession, run_seed: int) -> Any:
+    """The task's splits for the run's seed, cut to the budget."""
+    return tunebench.task_data(run_seed)
+
+
+@pytest.fixture(scope="session")
+def run(tunebench: ExperimentSession, approach_name: str, run_seed: int) -> Iterator[Run]:
+    """One approach's run (per seed): its candidate is prepared once and the run closed with
+    a status."""
+    with tunebench.open_run(approach_name, run_seed) as opened:
+        yield opened
+
+
+@pytest.fixture(scope="session")
+def candidate(run: Run) -> Candidate:
+    """The prepared candidate of the approach under test (shared by every suite)."""
+    return run.candidate
+
+
+@pytest.fixture
+def record(tunebench: ExperimentSession, run: Run, request: pytest.FixtureRequest) -> Recorder:
+    """Records metrics and per-item examples of the current candidate into the store."""
+    suite = request.module.__name__.rpartition(".")[2].removeprefix("test_")
+    return Recorder(tunebench, run, suite)
+
+
+@contextlib.contextmanager
+def _show_progress(item: pytest.Item) -> Iterator[None]:
+    """Let progress bars of candidate work through output capture on an interactive terminal."""
+    capture = item.config.pluginmanager.getplugin("capturemanager")
+    if "candidate" not in getattr(item, "fixturenames", ()) or capture is None:
+        yield
+        return
+    with capture.global_and_fixture_disabled():
+        interactive = sys.stderr.isatty()  # while capturing, fd 2 is not the terminal
+    if not interactive:
+        yield
+        return
+    with capture.global_and_fixture_disabled():
+        yield
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)  # inside the capture plugin's wrapper
+def pytest_runtest_setup(item: pytest.Item) -> Any:
+    with _show_progress(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)  # inside the capture plugin's wrapper
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    with _show_progress(item):
+        return (yield)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # Runs before pytest tears the session fixtures down, so open runs close as interrupted.
+    experiment = session.config.stash.get(STASH, None)
+    if experiment is not None and exitstatus == pytest.ExitCode.INTERRUPTED:
+        experiment.interrupted = True
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    session = config.stash.get(STASH, None)
+    if session is not None and session.run_ids:
+        terminalreporter.write_sep("=", "tunebench results")
+        terminalreporter.write_line(session.summary())
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(STASH, None)
+    if session is not None:
+        session.close()
+
+

@@ -1,0 +1,318 @@
+"""One experiment session: resolved options, the task, the base model, the store, open runs.
+
+The pytest plugin is a thin layer over this class, so the same logic is usable (and tested)
+without pytest. The harness, not the approach, times ``prepare`` and records provenance.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.core import plugins
+from harness.core.approach import BUDGETS, Approach, Budget, Candidate, RunContext
+from harness.core.compose import check_composition, make_approach
+from harness.core.overrides import build_config, parse_overrides
+from harness.measure.metrics import Estimate
+from harness.models.hardware import Precision, resolve_device, resolve_precision
+from harness.models.loading import BaseModelSpec, load_model, resolve_model
+from harness.runner.provenance import code_version, package_versions, stable_hash
+from harness.runner.resources import peak_memory
+from harness.runner.store import RunRecord, Store
+from harness.tasks import Task, TaskData, resolve_task
+
+
+@dataclass
+class SessionOptions:
+    """The command-line choices of one session."""
+
+    approaches: list[str]
+    task: str = "sentiment"
+    model: str = "smollm2-135m"
+    seed: int = 0
+    budget: str = "quick"
+    results: Path = Path("results/tunebench.db")
+    overrides: list[str] = field(default_factory=list)
+    device: str = "auto"
+    precision: str = "auto"
+    """``auto`` (bf16 where the hardware runs it natively, else fp32/fp16), ``fp32``, ``bf16``."""
+    session: str = "session"
+    retrain: bool = False
+    seeds: list[int] = field(default_factory=list)
+    """Several seeds (``--seeds 0,1,2``): every approach runs once per seed; empty = ``seed``."""
+    data_sizes: list[int] = field(default_factory=list)
+    """Training-set sizes for the data-efficiency curve (``--data-sizes 64,256``)."""
+    forgetting_tasks: list[str] = field(default_factory=list)
+    """lm-eval task names or YAML paths used as forgetting probes besides ``general``."""
+    price_per_hour: float = 1.0
+    """Price of one hour of the machine, for the cost figures (any currency)."""
+
+
+COST_METRICS: dict[str, bool | None] = {
+    "prepare_seconds": False,
+    "train_seconds": False,
+    "train_tokens_per_second": True,
+    "trainable_params": None,
+    "trainable_percent": None,
+    "artifact_bytes": False,
+    "peak_memory_bytes": False,
+    "index_seconds": False,
+    "index_bytes": False,
+    "index_chunks": None,
+}
+"""Numeric ``candidate.info`` entries recorded as metrics, with their direction."""
+
+
+@dataclass
+class Run:
+    """An open run: the candidate being measured and its row in the store."""
+
+    id: int
+    approach: str
+    candidate: Candidate
+    seed: int = 0
+    scored: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    """Per-item rows already computed for this candidate, by (scoring kind, item id), so
+    suites never score the same item twice the same way
+    (``harness.measure.evaluate.scored_once``)."""
+
+
+class Recorder:
+    """What a suite test uses to store its measurements (cf. pytest-benchmark's fixture)."""
+
+    def __init__(self, session: ExperimentSession, run: Run, suite: str) -> None:
+        self.session, self.run, self.suite = session, run, suite
+
+    def metric(
+        self, name: str, value: float | Estimate, *, higher_is_better: bool | None = None,
+        **extra: Any,
+    ) -> None:
+        """Store a metric; an :class:`Estimate` brings its CI and n along."""
+        if isinstance(value, Estimate):
+            low, high, n, point = value.low, value.high, value.n, value.value
+        else:
+            low = high = n = None
+            point = float(value)
+        self.session.store.add_metric(
+            self.run.id, self.suite, name, point, low=low, high=high, n=n,
+            higher_is_better=higher_is_better, extra=extra,
+        )
+        metric = {"suite": self.suite, "name": name, "value": point, "low": low, "high": high,
+                  "n": n, "higher_is_better": higher_is_better, **extra}
+        plugins.pm.hook.on_metric_recorded(run=self.run, metric=metric)
+
+    def examples(self, rows: list[dict[str, Any]], part: str = "") -> None:
+        """Store per-item rows (see ``Store.add_examples``); ``part`` names a sub-table."""
+        self.session.store.add_examples(
+            self.run.id, f"{self.suite}.{part}" if part else self.suite, rows
+        )
+
+
+class ExperimentSession:
+    """Resolves options once, prepares candidates on demand and records their runs."""
+
+    def __init__(self, options: SessionOptions) -> None:
+        self.options = options
+        self.registry = plugins.approaches()
+        self.overrides = parse_overrides(options.overrides, self.registry)
+        for name in options.approaches:
+            if name != "all":
+                check_composition(name, self.registry)  # bad names fail now, listing what exists
+        if options.budget not in BUDGETS:
+            raise ValueError(f"unknown budget {options.budget!r}; use one of {', '.join(BUDGETS)}")
+        self.budget: Budget = BUDGETS[options.budget]
+        self.task: Task = resolve_task(options.task)
+        self.task_data()  # bad data fails now, naming file, line and field
+        self.device = resolve_device(options.device)
+        self.precision: Precision = resolve_precision(options.precision, self.device)
+        self.run_ids: list[int] = []
+        self.interrupted = False
+        self._memo: dict[Any, Any] = {}
+
+    @functools.cached_property
+    def base_candidate(self) -> Candidate:
+        """The base model answering prompts as they are: the reference every candidate is
+        compared with (win rate, divergence); loaded once per session, recorded as no run."""
+        from harness.models.lm_candidate import LMCandidate
+
+        base = LMCandidate(*self.shared_base)
+        base.set_precision(self.precision)
+        return base
+
+    @functools.cached_property
+    def shared_base(self) -> tuple[Any, Any]:
+        """One frozen base model per session, shared by the base reference and the
+        candidates of approaches that never change weights (``RunContext.frozen_base``)."""
+        return self.load_base()
+
+    def memo(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per session for ``key`` (e.g. the base model's replies)."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    @property
+    def seeds(self) -> list[int]:
+        """The seeds every approach runs with (``--seeds``, else ``--seed``)."""
+        return list(dict.fromkeys(self.options.seeds)) or [self.options.seed]
+
+    def approach_names(self) -> list[str]:
+        """The chosen approaches, ``all`` expanded to those that can run on the task."""
+        names: list[str] = []
+        for name in self.options.approaches:
+            if name == "all":
+                data = self.task_data()
+                names += [
+                    n for n in self.registry.names()
+                    if self.make_approach(n).unsupported_reason(data) is None
+                ]
+            else:
+                reason = self.make_approach(name).unsupported_reason(self.task_data())
+                if reason:
+                    raise ValueError(
+                        f"approach {name!r} cannot run on task {self.task.name!r}: {reason}"
+                    )
+                names.append(name)
+        return list(dict.fromkeys(names))
+
+    def task_data(self, seed: int | None = None, train_size: int | None = None) -> TaskData:
+        """The task's splits for ``seed`` cut to the budget; ``train_size`` replaces the
+        budget's number of training examples (the data-efficiency curve)."""
+        return self._task_data(self.options.seed if seed is None else seed, train_size)
+
+    @functools.cache  # noqa: B019 - one session object per process
+    def _task_data(self, seed: int, train_size: int | None) -> TaskData:
+        data = self._full_task_data(seed)
+        budget = self.budget
+        train = budget.train_examples if train_size is None else train_size
+        if train_size is not None and train_size > len(data.train):
+            raise ValueError(f"--data-sizes asks for {train_size} training examples; task "
+                             f"{data.name!r} has {len(data.train)}")
+        return data.subset(train, budget.validation_examples, budget.eval_examples)
+
+    @functools.cache  # noqa: B019 - one session object per process
+    def _full_task_data(self, seed: int) -> TaskData:
+        return self.task.load(seed)
+
+    @functools.cached_property
+    def store(self) -> Store:
+        """Opened on first write, so a session that measures nothing creates no file."""
+        return Store(self.options.results)
+
+    @functools.cached_property
+    def base_model(self) -> BaseModelSpec:
+        return resolve_model(self.options.model)
+
+    def load_base(self, *, trainable: bool = False, **kwargs: Any) -> tuple[Any, Any]:
+        """A fresh base model: fp32 when its weights will be trained (master weights), else
+        with its weights stored in the compute dtype (frozen: a PEFT base, a prompted model);
+        ``kwargs`` go to ``from_pretrained``."""
+        model, tokenizer = load_model(self.base_model, self.device,
+                                      self.precision.weights_dtype(trainable), **kwargs)
+        if not trainable:
+            self.precision.store_frozen(model)
+        return model, tokenizer
+
+    def log_curve(self, run_id: int, step: int, split: str, name: str, value: float) -> None:
+        """Store one training-curve point and tell the plugins."""
+        self.store.add_curve_points(run_id, [(step, split, name, value)])
+        plugins.pm.hook.on_train_log(run_id=run_id, step=step, split=split, name=name,
+                                     value=value)
+
+    def record_cost(self, run: Run) -> None:
+        """What preparing the candidate cost, as metrics of the ``prepare`` suite."""
+        recorder = Recorder(self, run, "prepare")
+        for key, higher_is_better in COST_METRICS.items():
+            value = run.candidate.info.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                recorder.metric(key, value, higher_is_better=higher_is_better)
+
+    def make_approach(self, name: str) -> Approach:
+        """The approach or composition ``name`` with the session's ``--set`` overrides."""
+        return make_approach(
+            name, self.registry, lambda cls: build_config(cls, self.overrides.get(cls.name, {}))
+        )
+
+    def trains(self, name: str) -> bool:
+        """Whether ``name`` (or a part of the composition) updates weights."""
+        from harness.train.trained import TrainedApproach
+
+        approach = self.make_approach(name)
+        return any(isinstance(part, TrainedApproach)
+                   for part in getattr(approach, "parts", [approach]))
+
+    @contextmanager
+    def open_run(
+        self, name: str, seed: int | None = None, train_size: int | None = None
+    ) -> Iterator[Run]:
+        """Prepare ``name``'s candidate inside a run that always ends with a status.
+
+        ``train_size`` trains on that many examples instead of the budget's (recorded in the
+        run's config as ``train_examples``)."""
+        seed = self.options.seed if seed is None else seed
+        approach = self.make_approach(name)
+        data = self.task_data(seed, train_size)
+        config = approach.config_dict()
+        if train_size is not None:
+            config = {**config, "train_examples": train_size}
+        run_id = self.store.start_run(RunRecord(
+            session=self.options.session, approach=name, task=data.name,
+            model=self.base_model.name, seed=seed, budget=self.budget.name,
+            config=config, config_hash=stable_hash([name, config]),
+            data_hash=data.fingerprint(), model_version=self.base_model.version,
+            code_version=code_version(), packages=package_versions(), device=str(self.device),
+            precision=self.precision.name,
+        ))
+        self.run_ids.append(run_id)
+        status, error = "finished", None
+        try:
+            reason = approach.unsupported_reason(data)
+            if reason:
+                raise ValueError(f"approach {name!r} cannot run on task {data.name!r}: {reason}")
+            run_dir = self.options.results.parent / "runs" / f"{run_id}-{name}"
+            run_dir.mkdir(parents=True, exist_ok=True)
+            context = RunContext(
+                task=data, load_base=self.load_base, model_name=self.base_model.name,
+                model_version=self.base_model.version, budget=self.budget,
+                seed=seed, device=self.device, precision=self.precision, run_dir=run_dir,
+                log_curve=functools.partial(self.log_curve, run_id),
+                retrain=self.options.retrain,
+                shared_base=lambda: self.shared_base,
+            )
+            started = time.perf_counter()
+            with peak_memory(self.device) as memory:
+                candidate = approach.prepare(context)
+            candidate.info["prepare_seconds"] = round(time.perf_counter() - started, 3)
+            candidate.set_precision(self.precision)
+            candidate.info.update(memory)
+            self.store.update_info(run_id, candidate.info)
+            run = Run(run_id, name, candidate, seed)
+            self.record_cost(run)
+            plugins.pm.hook.on_candidate_ready(candidate=candidate, run=run)
+            yield run
+        except KeyboardInterrupt:
+            status, error = "interrupted", "KeyboardInterrupt"
+            raise
+        except BaseException as exc:
+            status, error = "failed", "".join(traceback.format_exception_only(exc)).strip()
+            raise
+        finally:
+            if self.interrupted and status == "finished":
+                status = "interrupted"
+            self.store.finish_run(run_id, status, error)
+            plugins.pm.hook.on_run_finished(run_id=run_id, status=status)
+
+    def summary(self) -> str:
+        from harness.runner.summary import session_table
+
+        return session_table(self.store, self.options.session, self.options.results)
+
+    def close(self) -> None:
+        if "store" in self.__dict__:
+            self.store.close()

@@ -1,0 +1,123 @@
+"""Plain-text tables of stored results (the session summary printed after a pytest run).
+
+With several seeds (``--seeds``) a second table gives each approach's mean, spread and
+interval over seeds, and which approaches are statistically tied (``harness.measure.compare``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+from harness.measure.compare import seed_summary, tied_groups
+from harness.runner.session import COST_METRICS
+from harness.runner.store import Store
+
+SUMMARY_METRICS_LIMIT = 6
+SUMMARY_FIRST = ("accuracy", "macro_f1", "gen_accuracy", "f1", "recall_at_k",
+                 "new_facts_after", "old_facts_after", "forgetting_delta", "latency_p50_ms",
+                 "overfit_verdict")
+"""Headline metrics, shown first when recorded; other quality metrics fill the rest."""
+SUMMARY_COST = ("train_seconds", "trainable_params", "artifact_bytes")
+"""Cost columns shown after the quality metrics (all of them are in the database)."""
+
+
+def _cell(value: float, low: float | None, high: float | None) -> str:
+    if low is None or high is None:
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+    return f"{value:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    table = [header, *rows]
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
+    return ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+            for row in table]
+
+
+def _label(run, several_seeds: bool) -> str:
+    label = run["approach"]
+    train_examples = json.loads(run["config_json"]).get("train_examples")
+    if train_examples is not None:
+        label += f" (n={train_examples})"
+    return f"{label} seed={run['seed']}" if several_seeds else label
+
+
+def session_table(store: Store, session: str, path: Path) -> str:
+    """Approach x metric table (with 95% CIs) for the runs of ``session``.
+
+    Per-class metrics (names with ``[``) are left to the dashboard to keep the table narrow.
+    """
+    runs = store.query(
+        "SELECT id, approach, task, model, budget, seed, status, config_json, device, "
+        "precision FROM runs "
+        "WHERE session = ? ORDER BY id", (session,),
+    )
+    if not runs:
+        return f"no runs recorded; results database: {path.resolve()}"
+    metrics = store.query(
+        "SELECT m.run_id, m.name, m.value, m.ci_low, m.ci_high, m.higher_is_better, "
+        "m.extra_json FROM metrics m JOIN runs r ON r.id = m.run_id "
+        "WHERE r.session = ? AND instr(m.name, '[') = 0 ORDER BY m.id", (session,),
+    )
+    recorded = list(dict.fromkeys(row["name"] for row in metrics))
+    quality = sorted((n for n in recorded if n not in COST_METRICS),
+                     key=lambda n: SUMMARY_FIRST.index(n) if n in SUMMARY_FIRST else 99)
+    quality = quality[:SUMMARY_METRICS_LIMIT]
+    names = quality + [n for n in SUMMARY_COST if n in recorded]
+    cells = {}
+    for row in metrics:
+        verdict = json.loads(row["extra_json"]).get("verdict")
+        cells[(row["run_id"], row["name"])] = verdict or _cell(
+            row["value"], row["ci_low"], row["ci_high"])
+    several_seeds = len({run["seed"] for run in runs}) > 1
+    lines = _table(["approach", "status", *names], [
+        [_label(run, several_seeds), run["status"],
+         *(cells.get((run["id"], n), "-") for n in names)]
+        for run in runs
+    ])
+    first = runs[0]
+    seeds = "seeds=" + ",".join(sorted({str(r["seed"]) for r in runs})) if several_seeds else (
+        f"seed={first['seed']}")
+    context = (f"task={first['task']} model={first['model']} budget={first['budget']} "
+               f"{seeds} device={first['device']} precision={first['precision']} "
+               "(95% bootstrap CIs in brackets)")
+    out = [context, *lines]
+    if several_seeds:
+        out += ["", *seed_table(runs, metrics, quality)]
+    return "\n".join([*out, f"results database: {path.resolve()} (session {session})"])
+
+
+def seed_table(runs, metrics, names: list[str]) -> list[str]:
+    """Mean +- standard deviation over seeds, with a Student-t 95% interval, per approach;
+    approaches tied on the first metric (overlapping intervals) share a group number."""
+    main_runs = {r["id"]: r["approach"] for r in runs
+                 if "train_examples" not in json.loads(r["config_json"])}
+    values: dict[tuple[str, str], list[float]] = defaultdict(list)
+    directions: dict[str, bool] = {}
+    for row in metrics:
+        if row["run_id"] in main_runs and row["name"] in names:
+            if json.loads(row["extra_json"]).get("verdict"):
+                continue
+            values[(main_runs[row["run_id"]], row["name"])].append(row["value"])
+            if row["higher_is_better"] is not None:
+                directions[row["name"]] = bool(row["higher_is_better"])
+    approaches = list(dict.fromkeys(main_runs.values()))
+    shown = [n for n in names if any((a, n) in values for a in approaches)][:3]
+    if not shown:
+        return []
+    summaries = {key: seed_summary(v) for key, v in values.items()}
+    lead = shown[0]
+    intervals = {a: (s.mean, s.low, s.high) for (a, n), s in summaries.items() if n == lead}
+    groups = tied_groups(intervals, higher_is_better=directions.get(lead, True))
+    group_of = {a: str(k) for k, group in enumerate(groups, start=1) for a in group}
+    rows = [
+        [a, group_of.get(a, "-"), *(
+            f"{s.mean:.3f} +- {s.std:.3f} [{s.low:.3f}, {s.high:.3f}] (n={s.seeds})"
+            if (s := summaries.get((a, n))) else "-" for n in shown)]
+        for a in approaches
+    ]
+    return [f"over seeds: mean +- sd [t 95% interval]; 'tied' groups share a number "
+            f"(overlapping intervals on {lead})",
+            *_table(["approach", "tied", *shown], rows)]

@@ -1,0 +1,1 @@
+"""The ``general`` forgetting-probe task (``task``) and its item bank (``bank``)."""

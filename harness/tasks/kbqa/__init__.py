@@ -1,0 +1,1 @@
+"""The synthetic knowledge-base QA task (``task``) and its generated world (``world``)."""

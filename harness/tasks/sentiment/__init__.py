@@ -1,0 +1,1 @@
+"""The synthetic review-sentiment task (``task``) and its phrase bank (``phrases``)."""
