@@ -103,7 +103,7 @@ def leaderboard_load(path: Path) -> tuple[float, int]:
     conn = data.connect(path)
     options = data.filter_options(conn)
     names = list(dict.fromkeys(data.metric_catalog(conn)["name"]))
-    shown = [n for n in analysis.HEADLINE if n in names][:6]
+    shown = [n for n in analysis.headline_metrics() if n in names][:6]
     long = data.metrics(conn, names=shown, filters={k: options[k] for k in
                                                      ("task", "model", "budget", "seed")})
     table = analysis.leaderboard(long[long["train_examples"].isna()], shown, shown[0])

@@ -10,7 +10,14 @@ from typing import Any
 
 from harness.core.approach import RunContext, option
 from harness.core.hookspecs import hookimpl
-from harness.train.houlsby import DEFAULT_TARGETS, add_adapters, load_adapters, save_adapters
+from harness.core.overrides import check_option
+from harness.train.houlsby import (
+    ACTIVATIONS,
+    DEFAULT_TARGETS,
+    add_adapters,
+    load_adapters,
+    save_adapters,
+)
 from harness.train.sft import TrainingConfig
 from harness.train.trained import TrainedApproach
 
@@ -24,9 +31,18 @@ class AdapterOptions(TrainingConfig):
         list(DEFAULT_TARGETS), "linear layers whose output gets an adapter (attention and MLP out)"
     )
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_option(self.bottleneck >= 1, "bottleneck", "must be a positive integer")
+        check_option(self.activation in ACTIVATIONS, "activation",
+                     f"must be one of {', '.join(sorted(ACTIVATIONS))}")
+        check_option(bool(self.targets), "targets",
+                     f"name at least one linear layer, e.g. {','.join(DEFAULT_TARGETS)}")
+
 
 class Adapters(TrainedApproach):
     name = "adapters"
+    kind = "parameter-efficient"
     description = "Houlsby bottleneck adapters after attention and feed-forward, base frozen"
     Config = AdapterOptions
 

@@ -10,12 +10,15 @@ other candidate gets a new LoRA adapter. Only adapter weights are saved.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.core.approach import Candidate, RunContext, option
+from harness.core.capabilities import RewritesPrompts
 from harness.core.hookspecs import hookimpl
+from harness.core.overrides import check_option
 from harness.models.lm_candidate import LMCandidate
 from harness.tasks.base import TaskData
 from harness.train.preference import train_dpo
@@ -29,6 +32,11 @@ ADAPTER_FILE = "adapter_model.safetensors"
 class DpoOptions(LoraOptions):
     learning_rate: float = option(5e-5, "peak learning rate (linear decay after warm-up)")
     beta: float = option(0.1, "strength of the pull towards the reference (higher: stay closer)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_option(0 < self.beta < math.inf, "beta",
+                     "must be a number > 0 (at 0 the loss has no gradient)")
 
 
 def _is_peft(model: Any) -> bool:
@@ -49,7 +57,7 @@ class PreferenceApproach(Lora):
         return None
 
     def build_on(self, ctx: RunContext, inner: Candidate) -> Candidate:
-        if not (isinstance(inner, LMCandidate) and inner.rewrite is list):
+        if not isinstance(inner, LMCandidate) or isinstance(inner, RewritesPrompts):
             raise ValueError(
                 f"{self.name} continues training a model, so it builds on weight-updating "
                 f"candidates (lora+{self.name}, full-ft+{self.name}...), not on one that "
@@ -91,6 +99,7 @@ class PreferenceApproach(Lora):
 
 class Dpo(PreferenceApproach):
     name = "dpo"
+    kind = "preference"
     description = "Direct Preference Optimization (Rafailov et al., 2023) with a LoRA adapter"
     Config = DpoOptions
 

@@ -20,6 +20,7 @@ class FullFinetuneOptions(TrainingConfig):
 
 class FullFinetune(TrainedApproach):
     name = "full-ft"
+    kind = "full fine-tuning"
     description = "supervised fine-tuning of all weights"
     Config = FullFinetuneOptions
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from harness.core.approach import RunContext, option
 from harness.core.hookspecs import hookimpl
+from harness.core.overrides import check_option
 from harness.models.lm_candidate import LMCandidate
 from harness.models.prefix_sharing import can_share_prefix
 from harness.train.sft import TrainingConfig
@@ -67,9 +68,21 @@ class LoraOptions(TrainingConfig):
         ["q_proj", "v_proj"], "module names to adapt, comma-separated, or all-linear"
     )
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_option(self.r >= 1, "r", "must be a positive integer (the rank)")
+        check_option(self.alpha >= 1, "alpha", "must be a positive integer")
+        check_option(0 <= self.dropout < 1, "dropout", "must be a probability in [0, 1)")
+        check_option(bool(self.target_modules), "target_modules",
+                     "name at least one module, e.g. q_proj,v_proj, or all-linear")
+        check_option("all-linear" not in self.target_modules or len(self.target_modules) == 1,
+                     "target_modules", "all-linear already means every linear layer; give it "
+                     "alone or list module names")
+
 
 class Lora(PeftApproach):
     name = "lora"
+    kind = "parameter-efficient"
     description = "LoRA adapters (Hu et al., 2021) on a frozen fp32/bf16 base"
     Config = LoraOptions
 
@@ -84,6 +97,7 @@ class Lora(PeftApproach):
 
 class QLora(Lora):
     name = "qlora"
+    kind = "parameter-efficient"
     description = "LoRA on a 4-bit NF4 double-quantized base (Dettmers et al., 2023)"
 
     def load_for_training(self, ctx: RunContext) -> tuple[Any, Any]:
@@ -138,6 +152,7 @@ class PeftFileOptions(TrainingConfig):
 
 class PeftFromFile(PeftApproach):
     name = "peft"
+    kind = "parameter-efficient"
     description = "any PEFT method from a config JSON (IA3, LoHa, LoKr, prefix tuning...)"
     Config = PeftFileOptions
 

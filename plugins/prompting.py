@@ -12,12 +12,14 @@ from dataclasses import dataclass
 
 from harness.core.approach import Approach, RunContext, option
 from harness.core.hookspecs import hookimpl
+from harness.core.overrides import check_option
 from harness.models.lm_candidate import LMCandidate
 from harness.tasks.base import Example, Message
 
 
 class ZeroShot(Approach):
     name = "zero-shot"
+    kind = "prompting"
     description = "the base model with the task's instruction and nothing else"
 
     def prepare(self, ctx: RunContext) -> LMCandidate:
@@ -31,6 +33,9 @@ class FewShotConfig:
     balanced: bool = option(
         True, "for classification tasks, draw the examples round-robin over labels"
     )
+
+    def __post_init__(self) -> None:
+        check_option(self.k >= 0, "k", "must be >= 0 (0 shows no examples, like zero-shot)")
 
 
 def pick_demonstrations(train: Sequence[Example], k: int, seed: int, balanced: bool) -> list:
@@ -55,6 +60,7 @@ def pick_demonstrations(train: Sequence[Example], k: int, seed: int, balanced: b
 
 class FewShot(Approach):
     name = "few-shot"
+    kind = "prompting"
     description = "k seeded training examples as earlier chat turns before the question"
     Config = FewShotConfig
 
@@ -62,8 +68,6 @@ class FewShot(Approach):
         return None if task.train else "the task has no training examples to show"
 
     def prepare(self, ctx: RunContext) -> LMCandidate:
-        if self.config.k < 0:
-            raise ValueError(f"few-shot.k must be >= 0, got {self.config.k}")
         shots = pick_demonstrations(ctx.task.train, self.config.k, ctx.seed, self.config.balanced)
         demonstration: list[Message] = []
         for shot in shots:

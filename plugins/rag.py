@@ -8,16 +8,18 @@ timed and recorded by the harness the same way for every RAG candidate.
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass
 from typing import Literal
 
 from harness.core.approach import Approach, Candidate, RunContext, option
 from harness.core.hookspecs import hookimpl
+from harness.core.overrides import check_option
 from harness.models.lm_candidate import LMCandidate
 from harness.models.loading import cache_dir
 from harness.retrieval.candidate import TEMPLATE, RetrievalCandidate
 from harness.retrieval.chunking import load_corpus
-from harness.retrieval.retrievers import EMBEDDED_EMBEDDER
+from harness.retrieval.retrievers import EMBEDDED_EMBEDDER, RETRIEVERS
 from harness.tasks.base import Passage, TaskData
 
 
@@ -40,9 +42,31 @@ class RAGConfig:
     )
     template: str = option(TEMPLATE, "prompt template with {passages} and {question}")
 
+    def __post_init__(self) -> None:
+        check_option(self.retriever in RETRIEVERS, "retriever",
+                     f"must be one of {', '.join(RETRIEVERS)}")
+        check_option(self.top_k >= 1, "top_k", "must be a positive number of passages")
+        check_option(self.chunk_size >= 1, "chunk_size", "must be a positive number of words")
+        check_option(0 <= self.chunk_overlap < self.chunk_size, "chunk_overlap",
+                     f"must be >= 0 and smaller than chunk_size ({self.chunk_size})")
+        check_option(bool(self.embedding_model.strip()), "embedding_model",
+                     f"must name a model, e.g. {EMBEDDED_EMBEDDER}")
+        check_option(_template_fields(self.template) == {"passages", "question"}, "template",
+                     "must contain {passages} and {question} and no other {field} (write {{ "
+                     "and }} for literal braces)")
+
+
+def _template_fields(template: str) -> set[str] | None:
+    """The ``{fields}`` of a format string, ``None`` if its braces do not pair up."""
+    try:
+        return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError:
+        return None
+
 
 class RAG(Approach):
     name = "rag"
+    kind = "retrieval"
     description = "retrieves passages (BM25, dense, hybrid) into the prompt"
     Config = RAGConfig
     builds_on_candidates = True

@@ -14,6 +14,7 @@ reference. Both stages are recorded (curves ``reward_model_*`` and ``reward``/``
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 
 from harness.core.approach import RunContext, option
 from harness.core.hookspecs import hookimpl
+from harness.core.overrides import check_option
 from harness.models.lm_candidate import LMCandidate
 from harness.tasks.base import Message
 from harness.train.preference import (
@@ -47,6 +49,22 @@ class RlhfOptions(LoraOptions):
     completion_tokens: int = option(48, "longest sampled reply, in tokens")
     temperature: float = option(1.0, "sampling temperature of the policy during RL")
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_option(0 <= self.reward_learning_rate < math.inf, "reward_learning_rate",
+                     "must be a number >= 0 (0 leaves the reward model untrained)")
+        check_option(0 < self.reward_epochs < math.inf, "reward_epochs", "must be a number > 0")
+        check_option(0 <= self.beta < math.inf, "beta", "must be a number >= 0 (0: no KL penalty)")
+        check_option(self.generations >= 2, "generations",
+                     "must be at least 2 (each reply's baseline is the mean of the others)")
+        check_option(self.batch_size % self.generations == 0, "batch_size",
+                     f"must be a multiple of generations ({self.generations}): each step "
+                     "samples that many replies per prompt")
+        check_option(self.rl_prompts >= 1, "rl_prompts", "must be a positive number of prompts")
+        check_option(self.completion_tokens >= 1, "completion_tokens",
+                     "must be a positive number of tokens")
+        check_option(0 < self.temperature < math.inf, "temperature", "must be a number > 0")
+
 
 class RlhfCandidate(LMCandidate):
     """The RL-trained policy, carrying its reward model so suites can measure it too."""
@@ -63,6 +81,7 @@ class RlhfCandidate(LMCandidate):
 
 class Rlhf(PreferenceApproach):
     name = "rlhf"
+    kind = "preference"
     description = "reward model from comparisons, then RLOO against it with a KL penalty"
     Config = RlhfOptions
 

@@ -8,21 +8,32 @@ non-dominated methods, here respecting each metric's direction (``higher_is_bett
 
 from __future__ import annotations
 
+import functools
 import json
-import re
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
+from harness.measure.catalogue import Catalogue
 from harness.measure.compare import tied_groups
 
 IDENTITY = ("task", "model", "budget", "seed")
 """Run columns that, with the label, tell candidates apart."""
-HEADLINE = ("accuracy", "gen_accuracy", "macro_f1", "f1", "exact_match", "recall_at_k",
-            "new_facts_after", "forgetting_delta", "latency_p50_ms", "train_seconds")
-"""Metrics shown first when recorded (the rest stay selectable)."""
-_LOWER_WORDS = re.compile(r"(_ms|seconds|bytes|params|percent|cost|loss|perplexity|_p$)")
+
+
+@functools.cache
+def catalogue() -> Catalogue:
+    """The metric catalogue (built-in metrics and every loaded plugin's), read once."""
+    from harness.core.plugins import metrics
+
+    return metrics()
+
+
+def headline_metrics() -> list[str]:
+    """Metrics shown first when recorded, by the catalogue's headline rank (the rest stay
+    selectable)."""
+    return catalogue().headline()
 
 
 def fmt(value: float | None, low: float | None = None, high: float | None = None) -> str:
@@ -62,10 +73,13 @@ def higher_is_better(frame: pd.DataFrame, name: str) -> bool | None:
     return None if known.empty else bool(known.iloc[-1])
 
 
-def assumed_direction(name: str, recorded: bool | None) -> bool:
-    """The recorded direction, else a guess from the name (times, sizes, costs, losses and
-    p-values: lower is better; anything else: higher)."""
-    return recorded if recorded is not None else not _LOWER_WORDS.search(name)
+def metric_direction(name: str, recorded: bool | None) -> bool:
+    """The recorded direction, else the metric catalogue's; higher is better for a metric
+    neither describes (the views let the user flip it)."""
+    if recorded is not None:
+        return recorded
+    described = catalogue().direction(name)
+    return True if described is None else described
 
 
 def candidate_names(frame: pd.DataFrame, vary: Sequence[str] = IDENTITY) -> pd.Series:
@@ -118,7 +132,7 @@ def leaderboard(long: pd.DataFrame, shown: Sequence[str], chosen: str) -> pd.Dat
         table[name] = rows["value"].reindex(table.index)
         table[f"{name} CI"] = ci_text(rows["ci_low"], rows["ci_high"]).reindex(
             table.index).fillna("-")
-    higher = assumed_direction(chosen, higher_is_better(long, chosen))
+    higher = metric_direction(chosen, higher_is_better(long, chosen))
     chosen_rows = long[long["name"] == chosen].drop_duplicates("run_id", keep="last")
     if not chosen_rows.empty:
         ties = tie_marks(chosen_rows, higher).set_index("run_id")

@@ -105,13 +105,20 @@ def scope_options(conn: sqlite3.Connection, task: str) -> dict[str, Any]:
     return out
 
 
+def _kind_column(conn: sqlite3.Connection) -> str:
+    """``r.kind``, or NULL for databases written before runs recorded their kind (schema 2)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+    return "r.kind" if "kind" in columns else "NULL AS kind"
+
+
 def runs(conn: sqlite3.Connection, run_ids: Sequence[int] | None = None) -> pd.DataFrame:
     """Every run (or those in ``run_ids``) with its provenance, newest last."""
     where = f"WHERE r.id IN ({_marks(run_ids)})" if run_ids is not None else ""
     columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
     precision = "r.precision" if "precision" in columns else "'fp32' AS precision"  # schema 1
     return _frame(conn, (
-        f"SELECT r.id AS run_id, r.session, {_RUN_COLUMNS}, r.data_hash, r.model_version, "
+        f"SELECT r.id AS run_id, r.session, {_RUN_COLUMNS}, {_kind_column(conn)}, "
+        "r.data_hash, r.model_version, "
         f"r.code_version, r.device, {precision}, r.host, r.error, r.started_at, r.finished_at "
         f"FROM runs r {where} ORDER BY r.started_at, r.id"), run_ids or ())
 
@@ -182,8 +189,8 @@ def metrics(
         "SELECT m.run_id, m.suite, m.name, m.value, m.ci_low, m.ci_high, m.n, "
         f"m.higher_is_better, m.extra_json FROM metrics m WHERE {' AND '.join(clauses)} "
         "ORDER BY m.run_id, m.id"), params)
-    runs = _frame(conn, f"SELECT r.id AS run_id, {_RUN_COLUMNS} FROM runs r WHERE {selected}",
-                  run_params)
+    runs = _frame(conn, f"SELECT r.id AS run_id, {_RUN_COLUMNS}, {_kind_column(conn)} "
+                  f"FROM runs r WHERE {selected}", run_params)
     frame = runs.merge(rows, on="run_id", how="inner")
     # A metric recorded twice for one run (a suite re-run in the same session): keep the last.
     return frame.drop_duplicates(["run_id", "suite", "name"], keep="last").reset_index(drop=True)

@@ -3,9 +3,11 @@
 The rule ("good enough, then cheapest") replaces "try prompting first, then RAG, fine-tune
 only if you must" with a measurement: take the best candidate on the task's headline metric
 (``accuracy``, else ``gen_accuracy``); every candidate statistically tied with it
-(overlapping 95% CIs, ``harness.measure.compare.tied_groups``) is good enough; among those recommend
-the cheapest kind of adaptation (prompting < RAG < parameter-efficient fine-tuning < full
-fine-tuning), then the fewest training seconds. The sentence states the rule's numbers.
+(overlapping 95% CIs, ``harness.measure.compare.tied_groups``) is good enough; among those
+recommend the cheapest kind of adaptation (the kind each approach declares and each run
+records, ``harness.core.kinds.KINDS``: prompting < RAG < parameter-efficient < preference <
+distillation < full fine-tuning), then the fewest training seconds. The sentence states the
+rule's numbers.
 The table gathers the rows practitioners argue about (cost, latency, updatable knowledge,
 format consistency, terminology, data needed, maintenance) from what was measured.
 """
@@ -18,39 +20,36 @@ from typing import Any
 
 import pandas as pd
 
+from harness.core.kinds import KIND_LABELS, KINDS
 from harness.measure.compare import tied_groups
-from reports.analysis import candidate_names, fmt
+from reports.analysis import candidate_names, catalogue, fmt
 
-KINDS = ("prompting", "rag", "parameter-efficient", "full fine-tuning")
-"""Kinds of adaptation, cheapest first (initial cost and maintenance)."""
-ACTIONS = {"prompting": "prompt", "rag": "use RAG",
+UNKNOWN = "unknown"
+"""The kind of a run recorded before runs recorded their kind: ranked costliest."""
+ACTIONS = {"prompting": "prompt", "retrieval": "use RAG",
            "parameter-efficient": "fine-tune parameter-efficiently",
-           "full fine-tuning": "fine-tune all weights"}
-KIND_LABELS = {"prompting": "prompting", "rag": "RAG",
-               "parameter-efficient": "parameter-efficient fine-tuning",
-               "full fine-tuning": "full fine-tuning"}
-HEADLINES = ("accuracy", "gen_accuracy")
+           "preference": "tune on preferences", "distillation": "distil",
+           "full fine-tuning": "fine-tune all weights", UNKNOWN: "adapt"}
+LABELS = {**KIND_LABELS, UNKNOWN: "kind not recorded"}
 RULE = ("take the best candidate on {metric}; every candidate whose 95% CI overlaps the "
-        "best's is good enough; recommend the cheapest of those (prompting < RAG < "
-        "parameter-efficient fine-tuning < full fine-tuning, then fewer training seconds)")
+        "best's is good enough; recommend the cheapest kind of those ("
+        + " < ".join(KIND_LABELS[k] for k in KINDS) + "), then fewer training seconds)")
 
 
-def kind(approach: str) -> str:
-    """The kind of an approach; a composition (``lora+rag``) is as costly as its costliest
-    part. Unknown plugin names count as parameter-efficient training (they may train)."""
-    def rank(part: str) -> int:
-        part = part.strip().lower()
-        if part.endswith("-shot") or part.startswith("prompt"):
-            return 0
-        if part.startswith("rag"):
-            return 1
-        return 3 if part.startswith("full") else 2
-    return KINDS[max(rank(part) for part in approach.split("+"))]
+def kind_rank(kind: str | None) -> int:
+    """Position of ``kind`` in :data:`KINDS` (cheapest 0); unknown kinds come last."""
+    return KINDS.index(kind) if kind in KINDS else len(KINDS)
+
+
+def kind_of(kind: object) -> str:
+    """A recorded kind, or :data:`UNKNOWN` for a missing one (``None``, NaN)."""
+    return kind if isinstance(kind, str) and kind in KINDS else UNKNOWN
 
 
 def headline_metric(names: Sequence[str]) -> str | None:
-    """The metric the rule compares: ``accuracy`` if recorded, else ``gen_accuracy``."""
-    return next((name for name in HEADLINES if name in set(names)), None)
+    """The metric the rule compares: the best-ranked recorded metric the catalogue marks
+    ``decides`` (``accuracy``, else ``gen_accuracy``)."""
+    return next((name for name in catalogue().deciding() if name in set(names)), None)
 
 
 @dataclass(frozen=True)
@@ -63,10 +62,8 @@ class Candidate:
     low: float | None = None
     high: float | None = None
     train_seconds: float | None = None
-
-    @property
-    def kind(self) -> str:
-        return kind(self.approach)
+    kind: str = UNKNOWN
+    """The kind of adaptation its run recorded (``harness.core.kinds.KINDS``)."""
 
     @property
     def cost(self) -> float:
@@ -89,7 +86,7 @@ def _cost_phrase(choice: Candidate, best: Candidate) -> str:
         return f"no training cost ({spent})"
     if best.cost > 0 and choice.cost < best.cost:
         return f"{choice.cost / best.cost:.0%} of the training time ({spent})"
-    return f"a cheaper kind of adaptation ({choice.kind} vs {best.kind}; {spent})"
+    return f"a cheaper kind of adaptation ({LABELS[choice.kind]} vs {LABELS[best.kind]}; {spent})"
 
 
 def recommend(candidates: Sequence[Candidate], metric: str) -> Recommendation | None:
@@ -101,19 +98,19 @@ def recommend(candidates: Sequence[Candidate], metric: str) -> Recommendation | 
                           c.value if c.high is None else c.high) for c in candidates}
     tied = [by_name[name] for name in tied_groups(intervals, higher_is_better=True)[0]]
     best = tied[0]
-    choice = min(tied, key=lambda c: (KINDS.index(c.kind), c.cost, -c.value, c.name))
+    choice = min(tied, key=lambda c: (kind_rank(c.kind), c.cost, -c.value, c.name))
     action = f"{ACTIONS[choice.kind]}, with {choice.name}"
     if choice is best:
         others = [c.name for c in tied if c is not best]
         within = (f"the cheapest of the {len(tied)} candidates within its CI "
                   f"({', '.join(others)} also)" if others else
                   "no other candidate is within its CI")
-        sentence = (f"{best.name} ({KIND_LABELS[best.kind]}) is the best on {metric} "
+        sentence = (f"{best.name} ({LABELS[best.kind]}) is the best on {metric} "
                     f"({fmt(best.value, best.low, best.high)}) and {within}: {action}.")
     else:
-        sentence = (f"{choice.name} ({KIND_LABELS[choice.kind]}, {metric} "
+        sentence = (f"{choice.name} ({LABELS[choice.kind]}, {metric} "
                     f"{fmt(choice.value, choice.low, choice.high)}) is within the CI of the "
-                    f"best candidate, {best.name} ({KIND_LABELS[best.kind]}, "
+                    f"best candidate, {best.name} ({LABELS[best.kind]}, "
                     f"{fmt(best.value, best.low, best.high)}), at "
                     f"{_cost_phrase(choice, best)}: {action}.")
     return Recommendation(choice, best, tuple(tied), metric, RULE.format(metric=metric),
@@ -142,16 +139,13 @@ def _cell(cells: Measured, run_id: int, names: Sequence[str], missing: str) -> s
     return missing
 
 
-def _data_needed(cells: Measured, run_id: int, approach: str, budget: str,
+def _data_needed(cells: Measured, run_id: int, sorts: str, budget: str,
                  config: Mapping[str, Any]) -> str:
-    sorts = kind(approach)
     if sorts == "prompting":
-        if "few-shot" not in approach:
-            return "none: instructions only"
         shots = config.get("k")
-        return f"{shots} labelled examples in the prompt" if shots else "labelled examples in "\
-            "the prompt"
-    if sorts == "rag":
+        return f"{shots} labelled examples in the prompt" if shots else \
+            "none: instructions only"
+    if sorts == "retrieval":
         return "documents to retrieve from; no labelled examples"
     text = f"the {budget} budget's training set"
     points = sorted((int(name[16:-1]), value[0]) for (run, name), value in cells.items()
@@ -170,16 +164,16 @@ def decision_table(long: pd.DataFrame, names: Mapping[int, str], metric: str | N
     long = long[long["run_id"].isin(list(names))]
     cells = measured(long)
     runs = long.drop_duplicates("run_id").set_index("run_id")
-    order = sorted(names, key=lambda r: (KINDS.index(kind(runs.at[r, "approach"])), names[r]))
+    kinds = {r: kind_of(runs.at[r, "kind"]) if "kind" in runs else UNKNOWN for r in names}
+    order = sorted(names, key=lambda r: (kind_rank(kinds[r]), names[r]))
     rows: dict[str, dict[str, str]] = {}
     for run_id in order:
-        approach, col = runs.at[run_id, "approach"], names[run_id]
-        sorts = kind(approach)
-        trained = sorts in KINDS[2:]
+        col, sorts = names[run_id], kinds[run_id]
+        trained = sorts not in ("prompting", "retrieval")
         no_training = "0 (no training)" if not trained else "not measured"
         headline = metric or "accuracy"
         aspects = {
-            "kind": sorts,
+            "kind": LABELS[sorts],
             "initial cost: train_seconds": _cell(cells, run_id, ["train_seconds"], no_training),
             "initial cost: train_cost": _cell(cells, run_id, ["train_cost"], no_training),
             "production latency: latency_p50_ms": _cell(cells, run_id, ["latency_p50_ms"],
@@ -190,13 +184,13 @@ def decision_table(long: pd.DataFrame, names: Mapping[int, str], metric: str | N
                                               "not measured"),
             f"domain terminology: {headline}": _cell(cells, run_id, [headline],
                                                      "not measured"),
-            "data needed": _data_needed(cells, run_id, approach, runs.at[run_id, "budget"],
+            "data needed": _data_needed(cells, run_id, sorts, runs.at[run_id, "budget"],
                                         (configs or {}).get(run_id, {})),
             "maintenance: artifact_bytes": _cell(cells, run_id, ["artifact_bytes"],
                                                  "none" if not trained else "not measured"),
             "maintenance: retraining needed": (
                 "yes: retrain when the data or facts change" if trained else
-                "no: update the documents" if sorts == "rag" else "no: edit the prompt"),
+                "no: update the documents" if sorts == "retrieval" else "no: edit the prompt"),
         }
         for aspect, text in aspects.items():
             rows.setdefault(aspect, {})[col] = text
@@ -210,6 +204,7 @@ def candidates_for(long: pd.DataFrame, names: Mapping[int, str],
     """The rule's inputs: each named run's ``metric`` (with CI) and ``train_seconds``."""
     cells = measured(long[long["run_id"].isin(list(names))])
     approaches = dict(zip(long["run_id"], long["approach"], strict=True))
+    kinds = (dict(zip(long["run_id"], long["kind"], strict=True)) if "kind" in long else {})
     out = []
     for run_id, name in names.items():
         if (run_id, metric) not in cells:
@@ -217,7 +212,8 @@ def candidates_for(long: pd.DataFrame, names: Mapping[int, str],
         value, low, high = cells[(run_id, metric)]
         seconds = cells.get((run_id, "train_seconds"))
         out.append(Candidate(name, str(approaches[run_id]), value, low, high,
-                             None if seconds is None else seconds[0]))
+                             None if seconds is None else seconds[0],
+                             kind_of(kinds.get(run_id))))
     return out
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from reports import data
-from reports.analysis import HEADLINE, fmt, leaderboard
+from reports.analysis import fmt, headline_metrics, leaderboard
 from reports.decision import headline_metric, report
 
 LEADERBOARD_METRICS = 6
@@ -47,7 +47,7 @@ def leaderboard_cells(long: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     """The leaderboard of one task as text cells (``value [low, high]``), ties marked on the
     headline metric; returns the table and the metric the ties are on."""
     names = list(dict.fromkeys(long["name"]))
-    shown = [n for n in HEADLINE if n in names][:LEADERBOARD_METRICS] or names[:3]
+    shown = [n for n in headline_metrics() if n in names][:LEADERBOARD_METRICS] or names[:3]
     chosen = headline_metric(names) or shown[0]
     table = leaderboard(long, shown, chosen)
     for name in shown:

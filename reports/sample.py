@@ -17,6 +17,7 @@ import hashlib
 import random
 from pathlib import Path
 
+from harness.measure.catalogue import BUILTIN, Catalogue
 from harness.measure.metrics import Estimate, accuracy
 from harness.runner.store import RunRecord, Store
 
@@ -32,6 +33,14 @@ SENTIMENT = {
 }
 
 
+CATALOGUE = Catalogue(BUILTIN)
+"""The built-in metrics' directions (what the suites would have recorded)."""
+KIND = {"zero-shot": "prompting", "few-shot": "prompting", "rag": "retrieval",
+        "lora": "parameter-efficient", "qlora": "parameter-efficient",
+        "adapters": "parameter-efficient", "full-ft": "full fine-tuning"}
+"""The kind each sample approach declares (as its plugin would)."""
+
+
 def _record(approach: str, task: str, *, seed: int = 0, code: str = "git:abc1234",
             config: dict | None = None) -> RunRecord:
     if config is None:
@@ -42,11 +51,12 @@ def _record(approach: str, task: str, *, seed: int = 0, code: str = "git:abc1234
         seed=seed, budget="smoke", config=config,
         config_hash=digest[:12], data_hash=f"data-{task}-1",
         model_version="smollm2-135m@1", code_version=code, packages={"torch": "2.13.0"},
-        device="cpu")
+        device="cpu", kind=KIND[approach])
 
 
 def _metric(store: Store, run: int, suite: str, name: str, value: float | Estimate,
-            higher: bool | None = None, **extra: object) -> None:
+            **extra: object) -> None:
+    higher = CATALOGUE.require(name).higher_is_better
     if isinstance(value, Estimate):
         store.add_metric(run, suite, name, value.value, low=value.low, high=value.high,
                          n=value.n, higher_is_better=higher, extra=extra)
@@ -72,24 +82,24 @@ def _sentiment_run(store: Store, approach: str, rng: random.Random) -> int:
                      "prediction": reference if hit else LABELS[1 - k % 2], "correct": hit,
                      "latency_ms": p50})
     store.add_examples(run, "accuracy.choice", rows)
-    _metric(store, run, "accuracy", "accuracy", accuracy(hits), True)
-    _metric(store, run, "accuracy", "macro_f1", accuracy(hits), True)
-    _metric(store, run, "accuracy", "gen_unmatched", 0.02 if train_seconds else 0.15, False)
+    _metric(store, run, "accuracy", "accuracy", accuracy(hits))
+    _metric(store, run, "accuracy", "macro_f1", accuracy(hits))
+    _metric(store, run, "accuracy", "gen_unmatched", 0.02 if train_seconds else 0.15)
     latency = [p50 * (0.8 + 0.4 * rng.random()) for _ in range(ITEMS)]
     store.add_examples(run, "latency", [
         {"item_id": f"s{k:03d}", "prompt": f"Review {k}", "latency_ms": ms}
         for k, ms in enumerate(latency)])
     for q, factor in ((50, 1.0), (95, 1.4), (99, 1.7)):
         _metric(store, run, "latency", f"latency_p{q}_ms",
-                Estimate(p50 * factor, p50 * factor * 0.9, p50 * factor * 1.1, ITEMS), False)
-    _metric(store, run, "latency", "serving_peak_memory_bytes", 6.0e8, False)
-    _metric(store, run, "latency", "train_cost", (train_seconds or 0) / 3600, False)
-    _metric(store, run, "prepare", "prepare_seconds", (train_seconds or 0) + 3.0, False)
+                Estimate(p50 * factor, p50 * factor * 0.9, p50 * factor * 1.1, ITEMS))
+    _metric(store, run, "latency", "serving_peak_memory_bytes", 6.0e8)
+    _metric(store, run, "latency", "train_cost", (train_seconds or 0) / 3600)
+    _metric(store, run, "prepare", "prepare_seconds", (train_seconds or 0) + 3.0)
     if train_seconds is not None:
-        _metric(store, run, "prepare", "train_seconds", train_seconds, False)
+        _metric(store, run, "prepare", "train_seconds", train_seconds)
         params = 2.4e6 if approach != "full-ft" else 1.35e8
         _metric(store, run, "prepare", "trainable_params", params)
-        _metric(store, run, "prepare", "artifact_bytes", params * 4, False)
+        _metric(store, run, "prepare", "artifact_bytes", params * 4)
         speed = train_seconds / 800
         store.add_curve_points(run, [
             (step, split, "loss", 2.5 / (1 + step / (20 * speed))
@@ -100,10 +110,10 @@ def _sentiment_run(store: Store, approach: str, rng: random.Random) -> int:
         _forgetting(store, run, flips, rng)
     if approach == "lora":
         _metric(store, run, "latency", "merged_latency_p50_ms",
-                Estimate(p50 * 0.92, p50 * 0.85, p50, ITEMS), False)
+                Estimate(p50 * 0.92, p50 * 0.85, p50, ITEMS))
     if approach == "qlora":
         _metric(store, run, "latency", "dequantized_latency_p50_ms",
-                Estimate(p50 * 0.45, p50 * 0.4, p50 * 0.5, ITEMS), False)
+                Estimate(p50 * 0.45, p50 * 0.4, p50 * 0.5, ITEMS))
     store.finish_run(run, "finished")
     return run
 
@@ -120,12 +130,12 @@ def _forgetting(store: Store, run: int, flips: tuple[int, int], rng: random.Rand
         after[k] = False
     delta = accuracy(after).value - accuracy(base).value
     _metric(store, run, "forgetting", "forgetting_delta",
-            Estimate(delta, delta - 0.08, delta + 0.06, ITEMS), True, fixed=fixed,
+            Estimate(delta, delta - 0.08, delta + 0.06, ITEMS), fixed=fixed,
             broken=broken, p_value=0.3)
-    _metric(store, run, "forgetting", "items_fixed", fixed, True)
-    _metric(store, run, "forgetting", "items_broken", broken, False)
-    _metric(store, run, "forgetting", "probe_accuracy", accuracy(after), True)
-    _metric(store, run, "forgetting", "probe_accuracy_base", accuracy(base), True)
+    _metric(store, run, "forgetting", "items_fixed", fixed)
+    _metric(store, run, "forgetting", "items_broken", broken)
+    _metric(store, run, "forgetting", "probe_accuracy", accuracy(after))
+    _metric(store, run, "forgetting", "probe_accuracy_base", accuracy(base))
     store.add_examples(run, "forgetting.general", [
         {"item_id": f"g{k:03d}", "prompt": f"General question {k}?", "reference": f"answer {k}",
          "prediction": f"answer {k}" if hit else "something else", "correct": hit,
@@ -140,7 +150,7 @@ def write_sample(path: str | Path) -> dict[str, int]:
     store = Store(path)
     ids: dict[str, int] = {}
     old = store.start_run(_record("few-shot", "sentiment", code="git:0ld0001"))
-    _metric(store, old, "accuracy", "accuracy", accuracy(_hits(30, rng)), True)
+    _metric(store, old, "accuracy", "accuracy", accuracy(_hits(30, rng)))
     store.finish_run(old, "finished")
     ids["few-shot (stale)"] = old
     for approach in SENTIMENT:
@@ -148,8 +158,8 @@ def write_sample(path: str | Path) -> dict[str, int]:
     for size, right in ((8, 22), (16, 29)):
         side = store.start_run(_record("lora", "sentiment", config={"train_examples": size}))
         acc = accuracy(_hits(right, rng))
-        _metric(store, side, "accuracy", "primary_accuracy", acc, True)
-        _metric(store, ids["lora"], "overfitting", f"data_efficiency[{size}]", acc, True,
+        _metric(store, side, "accuracy", "primary_accuracy", acc)
+        _metric(store, ids["lora"], "overfitting", f"data_efficiency[{size}]", acc,
                 train_examples=size, run_id=side)
         store.finish_run(side, "finished")
         ids[f"lora (n={size})"] = side
@@ -158,13 +168,13 @@ def write_sample(path: str | Path) -> dict[str, int]:
     ids["adapters"] = failed
     for approach, right in (("zero-shot", 12), ("rag", 31)):
         run = store.start_run(_record(approach, "kb-qa"))
-        _metric(store, run, "accuracy", "gen_accuracy", accuracy(_hits(right, rng)), True)
+        _metric(store, run, "accuracy", "gen_accuracy", accuracy(_hits(right, rng)))
         _metric(store, run, "knowledge_update", "new_facts_after",
-                0.9 if approach == "rag" else 0.05, True)
+                0.9 if approach == "rag" else 0.05)
         if approach == "rag":
-            _metric(store, run, "retrieval", "recall_at_k", 0.88, True, k=3)
-            _metric(store, run, "latency", "retrieval_ms", Estimate(12.0, 10.0, 14.0, 40), False)
-            _metric(store, run, "latency", "model_ms", Estimate(210.0, 190.0, 230.0, 40), False)
+            _metric(store, run, "retrieval", "recall_at_k", 0.88, k=3)
+            _metric(store, run, "latency", "retrieval_ms", Estimate(12.0, 10.0, 14.0, 40))
+            _metric(store, run, "latency", "model_ms", Estimate(210.0, 190.0, 230.0, 40))
         store.finish_run(run, "finished")
         ids[f"{approach} kb-qa"] = run
     store.close()

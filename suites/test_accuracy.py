@@ -9,10 +9,8 @@ import pytest
 from harness.measure.evaluate import score_by_choice, score_by_generation, scored_once
 from harness.measure.metrics import accuracy, macro_f1, mean, per_class_accuracy
 
-PER_ITEM_SCORES: dict[str, bool | None] = {
-    "exact_match": True, "f1": True, "refused": None, "retrieval_ms": False, "model_ms": False,
-}
-"""Per-item numbers a generation row may carry (recorded as means with CIs): direction."""
+PER_ITEM_SCORES = ("exact_match", "f1", "refused", "retrieval_ms", "model_ms")
+"""Per-item numbers a generation row may carry (recorded as means with CIs)."""
 
 
 def test_choice_accuracy(candidate, task_data, tunebench, record, run_seed):
@@ -25,10 +23,10 @@ def test_choice_accuracy(candidate, task_data, tunebench, record, run_seed):
     references = [r["reference"] for r in rows]
     acc = accuracy([r["correct"] for r in rows], seed=seed)
     f1 = macro_f1(predictions, references, task_data.labels, seed=seed)
-    record.metric("accuracy", acc, higher_is_better=True)
-    record.metric("macro_f1", f1, higher_is_better=True)
+    record.metric("accuracy", acc)
+    record.metric("macro_f1", f1)
     for label, recall in per_class_accuracy(predictions, references, task_data.labels).items():
-        record.metric(f"recall[{label}]", recall, higher_is_better=True)
+        record.metric(f"recall[{label}]", recall)
     record.examples(rows, part="choice")
 
     assert len(rows) == len(task_data.eval)
@@ -40,20 +38,18 @@ def test_generation_accuracy(candidate, task, task_data, tunebench, record, run_
     rows = scored_once(record.run.scored, "generation", task_data.eval,
                        lambda items: score_by_generation(candidate, task, items))
     acc = accuracy([r["correct"] for r in rows], seed=run_seed)
-    record.metric("gen_accuracy", acc, higher_is_better=True)
+    record.metric("gen_accuracy", acc)
     if task_data.labels:
         unmatched = accuracy([r["prediction"] is None for r in rows], seed=run_seed)
-        record.metric("gen_unmatched", unmatched, higher_is_better=False)
-    for name, higher_is_better in PER_ITEM_SCORES.items():
+        record.metric("gen_unmatched", unmatched)
+    for name in PER_ITEM_SCORES:
         values = [r["extra"][name] for r in rows if name in r["extra"]]
         if values:
-            record.metric(name, mean(values, seed=run_seed),
-                          higher_is_better=higher_is_better)
+            record.metric(name, mean(values, seed=run_seed))
     kinds = sorted({r["extra"]["kind"] for r in rows if "kind" in r["extra"]})
     for kind in kinds if len(kinds) > 1 else ():
         hits = [r["correct"] for r in rows if r["extra"].get("kind") == kind]
-        record.metric(f"gen_accuracy[{kind}]", accuracy(hits, seed=run_seed),
-                      higher_is_better=True)
+        record.metric(f"gen_accuracy[{kind}]", accuracy(hits, seed=run_seed))
     record.examples(rows, part="generation")
 
     assert len(rows) == len(task_data.eval)

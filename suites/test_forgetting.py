@@ -16,6 +16,7 @@ what is measured is the deployed candidate, demonstrations and retrieval include
 """
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -43,7 +44,7 @@ def general_probes(tunebench, seed):
 
 
 def _record_comparison(record, name, comparison, **extra):
-    record.metric(name, comparison.delta, higher_is_better=True, fixed=comparison.fixed,
+    record.metric(name, comparison.delta, fixed=comparison.fixed,
                   broken=comparison.broken, p_value=comparison.p_value, **extra)
 
 
@@ -56,12 +57,12 @@ def test_general_probes(candidate, tunebench, record, run_seed):
     before = [r["correct"] for r in base_rows]
     after = [r["correct"] for r in rows]
     comparison = paired_comparison(before, after, seed=run_seed)
-    record.metric("probe_accuracy_base", accuracy(before, seed=run_seed), higher_is_better=True)
-    record.metric("probe_accuracy", accuracy(after, seed=run_seed), higher_is_better=True)
+    record.metric("probe_accuracy_base", accuracy(before, seed=run_seed))
+    record.metric("probe_accuracy", accuracy(after, seed=run_seed))
     _record_comparison(record, "forgetting_delta", comparison)
     record.metric("mcnemar_p", comparison.p_value)
-    record.metric("items_fixed", comparison.fixed, higher_is_better=True)
-    record.metric("items_broken", comparison.broken, higher_is_better=False)
+    record.metric("items_fixed", comparison.fixed)
+    record.metric("items_broken", comparison.broken)
     categories = sorted({e.meta["category"] for e in items})
     for category in categories:
         picked = [i for i, e in enumerate(items) if e.meta["category"] == category]
@@ -99,13 +100,12 @@ def test_general_text_perplexity(candidate, tunebench, record, run_seed):
     base = tunebench.memo(("general text, base", len(texts)),
                           lambda: tunebench.base_candidate.loglikelihood_rolling(texts))
     perplexity, base_perplexity = _perplexity(scores), _perplexity(base)
-    record.metric("perplexity", perplexity, higher_is_better=False)
-    record.metric("perplexity_base", base_perplexity, higher_is_better=False)
-    record.metric("perplexity_delta", perplexity.value - base_perplexity.value,
-                  higher_is_better=False)
+    record.metric("perplexity", perplexity)
+    record.metric("perplexity_base", base_perplexity)
+    record.metric("perplexity_delta", perplexity.value - base_perplexity.value)
     nll_delta = paired_difference([-lp / n for lp, n in base], [-lp / n for lp, n in scores],
                                   seed=run_seed)
-    record.metric("nll_per_token_delta", nll_delta, higher_is_better=False)
+    record.metric("nll_per_token_delta", nll_delta)
 
     assert [n for _, n in scores] == [n for _, n in base]
     assert math.isfinite(perplexity.value) and perplexity.value >= 1.0
@@ -125,9 +125,14 @@ def test_lmeval_probes(candidate, tunebench, record, run_seed):
     mine = evaluate_tasks(candidate, names, limit=limit, seed=run_seed)
     for task_name, result in mine.items():
         for metric, value in result.metrics.items():
-            if isinstance(value, (int, float)) and "_stderr" not in metric:
-                record.metric(f"{metric}[{task_name}]", value, higher_is_better=True,
-                              source="lm-eval")
+            if not isinstance(value, (int, float)) or "_stderr" in metric:
+                continue
+            if metric not in tunebench.metrics:
+                warnings.warn(f"lm-eval metric {metric!r} of {task_name} is not recorded: the "
+                              "metric catalogue does not describe it (docs/hooks.md, "
+                              "register_metrics)", stacklevel=1)
+                continue
+            record.metric(f"{metric}[{task_name}]", value, source="lm-eval")
         before = {i["item_id"]: bool(i["correct"]) for i in base[task_name].items
                   if i["correct"] is not None}
         after = {i["item_id"]: bool(i["correct"]) for i in result.items

@@ -27,17 +27,14 @@ def _record_sample(record, sample, seed, prefix=""):
     ms = 1000.0
     for q in (50, 95, 99):
         record.metric(f"{prefix}latency_p{q}_ms",
-                      percentile([s * ms for s in sample.end_to_end], q, seed=seed),
-                      higher_is_better=False)
-    record.metric(f"{prefix}ttft_ms", mean([s * ms for s in sample.ttft], seed=seed),
-                  higher_is_better=False)
+                      percentile([s * ms for s in sample.end_to_end], q, seed=seed))
+    record.metric(f"{prefix}ttft_ms", mean([s * ms for s in sample.ttft], seed=seed))
     if sample.decode_per_token:
         per_token = mean([s * ms for s in sample.decode_per_token], seed=seed)
-        record.metric(f"{prefix}decode_ms_per_token", per_token, higher_is_better=False)
-        record.metric(f"{prefix}decode_tokens_per_second", 1000.0 / per_token.value,
-                      higher_is_better=True)
+        record.metric(f"{prefix}decode_ms_per_token", per_token)
+        record.metric(f"{prefix}decode_tokens_per_second", 1000.0 / per_token.value)
     record.metric(f"{prefix}batched_requests_per_second",
-                  sample.batched_requests / sample.batched_seconds, higher_is_better=True,
+                  sample.batched_requests / sample.batched_seconds,
                   batch=sample.batched_requests)
 
 
@@ -52,16 +49,15 @@ def test_latency(candidate, task, task_data, tunebench, record, run_seed):
                          **_decode_options(tunebench.budget.name))
     _record_sample(record, sample, run_seed)
     record.metric("serving_peak_memory_bytes", memory["peak_memory_bytes"],
-                  higher_is_better=False, kind=memory["peak_memory_kind"])
+                  kind=memory["peak_memory_kind"])
     phases = sorted({name for p in sample.phases for name in p})
     for name in phases:
         spent = [p.get(name, 0.0) * 1000 for p in sample.phases]
-        record.metric(name.removesuffix("_seconds") + "_ms", mean(spent, seed=run_seed),
-                      higher_is_better=False)
+        record.metric(name.removesuffix("_seconds") + "_ms", mean(spent, seed=run_seed))
     if phases:
         model_ms = [(total - sum(p.values())) * 1000
                     for total, p in zip(sample.end_to_end, sample.phases, strict=True)]
-        record.metric("model_ms", mean(model_ms, seed=run_seed), higher_is_better=False)
+        record.metric("model_ms", mean(model_ms, seed=run_seed))
     record.examples([
         {"item_id": e.id, "prompt": e.prompt_text, "latency_ms": total * 1000,
          "extra": {"ttft_ms": first * 1000, "tokens": tokens,
@@ -80,13 +76,13 @@ def test_cost(candidate, tunebench, record):
     price = tunebench.options.price_per_hour
     train_seconds = candidate.info.get("train_seconds", 0.0) or 0.0
     train_cost = train_seconds / 3600 * price
-    record.metric("train_cost", train_cost, higher_is_better=False, price_per_hour=price)
+    record.metric("train_cost", train_cost, price_per_hour=price)
     measured = tunebench.store.query(
         "SELECT value FROM metrics WHERE run_id = ? AND suite = 'latency' "
         "AND name = 'batched_requests_per_second' ORDER BY id DESC LIMIT 1", (record.run.id,))
     if measured:  # an hour of serving at the measured batched rate, per 1,000 requests
         serving_cost = 1000 / measured[0]["value"] / 3600 * price
-        record.metric("cost_per_1k_requests", serving_cost, higher_is_better=False,
+        record.metric("cost_per_1k_requests", serving_cost,
                       price_per_hour=price)
     recorded = {row["name"]: row["value"] for row in tunebench.store.query(
         "SELECT name, value FROM metrics WHERE run_id = ? AND suite = 'latency' "

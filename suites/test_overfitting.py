@@ -51,7 +51,7 @@ def test_loss_curves(candidate, run, tunebench, record):
                   rule=VERDICT_RULE, curve=curve)
     for name, value in reading.as_dict().items():
         if isinstance(value, (int, float)) and name != "verdict":
-            record.metric(name, value, higher_is_better=False if "loss" in name else None)
+            record.metric(name, value)
 
     assert reading.verdict in VERDICT_CODES
     if tunebench.trains(run.approach):
@@ -74,9 +74,9 @@ def test_train_eval_gap(candidate, run, task, task_data, record, run_seed):
     train_acc = accuracy(train_hits, seed=run_seed)
     eval_acc = accuracy(eval_hits, seed=run_seed)
     gap = unpaired_difference(eval_hits, train_hits, seed=run_seed)
-    record.metric("train_accuracy", train_acc, higher_is_better=None)
-    record.metric("eval_accuracy_same_n", eval_acc, higher_is_better=True)
-    record.metric("train_eval_gap", gap, higher_is_better=False)
+    record.metric("train_accuracy", train_acc)
+    record.metric("eval_accuracy_same_n", eval_acc)
+    record.metric("train_eval_gap", gap)
 
     assert len(train_hits) == len(eval_hits) == n
     assert abs(gap.value - (train_acc.value - eval_acc.value)) < 1e-9
@@ -95,9 +95,8 @@ def test_data_efficiency(approach_name, tunebench, task, record, run_seed):
             data = tunebench.task_data(run_seed, size)
             rows = score_primary(sized.candidate, task, data.eval)
             acc = accuracy([r["correct"] for r in rows], seed=run_seed)
-            Recorder(tunebench, sized, "accuracy").metric("primary_accuracy", acc,
-                                                          higher_is_better=True)
-            record.metric(f"data_efficiency[{size}]", acc, higher_is_better=True,
+            Recorder(tunebench, sized, "accuracy").metric("primary_accuracy", acc)
+            record.metric(f"data_efficiency[{size}]", acc,
                           train_examples=size, run_id=sized.id)
             points.append((size, len(data.train), acc))
 

@@ -24,6 +24,7 @@ fig. 2); a sweep of ``--set dpo.beta=...`` traces it for one approach.
 
 import pytest
 
+from harness.core.capabilities import CarriesRewardModel
 from harness.measure.metrics import accuracy, mean
 
 PAIRED = "pairs"
@@ -45,7 +46,7 @@ def test_preference_accuracy(candidate, task_data, tunebench, record, run_seed):
                                      [(e.answer, e.rejected) for e in pairs])
     prefers = [chosen > rejected for chosen, rejected in scores]
     estimate = accuracy(prefers, seed=seed)
-    record.metric("preference_accuracy", estimate, higher_is_better=True)
+    record.metric("preference_accuracy", estimate)
     base_scores = tunebench.memo(
         ("base pair scores", tuple(e.id for e in pairs)),
         lambda: tunebench.base_candidate.score_choices(
@@ -53,12 +54,11 @@ def test_preference_accuracy(candidate, task_data, tunebench, record, run_seed):
     shifts = [(c - r) - (base_c - base_r)
               for (c, r), (base_c, base_r) in zip(scores, base_scores, strict=True)]
     implicit = [1.0 if d > TIE else 0.0 if d < -TIE else 0.5 for d in shifts]
-    record.metric("implicit_reward_accuracy", mean(implicit, seed=seed), higher_is_better=True)
+    record.metric("implicit_reward_accuracy", mean(implicit, seed=seed))
     flaws = sorted({e.meta.get("flaw") for e in pairs} - {None})
     for flaw in flaws if len(flaws) > 1 else ():
         hits = [p for p, e in zip(prefers, pairs, strict=True) if e.meta.get("flaw") == flaw]
-        record.metric(f"preference_accuracy[{flaw}]", accuracy(hits, seed=seed),
-                      higher_is_better=True)
+        record.metric(f"preference_accuracy[{flaw}]", accuracy(hits, seed=seed))
     record.examples([
         {"item_id": e.id, "prompt": e.prompt_text, "prediction": "chosen" if p else "rejected",
          "reference": "chosen", "correct": p, "score": c - r,
@@ -73,14 +73,14 @@ def test_preference_accuracy(candidate, task_data, tunebench, record, run_seed):
 
 def test_reward_model_accuracy(candidate, task_data, tunebench, record, run_seed):
     pairs = pairs_of(task_data)
-    if not hasattr(candidate, "rewards"):
+    if not isinstance(candidate, CarriesRewardModel):
         pytest.skip("the candidate carries no reward model")
     prompts = [list(e.messages) for e in pairs]
     chosen = candidate.rewards(prompts, [e.answer for e in pairs])
     rejected = candidate.rewards(prompts, [e.rejected for e in pairs])
     hits = [c > r for c, r in zip(chosen, rejected, strict=True)]
     estimate = accuracy(hits, seed=run_seed)
-    record.metric("reward_model_accuracy", estimate, higher_is_better=True)
+    record.metric("reward_model_accuracy", estimate)
 
     assert len(hits) == len(pairs)
     assert estimate.low <= estimate.value <= estimate.high
@@ -108,10 +108,10 @@ def test_replies_against_base(candidate, task, task_data, tunebench, record, run
     log_ratios = [a[0] - b[0] for a, b in zip(own, reference, strict=True)]
     divergence = mean(log_ratios, seed=seed) if log_ratios else None
 
-    record.metric("win_rate_vs_base", win_rate, higher_is_better=True)
-    record.metric("judge_reward", reward, higher_is_better=True)
+    record.metric("win_rate_vs_base", win_rate)
+    record.metric("judge_reward", reward)
     if divergence is not None:
-        record.metric("kl_to_base", divergence, higher_is_better=False)
+        record.metric("kl_to_base", divergence)
     ratio_of = dict(zip(scored, log_ratios, strict=True))
     record.examples([
         {"item_id": e.id, "prompt": e.prompt_text, "prediction": reply,

@@ -8,6 +8,7 @@ top-k accuracy). Candidates that do not retrieve are skipped.
 
 import pytest
 
+from harness.core.capabilities import ReadsDocuments
 from harness.measure.metrics import mean
 
 
@@ -16,7 +17,7 @@ def gold_passages(example) -> set[str]:
 
 
 def test_recall_at_k(candidate, task_data, tunebench, record, run_seed):
-    if not callable(getattr(candidate, "retrieve", None)):
+    if not isinstance(candidate, ReadsDocuments):
         pytest.skip("this candidate does not retrieve")
     questions = [e for e in task_data.eval if gold_passages(e)]
     if not questions:
@@ -33,11 +34,11 @@ def test_recall_at_k(candidate, task_data, tunebench, record, run_seed):
             "correct": gold <= set(retrieved), "score": recalls[-1],
             "extra": {"kind": example.meta.get("kind", "")},
         })
-    k = getattr(candidate, "top_k", len(found[0]))
+    k = candidate.top_k
     seed = run_seed
     recall, hit = mean(recalls, seed=seed), mean(hits, seed=seed)
-    record.metric("recall_at_k", recall, higher_is_better=True, k=k)
-    record.metric("hit_at_k", hit, higher_is_better=True, k=k)
+    record.metric("recall_at_k", recall, k=k)
+    record.metric("hit_at_k", hit, k=k)
     record.examples(rows)
 
     assert all(len(chunks) <= k for chunks in found)

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import pytest
 import torch
 
+from harness.core.capabilities import CarriesRewardModel
 from harness.runner.session import ExperimentSession, SessionOptions
 from harness.train.preference import reward_model_from, reward_scores
 
@@ -106,6 +107,7 @@ def test_rlhf_trains_a_reward_model_then_the_policy(pairs_file, tiny_model_dir, 
         rejected = rlhf.rewards(prompts, [e.rejected for e in pairs])
         curves = {row[0] for row in session.store.query("SELECT DISTINCT name FROM curves")}
         info = rlhf.info
+    assert isinstance(rlhf, CarriesRewardModel)
     assert sum(c > r for c, r in zip(chosen, rejected, strict=True)) / len(pairs) >= 0.9
     assert info["reward_model_validation_accuracy"] >= 0.9
     assert info["rl_steps"] == 2  # 4 prompts x 4 replies / batches of 8

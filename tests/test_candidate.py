@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import harness.models.lm_candidate as candidate_module
+from harness.core.capabilities import CarriesRewardModel, RewritesPrompts
 from harness.models.lm_candidate import LMCandidate
 
 SYSTEM = {"role": "system", "content": "Classify the review as positive or negative."}
@@ -94,3 +95,11 @@ def test_rewrite_changes_what_the_model_sees(tiny_lm):
 def test_empty_choice_is_an_error(candidate):
     with pytest.raises(ValueError, match="tokenizes to nothing"):
         candidate.score_choices(PROMPTS[:1], [("positive", "")])
+
+
+def test_only_a_candidate_given_a_rewrite_declares_that_it_rewrites_prompts(tiny_lm):
+    shout = LMCandidate(*tiny_lm, rewrite=lambda m: [*m[:-1], {**m[-1], "content": "HEY"}])
+    assert isinstance(shout, RewritesPrompts)
+    assert shout.rewrite_prompts(PROMPTS[:1])[0][-1]["content"] == "HEY"
+    assert not isinstance(LMCandidate(*tiny_lm), RewritesPrompts)
+    assert not isinstance(LMCandidate(*tiny_lm), CarriesRewardModel)

@@ -7,9 +7,15 @@ from pathlib import Path
 import pytest
 
 from harness.core import hookspecs, plugins
-from harness.core.approach import Approach, RunContext
+from harness.core.approach import Approach, RunContext, approach_declaration_problem
 from harness.core.hookspecs import hookimpl
-from harness.core.registry import DuplicateNameError, Registry, UnknownNameError
+from harness.core.registry import (
+    DeclarationError,
+    DuplicateNameError,
+    Registry,
+    UnknownNameError,
+)
+from harness.measure.catalogue import Metric
 from harness.models.lm_candidate import LMCandidate
 from harness.runner.session import ExperimentSession, Recorder, SessionOptions
 
@@ -46,6 +52,7 @@ def test_every_hook_has_a_docstring_and_is_documented(name):
 
 class Echo(Approach):
     name = "echo-test"
+    kind = "prompting"
     description = "registered at run time by a test"
 
     def prepare(self, ctx: RunContext) -> LMCandidate:
@@ -69,6 +76,11 @@ class Observer:
     @hookimpl
     def register_tasks(self, register):
         self.calls.append(("register_tasks", {}))
+
+    @hookimpl
+    def register_metrics(self, register):
+        self.calls.append(("register_metrics", {}))
+        register(Metric("answered", True, "share", "share of prompts answered (a test metric)"))
 
     @hookimpl
     def on_candidate_ready(self, candidate, run):
@@ -110,15 +122,58 @@ def test_runtime_registered_approach_is_selectable_and_every_hook_fires(
     session.close()
     called = {name for name, _ in observer.calls}
     # register_approaches is exercised by the lookup above; the rest must have been called.
-    assert called == {"register_tasks", "on_candidate_ready", "on_metric_recorded",
-                      "on_run_finished", "on_train_log"}
+    assert called == {"register_tasks", "register_metrics", "on_candidate_ready",
+                      "on_metric_recorded", "on_run_finished", "on_train_log"}
     assert ("on_train_log", {"step": 1, "split": "train", "value": 2.5}) in observer.calls
     finished = [kwargs for name, kwargs in observer.calls if name == "on_run_finished"]
     assert finished == [{"run_id": run.id, "status": "finished"}]
     metrics = [kw["metric"] for name, kw in observer.calls if name == "on_metric_recorded"]
-    assert {"suite": "unit", "name": "answered", "value": 1.0}.items() <= metrics[-1].items()
+    assert {"suite": "unit", "name": "answered", "value": 1.0,
+            "higher_is_better": True}.items() <= metrics[-1].items()
     assert "prepare_seconds" in {m["name"] for m in metrics}  # cost, recorded by the harness
     assert set(HOOK_NAMES) == called | {"register_approaches"}
+
+
+def test_compositions_take_the_costliest_kind(tiny_model_dir, tmp_path):
+    session = ExperimentSession(SessionOptions(
+        approaches=["lora+rag"], model=str(tiny_model_dir), budget="smoke",
+        results=tmp_path / "r.db"))
+    assert session.make_approach("lora+rag").kind == "parameter-efficient"
+    assert session.make_approach("few-shot+rag").kind == "retrieval"
+    assert session.make_approach("full-ft+dpo").kind == "full fine-tuning"
+    assert not (tmp_path / "r.db").exists()
+
+
+def test_register_checks_the_class_it_is_given():
+    registry = Registry("approach", check=approach_declaration_problem)
+
+    class NoKind(Approach):
+        name = "no-kind"
+        description = "forgot its kind"
+
+        def prepare(self, ctx):
+            raise NotImplementedError
+
+    for bad, message in ((int, "subclass of harness.Approach"), (NoKind, "must declare kind"),
+                         (type("Plus", (NoKind,), {"name": "a+b", "kind": "prompting"}),
+                          "without '+'")):
+        with pytest.raises(DeclarationError, match=re.escape(message)):
+            registry.add(bad)
+    registry.add(Echo)
+    assert registry.get("echo-test") is Echo
+    with pytest.raises(DeclarationError, match=r"subclass of harness\.Task"):
+        Registry("task", check=plugins.task_declaration_problem).add(Echo)
+
+
+def test_every_run_records_its_approachs_kind(observer, tiny_model_dir, tmp_path):
+    session = ExperimentSession(SessionOptions(
+        approaches=["echo-test"], model=str(tiny_model_dir), budget="smoke",
+        results=tmp_path / "r.db", session="kinds"))
+    with session.open_run("echo-test") as run:
+        pass
+    [row] = session.store.query("SELECT kind FROM runs WHERE id = ?", (run.id,))
+    session.close()
+    assert row["kind"] == Echo.kind == "prompting"
 
 
 def test_unregistered_approach_disappears(observer):
@@ -134,6 +189,7 @@ def make_installed_plugin(site: Path) -> None:
         "from harness.core.hookspecs import hookimpl\n"
         "class Demo(Approach):\n"
         "    name = 'demo-entry-point'\n"
+        "    kind = 'prompting'\n"
         "    description = 'from an entry point'\n"
         "    def prepare(self, ctx):\n"
         "        raise NotImplementedError\n"

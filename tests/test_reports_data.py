@@ -147,31 +147,41 @@ def test_stale_runs_match_the_definition_on_random_histories():
 
 
 def test_decision_rule_prefers_cheap_when_tied_and_better_when_clear():
-    few = decision.Candidate("few-shot", "few-shot", 0.80, 0.72, 0.87)
-    lora = decision.Candidate("lora", "lora", 0.84, 0.77, 0.90, train_seconds=812.0)
+    few = decision.Candidate("few-shot", "few-shot", 0.80, 0.72, 0.87, kind="prompting")
+    lora = decision.Candidate("lora", "lora", 0.84, 0.77, 0.90, train_seconds=812.0,
+                              kind="parameter-efficient")
     tied = decision.recommend([lora, few], "accuracy")
     assert tied.choice is few and tied.best is lora
     assert "within the CI" in tied.sentence and "no training cost" in tied.sentence
     assert tied.sentence.endswith("prompt, with few-shot.")
     assert "cheapest" in tied.rule
-    clear = decision.recommend([decision.Candidate("few-shot", "few-shot", 0.6, 0.55, 0.65),
+    clear = decision.recommend([decision.Candidate("few-shot", "few-shot", 0.6, 0.55, 0.65,
+                                                   kind="prompting"),
                                 lora], "accuracy")
     assert clear.choice is lora and clear.good_enough == (lora,)
     assert "no other candidate is within its CI" in clear.sentence
-    full = decision.Candidate("full-ft", "full-ft", 0.86, 0.8, 0.92, train_seconds=500.0)
+    full = decision.Candidate("full-ft", "full-ft", 0.86, 0.8, 0.92, train_seconds=500.0,
+                              kind="full fine-tuning")
     assert decision.recommend([full, lora], "accuracy").choice is lora  # cheaper kind first
-    qlora = decision.Candidate("qlora", "qlora", 0.83, 0.76, 0.9, train_seconds=1300.0)
+    qlora = decision.Candidate("qlora", "qlora", 0.83, 0.76, 0.9, train_seconds=1300.0,
+                               kind="parameter-efficient")
     pick = decision.recommend([qlora, lora], "accuracy")
     assert pick.choice is lora and "62% of the training time" not in pick.sentence
     assert decision.recommend([], "accuracy") is None
 
 
-def test_kinds_and_headline():
-    assert [decision.kind(a) for a in ("zero-shot", "few-shot", "rag", "lora", "full-ft",
-                                       "lora+rag", "full-ft+dpo", "dpo", "my-plugin")] == [
-        "prompting", "prompting", "rag", "parameter-efficient", "full fine-tuning",
-        "parameter-efficient", "full fine-tuning", "parameter-efficient",
-        "parameter-efficient"]
+def test_the_rule_reads_declared_kinds_not_names():
+    # a plugin named like prompting but declared as preference tuning is costed as declared
+    named = decision.Candidate("prompt-tuning", "prompt-tuning", 0.8, 0.7, 0.9,
+                               kind="preference")
+    lora = decision.Candidate("lora", "lora", 0.8, 0.7, 0.9, train_seconds=900.0,
+                              kind="parameter-efficient")
+    assert decision.recommend([named, lora], "accuracy").choice is lora
+    unknown = decision.Candidate("old-run", "old-run", 0.8, 0.7, 0.9)  # no kind recorded
+    assert decision.recommend([unknown, lora], "accuracy").choice is lora
+
+
+def test_headline():
     assert decision.headline_metric(["gen_accuracy", "accuracy"]) == "accuracy"
     assert decision.headline_metric(["f1", "gen_accuracy"]) == "gen_accuracy"
     assert decision.headline_metric(["f1"]) is None

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from harness.core.capabilities import ReadsDocuments, RewritesPrompts
 from harness.data.records import DataError
 from harness.measure.evaluate import score_by_generation
 from harness.models.lm_candidate import LMCandidate
@@ -135,7 +136,8 @@ def test_swapping_the_corpus_changes_what_is_retrieved(tiny_lm, tmp_path):
     assert candidate.use_corpus(updated)
     [[top, *_]] = candidate.retrieve(["How much is a parking permit?"])
     assert "fifty-five" in top.text and candidate.passages == updated
-    assert not LMCandidate(*tiny_lm).use_corpus(updated)  # a plain model reads no documents
+    assert isinstance(candidate, ReadsDocuments) and isinstance(candidate, RewritesPrompts)
+    assert not isinstance(LMCandidate(*tiny_lm), ReadsDocuments)  # a plain model reads none
 
 
 def test_user_corpus_from_a_folder_and_from_jsonl(tmp_path):

@@ -38,6 +38,14 @@ def test_bad_override_is_a_usage_error(tmp_path):
     assert "expected int, got 'many'" in result.stderr
 
 
+def test_out_of_range_option_is_a_usage_error_before_anything_is_recorded(tmp_path):
+    result = run_suites(["--approach=lora", "--set", "lora.r=-1"], tmp_path)
+    assert result.returncode == 4  # pytest's usage error, not a failed run
+    assert "--set 'lora.r=-1': must be a positive integer" in result.stderr
+    assert "collected" not in result.stdout
+    assert not (tmp_path / "results").exists()  # no run row, no database
+
+
 @pytest.fixture(scope="module")
 def smoke_run(tiny_model_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("run")

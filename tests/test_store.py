@@ -26,18 +26,24 @@ def test_schema_and_wal(tmp_path):
     assert store.query("PRAGMA user_version")[0][0] == SCHEMA_VERSION
 
 
-def test_a_version_1_database_gains_the_precision_column(tmp_path):
+@pytest.mark.parametrize("version", [1, 2])
+def test_an_older_database_gains_the_precision_and_kind_columns(tmp_path, version):
     path = tmp_path / "old.db"
     store = Store(path)
     old = store.start_run(record())
-    store.db.executescript("ALTER TABLE runs DROP COLUMN precision; PRAGMA user_version=1;")
+    dropped = "ALTER TABLE runs DROP COLUMN kind;"
+    if version == 1:
+        dropped += "ALTER TABLE runs DROP COLUMN precision;"
+    store.db.executescript(f"{dropped} PRAGMA user_version={version};")
     store.close()
 
     upgraded = Store(path)
     assert upgraded.query("PRAGMA user_version")[0][0] == SCHEMA_VERSION
-    assert upgraded.query("SELECT precision FROM runs WHERE id = ?", (old,))[0][0] == "fp32"
-    new = upgraded.start_run(record(precision="bf16"))
-    assert upgraded.query("SELECT precision FROM runs WHERE id = ?", (new,))[0][0] == "bf16"
+    [row] = upgraded.query("SELECT precision, kind FROM runs WHERE id = ?", (old,))
+    assert tuple(row) == ("fp32", None)
+    new = upgraded.start_run(record(precision="bf16", kind="retrieval"))
+    [row] = upgraded.query("SELECT precision, kind FROM runs WHERE id = ?", (new,))
+    assert tuple(row) == ("bf16", "retrieval")
 
 
 def test_a_run_with_metrics_examples_and_curves_round_trips(tmp_path):

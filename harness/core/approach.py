@@ -18,8 +18,9 @@ from typing import Any, ClassVar
 
 import torch
 
+from harness.core.kinds import KINDS
 from harness.models.hardware import Precision
-from harness.tasks.base import Message, Passage, TaskData
+from harness.tasks.base import Message, TaskData
 
 
 @dataclass(frozen=True)
@@ -135,11 +136,6 @@ class Candidate(ABC):
         """
         raise NotImplementedError(f"{type(self).__name__} has no language model to score raw text")
 
-    def use_corpus(self, passages: list[Passage]) -> bool:
-        """Answer from ``passages`` from now on, without retraining; ``False`` if this
-        candidate reads no documents (the knowledge-update suite swaps corpus versions)."""
-        return False
-
 
 @dataclass
 class NoConfig:
@@ -149,12 +145,15 @@ class NoConfig:
 class Approach(ABC):
     """A way of adapting the base model to a task; subclasses are registered by plugins.
 
-    Subclasses set ``name`` (unique, used on the command line), ``description`` and, if they
-    have options, ``Config``: a dataclass whose fields all carry ``metadata={"help": ...}``.
+    Subclasses set ``name`` (unique, used on the command line), ``description``, ``kind``
+    (one of :data:`KINDS`) and, if they have options, ``Config``: a dataclass whose fields all
+    carry ``metadata={"help": ...}``.
     """
 
     name: ClassVar[str]
     description: ClassVar[str]
+    kind: ClassVar[str]
+    """What kind of adaptation it is (:data:`KINDS`); recorded with every run."""
     Config: ClassVar[type] = NoConfig
 
     def __init__(self, config: Any = None) -> None:
@@ -179,6 +178,25 @@ class Approach(ABC):
     def unsupported_reason(self, task: TaskData) -> str | None:
         """Why this approach cannot run on ``task`` (``None`` if it can); ``all`` skips it."""
         return None
+
+
+def approach_declaration_problem(cls: object) -> str | None:
+    """Why ``cls`` cannot be registered as an approach (``None`` if it can)."""
+    if not (isinstance(cls, type) and issubclass(cls, Approach)):
+        return f"expected a subclass of harness.Approach, got {cls!r}"
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name.strip() or "+" in name:
+        return (f"{cls.__qualname__}.name must be a non-empty string without '+' (it is used "
+                f"on the command line and in compositions), got {name!r}")
+    if not isinstance(getattr(cls, "description", None), str):
+        return f"{cls.__qualname__} ({name}) has no description string"
+    kind = getattr(cls, "kind", None)
+    if kind not in KINDS:
+        return (f"{cls.__qualname__} ({name}) must declare kind = one of "
+                f"{', '.join(map(repr, KINDS))}; got {kind!r}")
+    if not dataclasses.is_dataclass(cls.Config):
+        return f"{cls.__qualname__}.Config ({name}) must be a dataclass"
+    return None
 
 
 def option(default: Any, help: str, **kwargs: Any) -> Any:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from harness.core.approach import Approach, Candidate, RunContext
+from harness.core.kinds import costliest_kind
 from harness.core.registry import Registry
 from harness.tasks.base import TaskData
 
@@ -43,11 +44,14 @@ class ComposedApproach(Approach):
 
     name: ClassVar[str] = "composed"
     description: ClassVar[str] = "approaches applied in sequence"
+    kind: ClassVar[str] = "prompting"
+    """Replaced per instance by the costliest part's kind."""
 
     def __init__(self, parts: list[Approach]) -> None:
         super().__init__(config=None)
         self.parts = parts
         self.name = SEPARATOR.join(part.name for part in parts)  # type: ignore[misc]
+        self.kind = costliest_kind([part.kind for part in parts])  # type: ignore[misc]
 
     def config_dict(self) -> dict[str, Any]:
         return {part.name: part.config_dict() for part in self.parts}

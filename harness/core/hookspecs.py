@@ -17,6 +17,12 @@ def register_tasks(register):
 
 
 @hookspec
+def register_metrics(register):
+    """Describe metrics: call ``register(harness.Metric(...))`` for each metric your suites or
+    candidates record (direction, unit, headline rank); recording an undescribed one fails."""
+
+
+@hookspec
 def on_candidate_ready(candidate, run):
     """Observe a candidate once its approach has prepared it, before any suite measures it."""
 

@@ -13,7 +13,30 @@ from harness.core.registry import Registry
 
 
 class OverrideError(ValueError):
-    """A ``--set`` value that names no field or does not fit the field's type."""
+    """A ``--set`` value that names no field, does not fit the field's type or is refused by
+    the config (its :class:`OptionError` then names the approach and the value)."""
+
+
+class OptionError(ValueError):
+    """An option value a config refuses, raised by its ``__post_init__``.
+
+    ``field`` is the option's name within the config (``r``); the config does not know its
+    approach, so :func:`build_config` adds it: ``--set 'lora.r=-1': must be ...``.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(field, message)
+        self.field = field
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+def check_option(ok: bool, field: str, message: str) -> None:
+    """Raise :class:`OptionError` for ``field`` unless ``ok`` (for a config's ``__post_init__``)."""
+    if not ok:
+        raise OptionError(field, message)
 
 
 def _convert(text: str, hint: Any, where: str) -> Any:
@@ -70,6 +93,42 @@ def parse_overrides(items: Iterable[str], approaches: Registry) -> dict[str, dic
     return result
 
 
+def _typed(value: Any) -> str:
+    """``value`` written as on the command line (``q_proj,v_proj``, ``none``, ``true``)."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(_typed, value))
+    return str(value)
+
+
+def _default(config: type, name: str) -> Any:
+    """The default of field ``name`` of the dataclass ``config`` (``?`` if it has none)."""
+    for field in dataclasses.fields(config):
+        if field.name == name:
+            if field.default is not dataclasses.MISSING:
+                return field.default
+            if field.default_factory is not dataclasses.MISSING:
+                return field.default_factory()
+    return "?"
+
+
 def build_config(cls: type, overrides: dict[str, Any]) -> Any:
-    """An instance of ``cls.Config`` with ``overrides`` applied."""
-    return dataclasses.replace(cls.Config(), **overrides)
+    """An instance of ``cls.Config`` with ``overrides`` applied.
+
+    A value the config refuses becomes an :class:`OverrideError` naming the option as the
+    user types it: ``--set 'lora.r=-1': must be a positive integer``; if the refused field
+    kept its default (a rule between two fields), the message says so.
+    """
+    try:
+        return cls.Config(**overrides)
+    except OptionError as error:
+        if error.field in overrides:
+            item = f"{cls.name}.{error.field}={_typed(overrides[error.field])}"
+            where = f"--set {item!r}"
+        else:
+            item = f"{cls.name}.{error.field}={_typed(_default(cls.Config, error.field))}"
+            where = f"{item!r} (the default)"
+        raise OverrideError(f"{where}: {error.message}") from None

@@ -16,10 +16,13 @@ import pluggy
 from packaging.utils import canonicalize_name
 
 from harness.core import hookspecs
+from harness.core.approach import approach_declaration_problem
 from harness.core.registry import Registry
+from harness.measure.catalogue import Catalogue
 
 DEFAULT_PLUGINS = (
     "harness.tasks.builtin",
+    "harness.measure.catalogue",
     "plugins.prompting",
     "plugins.finetune",
     "plugins.peft_methods",
@@ -54,13 +57,32 @@ for _module in DEFAULT_PLUGINS:
 
 def approaches() -> Registry:
     """Every registered approach class by name (rebuilt per call: plugins may register late)."""
-    registry: Registry = Registry("approach")
-    pm.hook.register_approaches(register=lambda cls: registry.register(cls.name, cls))
+    registry: Registry = Registry("approach", check=approach_declaration_problem)
+    pm.hook.register_approaches(register=registry.add)
     return registry
+
+
+def task_declaration_problem(cls: object) -> str | None:
+    """Why ``cls`` cannot be registered as a task (``None`` if it can)."""
+    from harness.tasks.base import Task
+
+    if not (isinstance(cls, type) and issubclass(cls, Task)):
+        return f"expected a subclass of harness.Task, got {cls!r}"
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name.strip():
+        return f"{cls.__qualname__}.name must be a non-empty string, got {name!r}"
+    return None
+
+
+def metrics() -> Catalogue:
+    """The metric catalogue: the built-in suites' metrics and every plugin's."""
+    catalogue = Catalogue()
+    pm.hook.register_metrics(register=catalogue.add)
+    return catalogue
 
 
 def tasks() -> Registry:
     """Every registered task class, by name."""
-    registry: Registry = Registry("task")
-    pm.hook.register_tasks(register=lambda cls: registry.register(cls.name, cls))
+    registry: Registry = Registry("task", check=task_declaration_problem)
+    pm.hook.register_tasks(register=registry.add)
     return registry

@@ -4,8 +4,8 @@ double registration: plugins register through hooks only)."""
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
-from typing import Generic, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -21,12 +21,26 @@ class DuplicateNameError(ValueError):
     """Two plugins registered the same name."""
 
 
-class Registry(Generic[T]):
-    """Maps unique names to registered classes; ``kind`` names them in error messages."""
+class DeclarationError(TypeError):
+    """A plugin registered something that is not a valid class of its registry's kind."""
 
-    def __init__(self, kind: str) -> None:
+
+class Registry(Generic[T]):
+    """Maps unique names to registered classes; ``kind`` names them in error messages;
+    ``check`` (optional) says why a class given to :meth:`add` cannot be registered."""
+
+    def __init__(self, kind: str, check: Callable[[Any], str | None] | None = None) -> None:
         self.kind = kind
+        self.check = check
         self._items: dict[str, T] = {}
+
+    def add(self, cls: T) -> None:
+        """Register ``cls`` under its ``name`` after checking it (what plugins' ``register``
+        calls); :class:`DeclarationError` says what is wrong with it."""
+        problem = self.check(cls) if self.check else None
+        if problem:
+            raise DeclarationError(f"cannot register {self.kind} {cls!r}: {problem}")
+        self.register(cls.name, cls)  # type: ignore[attr-defined]
 
     def register(self, name: str, item: T) -> None:
         if name in self._items and self._items[name] is not item:

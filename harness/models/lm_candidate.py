@@ -168,7 +168,9 @@ class LMCandidate(Candidate):
     """Answers prompts with ``model`` through ``tokenizer``'s chat template.
 
     ``rewrite`` (optional) turns a task prompt into the conversation the model sees: few-shot
-    examples or retrieved passages are added there, so every suite measures them the same way.
+    examples or retrieved passages are added there, so every suite measures them the same way;
+    a candidate given one has the :class:`~harness.core.capabilities.RewritesPrompts`
+    capability.
     ``max_length`` bounds the windows of :meth:`loglikelihood_rolling` (default: the model's
     ``max_position_embeddings``, at most ``MAX_ROLLING_LENGTH``).
     """
@@ -186,10 +188,15 @@ class LMCandidate(Candidate):
         self.model = model
         self.tokenizer = tokenizer
         self.rewrite = rewrite or list
+        if rewrite is not None:  # declares the RewritesPrompts capability
+            self.rewrite_prompts = self._rewrite_prompts
         self.share_prefix = share_prefix
         """False for models that bring their own key/value prefix (PEFT prefix tuning)."""
         self.max_length = max_length
         """Longest window of raw-text scoring; ``None`` for the model's own limit."""
+
+    def _rewrite_prompts(self, prompts: Sequence[Sequence[Message]]) -> list[list[Message]]:
+        return [self.rewrite(prompt) for prompt in prompts]
 
     @property
     def device(self) -> torch.device:

@@ -118,6 +118,9 @@ class RetrievalCandidate(Candidate):
             augmented.append([*prompt[:-1], {"role": "user", "content": content}])
         return augmented
 
+    rewrite_prompts = augment
+    """It rewrites prompts (:class:`~harness.core.capabilities.RewritesPrompts`)."""
+
     def generate(
         self, prompts: Sequence[Sequence[Message]], max_new_tokens: int = 32
     ) -> list[str]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from harness.core import plugins
 from harness.core.approach import BUDGETS, Approach, Budget, Candidate, RunContext
-from harness.core.compose import check_composition, make_approach
+from harness.core.compose import check_composition, make_approach, split_name
 from harness.core.overrides import build_config, parse_overrides
 from harness.measure.metrics import Estimate
 from harness.models.hardware import Precision, resolve_device, resolve_precision
@@ -54,21 +54,6 @@ class SessionOptions:
     """Price of one hour of the machine, for the cost figures (any currency)."""
 
 
-COST_METRICS: dict[str, bool | None] = {
-    "prepare_seconds": False,
-    "train_seconds": False,
-    "train_tokens_per_second": True,
-    "trainable_params": None,
-    "trainable_percent": None,
-    "artifact_bytes": False,
-    "peak_memory_bytes": False,
-    "index_seconds": False,
-    "index_bytes": False,
-    "index_chunks": None,
-}
-"""Numeric ``candidate.info`` entries recorded as metrics, with their direction."""
-
-
 @dataclass
 class Run:
     """An open run: the candidate being measured and its row in the store."""
@@ -89,11 +74,10 @@ class Recorder:
     def __init__(self, session: ExperimentSession, run: Run, suite: str) -> None:
         self.session, self.run, self.suite = session, run, suite
 
-    def metric(
-        self, name: str, value: float | Estimate, *, higher_is_better: bool | None = None,
-        **extra: Any,
-    ) -> None:
-        """Store a metric; an :class:`Estimate` brings its CI and n along."""
+    def metric(self, name: str, value: float | Estimate, **extra: Any) -> None:
+        """Store a metric; an :class:`Estimate` brings its CI and n along. Its direction comes
+        from the metric catalogue (:mod:`harness.measure.catalogue`), which must describe it."""
+        higher_is_better = self.session.metrics.require(name).higher_is_better
         if isinstance(value, Estimate):
             low, high, n, point = value.low, value.high, value.n, value.value
         else:
@@ -120,10 +104,12 @@ class ExperimentSession:
     def __init__(self, options: SessionOptions) -> None:
         self.options = options
         self.registry = plugins.approaches()
+        self.metrics = plugins.metrics()
         self.overrides = parse_overrides(options.overrides, self.registry)
         for name in options.approaches:
             if name != "all":
                 check_composition(name, self.registry)  # bad names fail now, listing what exists
+        self._check_configs()  # bad option values fail now, before anything is recorded
         if options.budget not in BUDGETS:
             raise ValueError(f"unknown budget {options.budget!r}; use one of {', '.join(BUDGETS)}")
         self.budget: Budget = BUDGETS[options.budget]
@@ -134,6 +120,16 @@ class ExperimentSession:
         self.run_ids: list[int] = []
         self.interrupted = False
         self._memo: dict[Any, Any] = {}
+
+    def _check_configs(self) -> None:
+        """Build once the config of every approach a ``--set`` names or the session runs
+        (each part of a composition, every registered one for ``all``), so a value a config
+        refuses is an :class:`~harness.core.overrides.OverrideError` naming the option."""
+        names = set(self.overrides)
+        for name in self.options.approaches:
+            names.update(self.registry.names() if name == "all" else split_name(name))
+        for name in sorted(names):
+            build_config(self.registry.get(name), self.overrides.get(name, {}))
 
     @functools.cached_property
     def base_candidate(self) -> Candidate:
@@ -228,10 +224,10 @@ class ExperimentSession:
     def record_cost(self, run: Run) -> None:
         """What preparing the candidate cost, as metrics of the ``prepare`` suite."""
         recorder = Recorder(self, run, "prepare")
-        for key, higher_is_better in COST_METRICS.items():
-            value = run.candidate.info.get(key)
+        for cost in self.metrics.costs():
+            value = run.candidate.info.get(cost.name)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
-                recorder.metric(key, value, higher_is_better=higher_is_better)
+                recorder.metric(cost.name, value)
 
     def make_approach(self, name: str) -> Approach:
         """The approach or composition ``name`` with the session's ``--set`` overrides."""
@@ -267,7 +263,7 @@ class ExperimentSession:
             config=config, config_hash=stable_hash([name, config]),
             data_hash=data.fingerprint(), model_version=self.base_model.version,
             code_version=code_version(), packages=package_versions(), device=str(self.device),
-            precision=self.precision.name,
+            precision=self.precision.name, kind=approach.kind,
         ))
         self.run_ids.append(run_id)
         status, error = "finished", None
@@ -311,7 +307,8 @@ class ExperimentSession:
     def summary(self) -> str:
         from harness.runner.summary import session_table
 
-        return session_table(self.store, self.options.session, self.options.results)
+        return session_table(self.store, self.options.session, self.options.results,
+                             self.metrics)
 
     def close(self) -> None:
         if "store" in self.__dict__:

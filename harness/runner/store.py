@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MIGRATIONS = {
     2: "ALTER TABLE runs ADD COLUMN precision TEXT NOT NULL DEFAULT 'fp32';",
+    3: "ALTER TABLE runs ADD COLUMN kind TEXT;",
 }
 """Statements that bring a database of version ``n - 1`` to version ``n``."""
 
@@ -43,6 +44,7 @@ CREATE TABLE IF NOT EXISTS runs (
     packages_json TEXT NOT NULL,
     device TEXT NOT NULL,
     precision TEXT NOT NULL DEFAULT 'fp32',
+    kind TEXT,
     host TEXT NOT NULL,
     pid INTEGER NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('running', 'finished', 'failed', 'interrupted')),
@@ -110,6 +112,9 @@ class RunRecord:
     device: str
     precision: str = "fp32"
     """The dtype matmuls ran in (``fp32``, ``bf16``, ``fp16``)."""
+    kind: str | None = None
+    """The approach's kind of adaptation (``harness.core.approach.KINDS``); ``None`` in runs
+    recorded before kinds were."""
 
 
 def _pid_alive(pid: int) -> bool:
@@ -177,14 +182,15 @@ class Store:
             cursor = db.execute(
                 "INSERT INTO runs (session, approach, task, model, seed, budget, config_json, "
                 "config_hash, data_hash, model_version, code_version, packages_json, device, "
-                "precision, host, pid, status, started_at) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "precision, kind, host, pid, status, started_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     record.session, record.approach, record.task, record.model, record.seed,
                     record.budget, json.dumps(record.config, sort_keys=True), record.config_hash,
                     record.data_hash, record.model_version, record.code_version,
                     json.dumps(record.packages, sort_keys=True), record.device,
-                    record.precision, socket.gethostname(), os.getpid(), "running", time.time(),
+                    record.precision, record.kind, socket.gethostname(), os.getpid(), "running",
+                    time.time(),
                 ),
             )
             return int(cursor.lastrowid)

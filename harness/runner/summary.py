@@ -10,17 +10,13 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+from harness.measure.catalogue import Catalogue
 from harness.measure.compare import seed_summary, tied_groups
-from harness.runner.session import COST_METRICS
 from harness.runner.store import Store
 
 SUMMARY_METRICS_LIMIT = 6
-SUMMARY_FIRST = ("accuracy", "macro_f1", "gen_accuracy", "f1", "recall_at_k",
-                 "new_facts_after", "old_facts_after", "forgetting_delta", "latency_p50_ms",
-                 "overfit_verdict")
-"""Headline metrics, shown first when recorded; other quality metrics fill the rest."""
-SUMMARY_COST = ("train_seconds", "trainable_params", "artifact_bytes")
-"""Cost columns shown after the quality metrics (all of them are in the database)."""
+"""Quality metrics shown (headline ranks of the metric catalogue first); the cost columns
+are the catalogue's ranked cost metrics. Everything is in the database."""
 
 
 def _cell(value: float, low: float | None, high: float | None) -> str:
@@ -44,7 +40,7 @@ def _label(run, several_seeds: bool) -> str:
     return f"{label} seed={run['seed']}" if several_seeds else label
 
 
-def session_table(store: Store, session: str, path: Path) -> str:
+def session_table(store: Store, session: str, path: Path, catalogue: Catalogue) -> str:
     """Approach x metric table (with 95% CIs) for the runs of ``session``.
 
     Per-class metrics (names with ``[``) are left to the dashboard to keep the table narrow.
@@ -62,10 +58,10 @@ def session_table(store: Store, session: str, path: Path) -> str:
         "WHERE r.session = ? AND instr(m.name, '[') = 0 ORDER BY m.id", (session,),
     )
     recorded = list(dict.fromkeys(row["name"] for row in metrics))
-    quality = sorted((n for n in recorded if n not in COST_METRICS),
-                     key=lambda n: SUMMARY_FIRST.index(n) if n in SUMMARY_FIRST else 99)
+    costs = {m.name for m in catalogue.costs()}
+    quality = sorted((n for n in recorded if n not in costs), key=catalogue.rank)
     quality = quality[:SUMMARY_METRICS_LIMIT]
-    names = quality + [n for n in SUMMARY_COST if n in recorded]
+    names = quality + [n for n in catalogue.headline() if n in costs and n in recorded]
     cells = {}
     for row in metrics:
         verdict = json.loads(row["extra_json"]).get("verdict")

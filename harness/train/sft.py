@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.core.approach import option
+from harness.core.overrides import check_option
 from harness.models.hardware import Precision
 from harness.models.prefix_sharing import can_share_prefix, with_prefix_sharing
 from harness.tasks.base import Example
@@ -53,6 +54,25 @@ class TrainingConfig:
         True, "encode the prompt prefix all rows of a batch share once per batch (same loss "
         "and gradients, less compute; harness/models/prefix_sharing.py)"
     )
+
+    def __post_init__(self) -> None:
+        """Refuse values training would fail on (or silently misread), before any run."""
+        check_option(0 <= self.learning_rate < math.inf, "learning_rate",
+                     "must be a number >= 0 (0 leaves the weights unchanged)")
+        check_option(0 < self.epochs < math.inf, "epochs", "must be a number > 0")
+        check_option(self.max_steps == -1 or self.max_steps >= 1, "max_steps",
+                     "must be -1 (train for epochs) or a positive number of steps")
+        check_option(self.batch_size >= 1, "batch_size", "must be a positive integer")
+        check_option(self.max_length >= 1, "max_length", "must be a positive number of tokens")
+        check_option(
+            0 <= self.warmup < 1 or (self.warmup >= 1 and float(self.warmup).is_integer()),
+            "warmup", "must be a fraction of the steps in [0, 1) or a whole number of steps",
+        )
+        check_option(0 <= self.weight_decay < math.inf, "weight_decay", "must be a number >= 0")
+        check_option(self.eval_every >= 0, "eval_every",
+                     "must be >= 0 (0: about 4 evaluations per run)")
+        check_option(self.early_stopping_patience >= 0, "early_stopping_patience",
+                     "must be >= 0 (0: never stop early)")
 
 
 def sft_records(examples: list[Example]) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from reports import ui
-from reports.analysis import HEADLINE, assumed_direction, higher_is_better, leaderboard
+from reports.analysis import headline_metrics, higher_is_better, leaderboard, metric_direction
 from reports.charts import bars_with_ci
 
 CHART_LIMIT = 40
@@ -24,7 +24,7 @@ names = list(dict.fromkeys(catalog["name"]))
 if not names:
     ui.nothing_recorded("metrics", "Run the suites: `pytest suites/ --approach=zero-shot`.")
     st.stop()
-defaults = [n for n in HEADLINE if n in names][:6] or names[:6]
+defaults = [n for n in headline_metrics() if n in names][:6] or names[:6]
 left, middle, right = st.columns([4, 2, 2])
 shown = left.multiselect("metrics", names, default=defaults, key="leaderboard-metrics")
 shown = shown or defaults
@@ -48,7 +48,7 @@ if long.empty:
     st.stop()
 
 table = leaderboard(long, shown, chosen)
-higher = assumed_direction(chosen, higher_is_better(long, chosen))
+higher = metric_direction(chosen, higher_is_better(long, chosen))
 st.dataframe(
     table, hide_index=True, width="stretch",
     column_config={

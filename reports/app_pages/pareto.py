@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from reports import ui
-from reports.analysis import assumed_direction, pareto_table
+from reports.analysis import metric_direction, pareto_table
 from reports.charts import pareto_chart
 
 st.title("Pareto view")
@@ -28,7 +28,7 @@ def pick(column, label: str, preferred: tuple[str, ...], fallback: int) -> tuple
     name = column.selectbox(label, names, index=default, key=f"pareto-{label}")
     recorded = directions.get(name)
     known = None if recorded is None or recorded != recorded else bool(recorded)
-    higher = column.checkbox(f"higher {name} is better", value=assumed_direction(name, known),
+    higher = column.checkbox(f"higher {name} is better", value=metric_direction(name, known),
                              key=f"pareto-{label}-{name}")
     return name, higher
 

@@ -16,6 +16,7 @@ from harness.core.plugins import pm
 
 class Sleepy(Approach):
     name = "sleepy"
+    kind = "prompting"
     description = "waits to be interrupted"
 
     def prepare(self, ctx):
@@ -26,6 +27,7 @@ class Sleepy(Approach):
 
 class Broken(Approach):
     name = "broken"
+    kind = "prompting"
     description = "fails while preparing"
 
     def prepare(self, ctx):

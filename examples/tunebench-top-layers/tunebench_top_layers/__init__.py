@@ -14,10 +14,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from harness.core.approach import RunContext, option
-from harness.core.hookspecs import hookimpl
-from harness.train.sft import TrainingConfig
-from harness.train.trained import TrainedApproach
+from harness import RunContext, TrainedApproach, TrainingConfig, hookimpl, option
 
 WEIGHTS = "top_layers.safetensors"
 
@@ -37,6 +34,7 @@ def _decoder_layers(model: Any) -> torch.nn.ModuleList:
 
 class TopLayers(TrainedApproach):
     name = "top-layers"
+    kind = "parameter-efficient"
     description = "fine-tune only the top N transformer layers, the rest frozen"
     Config = TopLayersOptions
 

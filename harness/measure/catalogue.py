@@ -1,0 +1,232 @@
+"""The metric catalogue: every metric's direction, unit, headline rank and meaning, in one place.
+
+The recorder reads a metric's direction here (suites pass only name and value), the terminal
+summary and the dashboard order their columns by ``headline`` rank, the decision report
+compares candidates on the best-ranked metric marked ``decides``, and the ``prepare`` suite
+records the ``cost`` entries a candidate's ``info`` carries. Plugins add their own metrics
+through the ``register_metrics`` hook (cf. lm-eval's metric registry, which keeps
+``higher_is_better`` and the aggregation with each metric's name).
+
+A name ``base[part]`` (per class, per kind, per lm-eval task) is described by the entry of
+``base``; lm-eval's filter suffix (``exact_match,strict-match``) by the metric before it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from harness.core.hookspecs import hookimpl
+
+
+@dataclass(frozen=True)
+class Metric:
+    """What one recorded number means."""
+
+    name: str
+    higher_is_better: bool | None
+    """``None`` for descriptive numbers with no better direction (counts, p-values, codes)."""
+    unit: str
+    """``share`` (0..1), ``ms``, ``s``, ``bytes``, ``count``, ``nats``, ``price`` ..."""
+    description: str
+    headline: int | None = None
+    """Rank among the metrics shown first (1 first); ``None``: shown only when chosen."""
+    cost: bool = False
+    """A cost of preparing the candidate, read from ``candidate.info`` by the harness."""
+    decides: bool = False
+    """The decision report may compare candidates on it (it scores the task's answers)."""
+
+
+class UnknownMetricError(ValueError):
+    """A metric recorded without a catalogue entry."""
+
+
+class DuplicateMetricError(ValueError):
+    """Two plugins describe the same metric differently."""
+
+
+def _share(name: str, description: str, higher: bool | None = True, **kw) -> Metric:
+    return Metric(name, higher, "share", description, **kw)
+
+
+def _ms(name: str, description: str, **kw) -> Metric:
+    return Metric(name, False, "ms", description, **kw)
+
+
+def _latency_sample(prefix: str = "", deployment: str = "") -> list[Metric]:
+    where = f" ({deployment})" if deployment else ""
+    return [
+        *(_ms(f"{prefix}latency_p{q}_ms", f"{q}th percentile of batch-1 request latency{where}",
+              headline=10 if (q, prefix) == (50, "") else None) for q in (50, 95, 99)),
+        _ms(f"{prefix}ttft_ms", f"mean time to the first generated token{where}"),
+        _ms(f"{prefix}decode_ms_per_token", f"mean time per generated token after the first"
+            f"{where}"),
+        Metric(f"{prefix}decode_tokens_per_second", True, "tokens/s",
+               f"generated tokens per second after the first{where}"),
+        Metric(f"{prefix}batched_requests_per_second", True, "requests/s",
+               f"throughput with all requests in one batch{where}"),
+    ]
+
+
+BUILTIN: tuple[Metric, ...] = (
+    # accuracy suite
+    _share("accuracy", "share of items whose most likely choice is the reference",
+           headline=1, decides=True),
+    _share("macro_f1", "F1 averaged over labels (choice scoring)", headline=2),
+    _share("recall", "recall of one label (choice scoring)"),
+    _share("gen_accuracy", "share of free greedy replies the task scores correct",
+           headline=3, decides=True),
+    _share("gen_unmatched", "share of free replies mapped to no label", higher=False),
+    _share("f1", "token F1 of the reply against the reference (SQuAD)", headline=4),
+    _share("exact_match", "share of normalised replies equal to the reference", headline=5),
+    _share("refused", "share of replies that refuse to answer", higher=None),
+    _ms("retrieval_ms", "mean time per request spent retrieving passages"),
+    _ms("model_ms", "mean time per request spent in the model (end to end minus phases)"),
+    _share("primary_accuracy", "the task's accuracy of a data-efficiency side run"),
+    _share("data_efficiency", "accuracy when trained on [n] examples"),
+    # retrieval suite
+    _share("recall_at_k", "share of a question's gold passages among the k retrieved",
+           headline=6),
+    _share("hit_at_k", "share of questions with a gold passage among the k retrieved"),
+    # knowledge-update suite
+    _share("old_facts_before", "share answering changed facts with the old value, before"),
+    _share("new_facts_after", "share answering with the new facts once documents change",
+           headline=7),
+    _share("old_facts_after", "share still answering with the old facts after the change",
+           higher=False, headline=8),
+    Metric("reads_documents", None, "flag", "1 if the candidate answers from documents"),
+    # forgetting suite
+    _share("probe_accuracy_base", "the base model's accuracy on the general probes"),
+    _share("probe_accuracy", "accuracy on the general probes"),
+    Metric("forgetting_delta", True, "share", "paired accuracy change on general probes vs "
+           "the base model (negative: forgetting)", headline=9),
+    Metric("mcnemar_p", None, "p-value", "McNemar exact test of the paired probe change"),
+    Metric("items_fixed", True, "count", "probe items the base got wrong and this gets right"),
+    Metric("items_broken", False, "count", "probe items the base got right and this gets "
+           "wrong"),
+    Metric("perplexity", False, "ratio", "perplexity of general text"),
+    Metric("perplexity_base", False, "ratio", "the base model's perplexity of general text"),
+    Metric("perplexity_delta", False, "ratio", "perplexity change vs the base model"),
+    Metric("nll_per_token_delta", False, "nats", "paired change of negative log-likelihood "
+           "per token vs the base model"),
+    _share("acc", "lm-eval: accuracy"),
+    _share("acc_norm", "lm-eval: length-normalised accuracy"),
+    Metric("mcc", True, "coefficient", "lm-eval: Matthews correlation"),
+    Metric("word_perplexity", False, "ratio", "lm-eval: perplexity per word"),
+    Metric("byte_perplexity", False, "ratio", "lm-eval: perplexity per byte"),
+    Metric("bits_per_byte", False, "bits", "lm-eval: bits per byte"),
+    # overfitting suite
+    Metric("overfit_verdict", None, "code", "curve reading: -2 no-training, -1 too-short, "
+           "0 ok, 1 underfit, 2 overfit", headline=11),
+    Metric("final_train_loss", False, "nats", "last training loss"),
+    Metric("final_validation_loss", False, "nats", "last validation loss"),
+    Metric("best_validation_loss", False, "nats", "lowest validation loss"),
+    Metric("gap", None, "nats", "final validation loss minus final training loss"),
+    Metric("best_step", None, "step", "step of the lowest validation loss"),
+    Metric("final_step", None, "step", "last logged step"),
+    Metric("rising_evaluations", None, "count", "validation losses rising at the end"),
+    Metric("evaluations", None, "count", "validation evaluations logged"),
+    _share("train_accuracy", "accuracy on training items", higher=None),
+    _share("eval_accuracy_same_n", "accuracy on as many eval items as train_accuracy used"),
+    Metric("train_eval_gap", False, "share", "train_accuracy minus eval_accuracy_same_n"),
+    # preferences suite
+    _share("preference_accuracy", "share of pairs where the chosen reply is more likely"),
+    _share("implicit_reward_accuracy", "share of pairs the DPO implicit reward ranks right"),
+    _share("reward_model_accuracy", "share of pairs the carried reward model ranks right"),
+    _share("win_rate_vs_base", "judge's win rate of its replies against the base model's"),
+    Metric("judge_reward", True, "score", "the rule-based judge's mean score of its replies"),
+    Metric("kl_to_base", False, "nats", "KL divergence of its replies from the base model"),
+    # latency suite
+    *_latency_sample(),
+    *_latency_sample("merged_", "LoRA merged into the weights"),
+    *_latency_sample("dequantized_", "4-bit base dequantized"),
+    Metric("serving_peak_memory_bytes", False, "bytes", "peak memory while serving"),
+    Metric("train_cost", False, "price", "training time x price per hour"),
+    Metric("cost_per_1k_requests", False, "price", "serving 1,000 batch-1 requests x price "
+           "per hour"),
+    # prepare: what building the candidate cost (from candidate.info)
+    Metric("prepare_seconds", False, "s", "time to prepare the candidate", cost=True),
+    Metric("train_seconds", False, "s", "training time", headline=12, cost=True),
+    Metric("train_tokens_per_second", True, "tokens/s", "training throughput", cost=True),
+    Metric("trainable_params", None, "count", "parameters updated by training", headline=13,
+           cost=True),
+    Metric("trainable_percent", None, "percent", "trainable share of all parameters",
+           cost=True),
+    Metric("artifact_bytes", False, "bytes", "size of what training saved", headline=14,
+           cost=True),
+    Metric("peak_memory_bytes", False, "bytes", "peak memory while preparing", cost=True),
+    Metric("index_seconds", False, "s", "time to build the retrieval index", cost=True),
+    Metric("index_bytes", False, "bytes", "size of the retrieval index", cost=True),
+    Metric("index_chunks", None, "count", "chunks in the retrieval index", cost=True),
+)
+
+
+@hookimpl
+def register_metrics(register: Callable[[Metric], None]) -> None:
+    """The built-in suites' metrics, registered like a plugin's."""
+    for metric in BUILTIN:
+        register(metric)
+
+
+class Catalogue:
+    """Metrics by name, with lookup of ``base[part]`` and filtered lm-eval names."""
+
+    def __init__(self, metrics: Iterable[Metric] = ()) -> None:
+        self._metrics: dict[str, Metric] = {}
+        for metric in metrics:
+            self.add(metric)
+
+    def add(self, metric: Metric) -> None:
+        if not isinstance(metric, Metric):
+            raise TypeError(f"register_metrics: expected a harness.Metric, got {metric!r}")
+        known = self._metrics.get(metric.name)
+        if known is not None and known != metric:
+            raise DuplicateMetricError(
+                f"two plugins describe the metric {metric.name!r} differently: {known} and "
+                f"{metric}; rename one of them")
+        self._metrics[metric.name] = metric
+
+    def get(self, name: str) -> Metric | None:
+        """The entry describing ``name`` (``None`` if the catalogue has none)."""
+        base = name.partition("[")[0]
+        return (self._metrics.get(name) or self._metrics.get(base)
+                or self._metrics.get(base.partition(",")[0]))
+
+    def require(self, name: str) -> Metric:
+        """The entry for ``name``; :class:`UnknownMetricError` naming the fix if none."""
+        found = self.get(name)
+        if found is None:
+            close = difflib.get_close_matches(name, self._metrics, n=3, cutoff=0.6)
+            hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
+            raise UnknownMetricError(
+                f"metric {name!r} is not in the metric catalogue.{hint} Describe it with "
+                "harness.Metric in a register_metrics hook (docs/hooks.md).")
+        return found
+
+    def direction(self, name: str) -> bool | None:
+        found = self.get(name)
+        return None if found is None else found.higher_is_better
+
+    def headline(self) -> list[str]:
+        """Names with a headline rank, first rank first."""
+        ranked = [m for m in self._metrics.values() if m.headline is not None]
+        return [m.name for m in sorted(ranked, key=lambda m: (m.headline, m.name))]
+
+    def rank(self, name: str) -> float:
+        """Sort key: the headline rank, after every ranked metric if it has none."""
+        found = self.get(name)
+        return float("inf") if found is None or found.headline is None else found.headline
+
+    def costs(self) -> list[Metric]:
+        return [m for m in self._metrics.values() if m.cost]
+
+    def deciding(self) -> list[str]:
+        """Metrics the decision report may compare on, first rank first."""
+        return [n for n in self.headline() if self._metrics[n].decides]
+
+    def __iter__(self) -> Iterator[Metric]:
+        return iter(self._metrics.values())
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
