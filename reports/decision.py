@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.core.kinds import KIND_LABELS, KINDS
+from harness.core.kinds import KIND_LABELS, KINDS, WEIGHTS_UNCHANGED
 from harness.measure.compare import tied_groups
 from reports.analysis import candidate_names, catalogue, fmt
 
@@ -169,7 +169,7 @@ def decision_table(long: pd.DataFrame, names: Mapping[int, str], metric: str | N
     rows: dict[str, dict[str, str]] = {}
     for run_id in order:
         col, sorts = names[run_id], kinds[run_id]
-        trained = sorts not in ("prompting", "retrieval")
+        trained = sorts not in WEIGHTS_UNCHANGED
         no_training = "0 (no training)" if not trained else "not measured"
         headline = metric or "accuracy"
         aspects = {

@@ -36,11 +36,11 @@ def recorded_names() -> set[str]:
                 first = node.args[0]
                 if isinstance(first, ast.Constant):
                     names.add(first.value)
-                elif isinstance(first, ast.JoinedStr) and isinstance(
-                        first.values[0], ast.Constant) and first.values[-1] != first.values[0]:
-                    tail = first.values[-1]
-                    if isinstance(tail, ast.Constant) and tail.value == "]":
-                        names.add(first.values[0].value.rstrip("["))
+                elif isinstance(first, ast.JoinedStr):  # f"base[{part}]"
+                    head, tail = first.values[0], first.values[-1]
+                    if (isinstance(head, ast.Constant) and isinstance(tail, ast.Constant)
+                            and tail.value == "]"):
+                        names.add(head.value.rstrip("["))
     return names
 
 

@@ -44,8 +44,6 @@ class ComposedApproach(Approach):
 
     name: ClassVar[str] = "composed"
     description: ClassVar[str] = "approaches applied in sequence"
-    kind: ClassVar[str] = "prompting"
-    """Replaced per instance by the costliest part's kind."""
 
     def __init__(self, parts: list[Approach]) -> None:
         super().__init__(config=None)

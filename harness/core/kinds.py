@@ -24,7 +24,7 @@ KIND_LABELS = {"prompting": "prompting", "retrieval": "RAG",
                "preference": "preference tuning", "distillation": "distillation",
                "full fine-tuning": "full fine-tuning"}
 """How each kind reads in a sentence."""
-TRAINING_KINDS = frozenset(KINDS) - {"prompting", "retrieval"}
-"""Kinds that update weights."""
+WEIGHTS_UNCHANGED = frozenset({"prompting", "retrieval"})
+"""Kinds that leave the model's weights as they are (nothing to retrain when data change)."""
 
-__all__ = ["KINDS", "KIND_LABELS", "TRAINING_KINDS", "costliest_kind"]
+__all__ = ["KINDS", "KIND_LABELS", "WEIGHTS_UNCHANGED", "costliest_kind"]

@@ -37,6 +37,7 @@ _DIR_LAYOUT = ("a directory holding train.* and eval.* (or test.*) files and opt
 _FORMS = (f"a data file (.jsonl, .json, .csv, .parquet), {_DIR_LAYOUT}, or "
           "hf:owner/name[:config] for a Hugging Face Hub dataset")
 
+
 def _source(example: Example) -> str:
     return example.meta.get("source", example.id)
 

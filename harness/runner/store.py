@@ -113,7 +113,7 @@ class RunRecord:
     precision: str = "fp32"
     """The dtype matmuls ran in (``fp32``, ``bf16``, ``fp16``)."""
     kind: str | None = None
-    """The approach's kind of adaptation (``harness.core.approach.KINDS``); ``None`` in runs
+    """The approach's kind of adaptation (``harness.core.kinds.KINDS``); ``None`` in runs
     recorded before kinds were."""
 
 
