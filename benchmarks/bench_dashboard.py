@@ -28,7 +28,7 @@ from harness.runner.store import SCHEMA, SCHEMA_VERSION  # noqa: E402
 from reports import analysis, data  # noqa: E402
 from reports.data import ENV_VAR  # noqa: E402
 from reports.export import export  # noqa: E402
-from reports.sample import write_sample  # noqa: E402
+from reports.sample import KIND, write_sample  # noqa: E402
 
 TASKS = ("sentiment", "kb-qa", "topic", "intent", "support")
 APPROACHES = ("zero-shot", "few-shot", "rag", "lora", "qlora", "adapters", "peft", "full-ft",
@@ -58,7 +58,8 @@ def seed(path: Path, runs: int, examples_per_run: int) -> None:
         model = ("smollm2-135m", "smollm2-360m")[(k // 50) % 2]
         budget, seed_ = ("smoke", "quick")[(k // 100) % 2], k // 200
         run_rows.append((run_id, "bench", approach, task, model, seed_, budget, "{}",
-                         f"h-{approach}", "d1", "m1", "c1", "{}", "cpu", "host", 1, "finished",
+                         f"h-{approach}", "d1", "m1", "c1", "{}", "cpu", "bf16",
+                         KIND.get(approach), "host", 1, "finished",
                          None, "{}", 1.7e9 + run_id, 1.7e9 + run_id + 60))
         base = rng.random()
         for suite, name, higher in METRICS:
@@ -84,7 +85,7 @@ def seed(path: Path, runs: int, examples_per_run: int) -> None:
 
 def _flush(db: sqlite3.Connection, runs: list, metrics: list, examples: list,
            curves: list) -> None:
-    db.executemany(f"INSERT INTO runs VALUES ({','.join('?' * 21)})", runs)
+    db.executemany(f"INSERT INTO runs VALUES ({','.join('?' * 23)})", runs)
     db.executemany("INSERT INTO metrics (run_id, suite, name, value, ci_low, ci_high, n, "
                    "higher_is_better, extra_json, recorded_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
                    metrics)

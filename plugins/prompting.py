@@ -2,29 +2,88 @@
 
 Both leave the weights alone; few-shot puts ``k`` solved training examples before the question
 as earlier user/assistant turns of the chat, which is how instruction-tuned models expect them.
+Either can calibrate its choice scores (``calibrate=true``): contextual calibration (Zhao et al.,
+2021, "Calibrate Before Use"), implemented in :mod:`plugins.calibration`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from harness.core.approach import Approach, RunContext, option
 from harness.core.hookspecs import hookimpl
 from harness.core.overrides import check_option
 from harness.models.lm_candidate import LMCandidate
-from harness.tasks.base import Example, Message
+from harness.tasks.base import Example, Message, TaskData
+from plugins.calibration import CalibratedCandidate
+
+CALIBRATE_HELP = (
+    "contextual calibration (Zhao et al., 2021): divide each choice's probability by its "
+    "probability on content-free inputs (N/A, [MASK], empty) in the same prompt; affects "
+    "choice scoring only, not generation"
+)
+
+
+def prompted_candidate(
+    ctx: RunContext, calibrate: bool,
+    rewrite: Callable[[Sequence[Message]], list[Message]] | None = None,
+) -> LMCandidate:
+    """The frozen base model answering through ``rewrite``; with ``calibrate``, a
+    :class:`~plugins.calibration.CalibratedCandidate` whose estimate for the task's label set
+    is computed here, so that ``info["calibration"]`` reaches the store with the run."""
+    model, tokenizer = ctx.frozen_base()
+    if not calibrate:
+        return LMCandidate(model, tokenizer, rewrite=rewrite)
+    candidate = CalibratedCandidate(model, tokenizer, rewrite=rewrite)
+    template = label_set_template(ctx.task)
+    if template is not None:
+        candidate.set_precision(ctx.precision)  # estimate as the items will be scored
+        candidate.estimate({tuple(template.choices): template.messages})
+    return candidate
+
+
+def recorded_config(config: Any) -> dict[str, Any]:
+    """``config`` as the store records (and hashes) it: ``calibrate`` only when it is on, so
+    that runs with the default keep the config and config hash they had before the option
+    existed (the reports then still treat them as the same candidate)."""
+    recorded = dataclasses.asdict(config)
+    if not recorded.get("calibrate"):
+        recorded.pop("calibrate", None)
+    return recorded
+
+
+def label_set_template(task: TaskData) -> Example | None:
+    """A training (else validation) item whose choices are the task's label set, to build the
+    content-free prompt from (only its format is used); never an eval item. ``None`` for
+    tasks without labels, whose choice sets are estimated when first scored."""
+    labels = set(task.labels)
+    if not labels:
+        return None
+    items = itertools.chain(task.train, task.validation)
+    return next((e for e in items if set(e.choices) == labels), None)
+
+
+@dataclass
+class ZeroShotConfig:
+    calibrate: bool = option(False, CALIBRATE_HELP)
 
 
 class ZeroShot(Approach):
     name = "zero-shot"
     kind = "prompting"
     description = "the base model with the task's instruction and nothing else"
+    Config = ZeroShotConfig
+
+    def config_dict(self) -> dict[str, Any]:
+        return recorded_config(self.config)
 
     def prepare(self, ctx: RunContext) -> LMCandidate:
-        model, tokenizer = ctx.frozen_base()
-        return LMCandidate(model, tokenizer)
+        return prompted_candidate(ctx, self.config.calibrate)
 
 
 @dataclass
@@ -33,6 +92,7 @@ class FewShotConfig:
     balanced: bool = option(
         True, "for classification tasks, draw the examples round-robin over labels"
     )
+    calibrate: bool = option(False, CALIBRATE_HELP)
 
     def __post_init__(self) -> None:
         check_option(self.k >= 0, "k", "must be >= 0 (0 shows no examples, like zero-shot)")
@@ -64,6 +124,9 @@ class FewShot(Approach):
     description = "k seeded training examples as earlier chat turns before the question"
     Config = FewShotConfig
 
+    def config_dict(self) -> dict[str, Any]:
+        return recorded_config(self.config)
+
     def unsupported_reason(self, task) -> str | None:
         return None if task.train else "the task has no training examples to show"
 
@@ -79,8 +142,7 @@ class FewShot(Approach):
             rest = [m for m in messages if m["role"] != "system"]
             return system + demonstration + rest
 
-        model, tokenizer = ctx.frozen_base()
-        candidate = LMCandidate(model, tokenizer, rewrite=with_shots)
+        candidate = prompted_candidate(ctx, self.config.calibrate, with_shots)
         candidate.info["demonstration_ids"] = [shot.id for shot in shots]
         return candidate
 

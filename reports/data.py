@@ -285,6 +285,22 @@ def correctness(conn: sqlite3.Connection, run_id: int, suite: str) -> dict[str, 
         "AND correct IS NOT NULL ORDER BY id", (run_id, suite))}
 
 
+def correctness_by_run(conn: sqlite3.Connection, run_ids: Sequence[int],
+                       suite: str) -> dict[int, dict[str, bool]]:
+    """``run_id -> {item_id -> correct}`` for the scored items of ``suite`` (e.g.
+    ``accuracy.choice``) of several runs in one query; runs without such rows are absent.
+    An item stored twice (a suite re-run in one session) keeps its last row, like metrics."""
+    out: dict[int, dict[str, bool]] = {}
+    if not run_ids:
+        return out
+    for run_id, item, hit in conn.execute(
+            f"SELECT run_id, item_id, correct FROM examples WHERE run_id IN "
+            f"({_marks(run_ids)}) AND suite = ? AND correct IS NOT NULL ORDER BY id",
+            [*map(int, run_ids), suite]):
+        out.setdefault(int(run_id), {})[str(item)] = bool(hit)
+    return out
+
+
 def flipped_items(
     conn: sqlite3.Connection, run_id: int, flip: str | None = None, limit: int = 200,
 ) -> pd.DataFrame:

@@ -1,49 +1,68 @@
 """The decision report: prompting vs RAG vs fine-tuning on one task, and the rule that picks.
 
 The rule ("good enough, then cheapest") replaces "try prompting first, then RAG, fine-tune
-only if you must" with a measurement: take the best candidate on the task's headline metric
-(``accuracy``, else ``gen_accuracy``); every candidate statistically tied with it
-(overlapping 95% CIs, ``harness.measure.compare.tied_groups``) is good enough; among those
-recommend the cheapest kind of adaptation (the kind each approach declares and each run
-records, ``harness.core.kinds.KINDS``: prompting < RAG < parameter-efficient < preference <
-distillation < full fine-tuning), then the fewest training seconds. The sentence states the
-rule's numbers.
-The table gathers the rows practitioners argue about (cost, latency, updatable knowledge,
-format consistency, terminology, data needed, maintenance) from what was measured.
+only if you must" with a measurement:
+
+1. Requirements (``reports.requirements.Requirements``: p95 latency, serving and training
+   cost, knowledge updatable without retraining, forgetting) exclude candidates first, each
+   exclusion naming the requirement and the measured number (or "not measured").
+2. Take the best remaining candidate on the task's headline metric (``accuracy``, else
+   ``gen_accuracy``).
+3. A candidate is good enough when its paired difference from the best on the same eval
+   items is not significant (McNemar's exact p >= ``alpha``) and no worse than ``-margin``
+   (``reports.rule.judge``: paired tests rather than overlapping CIs, after Dror et al.,
+   2018, and Schenker & Gentleman, 2001). Without per-item rows a candidate falls back to
+   the CI-overlap test, and the rule text and the sentence say so.
+4. Among the good-enough candidates recommend the cheapest kind of adaptation (the kind each
+   approach declares and each run records, ``harness.core.kinds.KINDS``: prompting < RAG <
+   parameter-efficient < preference < distillation < full fine-tuning), then the fewest
+   training seconds.
+
+The sentence states the numbers the rule used; :func:`verdict_table` lists every candidate's.
+The aspects table is ``reports.decision_table``'s.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
 
-from harness.core.kinds import KIND_LABELS, KINDS, WEIGHTS_UNCHANGED
-from harness.measure.compare import tied_groups
+from harness.core.kinds import KIND_LABELS, KINDS
 from reports.analysis import candidate_names, catalogue, fmt
+from reports.decision_table import LABELS, UNKNOWN, decision_table, kind_of, kind_rank, measured
+from reports.requirements import Exclusion, Requirements
+from reports.rule import (
+    BEST,
+    DEFAULT_ALPHA,
+    DEFAULT_MARGIN,
+    OVERLAP,
+    PAIRED,
+    Verdict,
+    check_settings,
+    judge,
+    p_text,
+)
 
-UNKNOWN = "unknown"
-"""The kind of a run recorded before runs recorded their kind: ranked costliest."""
 ACTIONS = {"prompting": "prompt", "retrieval": "use RAG",
            "parameter-efficient": "fine-tune parameter-efficiently",
            "preference": "tune on preferences", "distillation": "distil",
            "full fine-tuning": "fine-tune all weights", UNKNOWN: "adapt"}
-LABELS = {**KIND_LABELS, UNKNOWN: "kind not recorded"}
-RULE = ("take the best candidate on {metric}; every candidate whose 95% CI overlaps the "
-        "best's is good enough; recommend the cheapest kind of those ("
-        + " < ".join(KIND_LABELS[k] for k in KINDS) + "), then fewer training seconds)")
-
-
-def kind_rank(kind: str | None) -> int:
-    """Position of ``kind`` in :data:`KINDS` (cheapest 0); unknown kinds come last."""
-    return KINDS.index(kind) if kind in KINDS else len(KINDS)
-
-
-def kind_of(kind: object) -> str:
-    """A recorded kind, or :data:`UNKNOWN` for a missing one (``None``, NaN)."""
-    return kind if isinstance(kind, str) and kind in KINDS else UNKNOWN
+ITEM_SUITES = {"accuracy": "accuracy.choice", "gen_accuracy": "accuracy.generation"}
+"""The examples table holding each headline metric's per-item rows (suites/test_accuracy.py
+records ``part="choice"`` for ``accuracy`` and ``part="generation"`` for ``gen_accuracy``)."""
+RULE = ("take the best candidate on {metric}{among}; a candidate is good enough when its "
+        "paired difference from the best on the same eval items (matched by item id) is not "
+        "significant (McNemar's exact test, p >= {alpha:g}; paired-bootstrap 95% CI "
+        "reported) and no worse than -{margin:g}; a candidate without per-item rows is "
+        "compared by overlapping 95% CIs instead, with the same margin; recommend the "
+        "cheapest kind of the good-enough candidates ("
+        + " < ".join(KIND_LABELS[k] for k in KINDS) + "), then fewer training seconds")
+ItemLoader = Callable[[str, Sequence[int]], Mapping[int, Mapping[str, bool]]]
+"""``(examples suite, run ids) -> {run_id: {item_id: correct}}`` (``reports.data``'s
+``correctness_by_run``)."""
 
 
 def headline_metric(names: Sequence[str]) -> str | None:
@@ -64,6 +83,10 @@ class Candidate:
     train_seconds: float | None = None
     kind: str = UNKNOWN
     """The kind of adaptation its run recorded (``harness.core.kinds.KINDS``)."""
+    items: Mapping[str, bool] | None = field(default=None, compare=False, repr=False)
+    """``item_id -> correct`` on the headline metric's eval items (``None``: not stored)."""
+    measures: Mapping[str, float] = field(default_factory=dict, compare=False, repr=False)
+    """Every metric its run recorded (name -> value), read by the requirements."""
 
     @property
     def cost(self) -> float:
@@ -72,12 +95,43 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Recommendation:
-    choice: Candidate
-    best: Candidate
+    """The rule's outcome; ``choice`` and ``best`` are ``None`` when the requirements
+    excluded every candidate."""
+
+    choice: Candidate | None
+    best: Candidate | None
     good_enough: tuple[Candidate, ...]
     metric: str
     rule: str
     sentence: str
+    considered: tuple[Candidate, ...] = ()
+    """The candidates that met the requirements, best first."""
+    verdicts: tuple[Verdict, ...] = ()
+    """One per considered candidate, in the same order."""
+    excluded: tuple[Exclusion, ...] = ()
+    requirements: Requirements = field(default_factory=Requirements)
+    margin: float = DEFAULT_MARGIN
+    alpha: float = DEFAULT_ALPHA
+
+    @property
+    def fallbacks(self) -> list[Verdict]:
+        """Verdicts reached by the CI-overlap fallback (no per-item rows)."""
+        return [v for v in self.verdicts if v.test == OVERLAP]
+
+
+def rule_text(metric: str, *, margin: float, alpha: float, requirements: Requirements,
+              fallbacks: Sequence[Verdict] = ()) -> str:
+    """The rule as applied: :data:`RULE` with the settings, the requirements checked first
+    and the candidates compared by the CI-overlap fallback."""
+    wanted = requirements.describe()
+    among = " among those meeting the requirements" if wanted else ""
+    text = RULE.format(metric=metric, among=among, margin=margin, alpha=alpha)
+    if wanted:
+        text = f"requirements first ({'; '.join(wanted)}); then {text}"
+    if fallbacks:
+        text += ("; the CI-overlap fallback was used for "
+                 + ", ".join(f"{v.name} ({v.fallback})" for v in fallbacks))
+    return text
 
 
 def _cost_phrase(choice: Candidate, best: Candidate) -> str:
@@ -89,119 +143,121 @@ def _cost_phrase(choice: Candidate, best: Candidate) -> str:
     return f"a cheaper kind of adaptation ({LABELS[choice.kind]} vs {LABELS[best.kind]}; {spent})"
 
 
-def recommend(candidates: Sequence[Candidate], metric: str) -> Recommendation | None:
-    """Apply the rule (module docstring) to ``candidates`` (higher ``value`` is better)."""
-    if not candidates:
-        return None
-    by_name = {c.name: c for c in candidates}
-    intervals = {c.name: (c.value, c.value if c.low is None else c.low,
-                          c.value if c.high is None else c.high) for c in candidates}
-    tied = [by_name[name] for name in tied_groups(intervals, higher_is_better=True)[0]]
-    best = tied[0]
-    choice = min(tied, key=lambda c: (kind_rank(c.kind), c.cost, -c.value, c.name))
+def _described(candidate: Candidate) -> str:
+    return (f"{candidate.name} ({LABELS[candidate.kind]}, "
+            f"{fmt(candidate.value, candidate.low, candidate.high)})")
+
+
+def _choice_sentence(found: Recommendation, verdict: Verdict) -> str:
+    """The recommendation proper: the choice, and its evidence against the best."""
+    choice, best, metric = found.choice, found.best, found.metric
+    assert choice is not None and best is not None
     action = f"{ACTIONS[choice.kind]}, with {choice.name}"
     if choice is best:
-        others = [c.name for c in tied if c is not best]
-        within = (f"the cheapest of the {len(tied)} candidates within its CI "
-                  f"({', '.join(others)} also)" if others else
-                  "no other candidate is within its CI")
-        sentence = (f"{best.name} ({LABELS[best.kind]}) is the best on {metric} "
-                    f"({fmt(best.value, best.low, best.high)}) and {within}: {action}.")
-    else:
-        sentence = (f"{choice.name} ({LABELS[choice.kind]}, {metric} "
-                    f"{fmt(choice.value, choice.low, choice.high)}) is within the CI of the "
-                    f"best candidate, {best.name} ({LABELS[best.kind]}, "
-                    f"{fmt(best.value, best.low, best.high)}), at "
-                    f"{_cost_phrase(choice, best)}: {action}.")
-    return Recommendation(choice, best, tuple(tied), metric, RULE.format(metric=metric),
-                          sentence)
+        others = [c.name for c in found.good_enough if c is not best]
+        within = (f"the cheapest of the {len(found.good_enough)} good-enough candidates "
+                  f"({', '.join(others)} also good enough)" if others else
+                  "no other candidate is good enough")
+        return (f"{best.name} ({LABELS[best.kind]}) is the best on {metric} "
+                f"({fmt(best.value, best.low, best.high)}) and {within}: {action}.")
+    test = f"{verdict.evidence()}: {verdict.reason(margin=found.margin, alpha=found.alpha)}"
+    return (f"{choice.name} ({LABELS[choice.kind]}, {metric} "
+            f"{fmt(choice.value, choice.low, choice.high)}) is good enough against the best "
+            f"candidate, {_described(best)}: {test}; at {_cost_phrase(choice, best)}: "
+            f"{action}.")
 
 
-Measured = Mapping[tuple[int, str], tuple[float, float | None, float | None]]
-"""``(run_id, metric name) -> (value, ci_low, ci_high)``."""
+def _notes(found: Recommendation) -> str:
+    """What the sentence must not leave out: fallbacks for other candidates, exclusions."""
+    notes = []
+    cheaper = [(c, v) for c, v in zip(found.considered, found.verdicts, strict=True)
+               if not v.good_enough and found.choice is not None
+               and _price(c) < _price(found.choice)]
+    if cheaper:
+        notes.append("Cheaper but not good enough: " + "; ".join(
+            f"{c.name} ({v.evidence()}: {v.reason(margin=found.margin, alpha=found.alpha)})"
+            for c, v in cheaper) + ".")
+    told = {found.choice.name if found.choice else None, *(c.name for c, _ in cheaper)}
+    others = [v for v in found.fallbacks if v.name not in told]
+    if others:
+        notes.append("CI-overlap test instead of the paired test for "
+                     + "; ".join(f"{v.name} ({v.fallback})" for v in others) + ".")
+    notes += [f"{exclusion}." for exclusion in found.excluded]
+    return " ".join(notes)
 
 
-def measured(long: pd.DataFrame) -> dict[tuple[int, str], tuple[float, float | None,
-                                                                 float | None]]:
-    """The lookup the table and the rule read (the last row wins for a repeated metric)."""
-    def known(v: float) -> float | None:
-        return None if pd.isna(v) else float(v)
-    return {(int(r), str(n)): (float(v), known(lo), known(hi)) for r, n, v, lo, hi in zip(
-        long["run_id"], long["name"], long["value"], long["ci_low"], long["ci_high"],
-        strict=True)}
+def _price(candidate: Candidate) -> tuple[int, float]:
+    """What "cheaper" compares: the kind of adaptation, then training seconds."""
+    return kind_rank(candidate.kind), candidate.cost
 
 
-def _cell(cells: Measured, run_id: int, names: Sequence[str], missing: str) -> str:
-    for name in names:
-        if (run_id, name) in cells:
-            shown = fmt(*cells[(run_id, name)])
-            return shown if len(names) == 1 else f"{name} {shown}"
-    return missing
+def _ranked(candidates: Sequence[Candidate]) -> list[Candidate]:
+    """Best first on the headline metric; ties go to the cheaper kind, then cost, name."""
+    return sorted(candidates, key=lambda c: (-c.value, kind_rank(c.kind), c.cost, c.name))
 
 
-def _data_needed(cells: Measured, run_id: int, sorts: str, budget: str,
-                 config: Mapping[str, Any]) -> str:
-    if sorts == "prompting":
-        shots = config.get("k")
-        return f"{shots} labelled examples in the prompt" if shots else \
-            "none: instructions only"
-    if sorts == "retrieval":
-        return "documents to retrieve from; no labelled examples"
-    text = f"the {budget} budget's training set"
-    points = sorted((int(name[16:-1]), value[0]) for (run, name), value in cells.items()
-                    if run == run_id and name.startswith("data_efficiency[")
-                    and name[16:-1].isdigit())
-    if points:
-        curve = ", ".join(f"{size}: {fmt(value)}" for size, value in points)
-        text += f"; accuracy by training examples: {curve}"
-    return text
+def recommend(candidates: Sequence[Candidate], metric: str, *,
+              margin: float = DEFAULT_MARGIN, alpha: float = DEFAULT_ALPHA,
+              requirements: Requirements | None = None) -> Recommendation | None:
+    """Apply the rule (module docstring) to ``candidates`` (higher ``value`` is better);
+    ``None`` without candidates. ``ValueError`` for a bad ``margin`` or ``alpha``."""
+    check_settings(margin, alpha)
+    if not candidates:
+        return None
+    requirements = requirements or Requirements()
+    failed = [(c, requirements.failures(c.measures)) for c in candidates]
+    excluded = tuple(Exclusion(c.name, tuple(reasons)) for c, reasons in failed if reasons)
+    considered = _ranked([c for c, reasons in failed if not reasons])
+    if not considered:
+        found = Recommendation(
+            None, None, (), metric, rule_text(metric, margin=margin, alpha=alpha,
+                                              requirements=requirements), "",
+            excluded=excluded, requirements=requirements, margin=margin, alpha=alpha)
+        return _with_sentence(found, (f"No recommendation: every candidate is excluded by "
+                                      f"the requirements ({'; '.join(requirements.describe())})."))
+    verdicts = tuple(judge(c, considered[0], margin=margin, alpha=alpha) for c in considered)
+    good = tuple(c for c, v in zip(considered, verdicts, strict=True) if v.good_enough)
+    choice = min(good, key=lambda c: (*_price(c), -c.value, c.name))
+    rule = rule_text(metric, margin=margin, alpha=alpha, requirements=requirements,
+                     fallbacks=[v for v in verdicts if v.test == OVERLAP])
+    found = Recommendation(choice, considered[0], good, metric, rule, "", tuple(considered),
+                           verdicts, excluded, requirements, margin, alpha)
+    verdict = next(v for c, v in zip(considered, verdicts, strict=True) if c is choice)
+    return _with_sentence(found, _choice_sentence(found, verdict))
 
 
-def decision_table(long: pd.DataFrame, names: Mapping[int, str], metric: str | None,
-                   configs: Mapping[int, Mapping[str, Any]] | None = None) -> pd.DataFrame:
-    """Aspect x candidate table for the runs named in ``names`` (``run_id -> name``),
-    cheapest kind first; cells are measured numbers or "not measured"."""
-    long = long[long["run_id"].isin(list(names))]
-    cells = measured(long)
-    runs = long.drop_duplicates("run_id").set_index("run_id")
-    kinds = {r: kind_of(runs.at[r, "kind"]) if "kind" in runs else UNKNOWN for r in names}
-    order = sorted(names, key=lambda r: (kind_rank(kinds[r]), names[r]))
-    rows: dict[str, dict[str, str]] = {}
-    for run_id in order:
-        col, sorts = names[run_id], kinds[run_id]
-        trained = sorts not in WEIGHTS_UNCHANGED
-        no_training = "0 (no training)" if not trained else "not measured"
-        headline = metric or "accuracy"
-        aspects = {
-            "kind": LABELS[sorts],
-            "initial cost: train_seconds": _cell(cells, run_id, ["train_seconds"], no_training),
-            "initial cost: train_cost": _cell(cells, run_id, ["train_cost"], no_training),
-            "production latency: latency_p50_ms": _cell(cells, run_id, ["latency_p50_ms"],
-                                                        "not measured"),
-            "updatable knowledge: new_facts_after": _cell(cells, run_id, ["new_facts_after"],
-                                                          "not measured"),
-            "style/format consistency": _cell(cells, run_id, ["gen_unmatched", "exact_match"],
-                                              "not measured"),
-            f"domain terminology: {headline}": _cell(cells, run_id, [headline],
-                                                     "not measured"),
-            "data needed": _data_needed(cells, run_id, sorts, runs.at[run_id, "budget"],
-                                        (configs or {}).get(run_id, {})),
-            "maintenance: artifact_bytes": _cell(cells, run_id, ["artifact_bytes"],
-                                                 "none" if not trained else "not measured"),
-            "maintenance: retraining needed": (
-                "yes: retrain when the data or facts change" if trained else
-                "no: update the documents" if sorts == "retrieval" else "no: edit the prompt"),
-        }
-        for aspect, text in aspects.items():
-            rows.setdefault(aspect, {})[col] = text
-    table = pd.DataFrame(rows).T
-    table.index.name = "aspect"
-    return table.reset_index()
+def _with_sentence(found: Recommendation, head: str) -> Recommendation:
+    return replace(found, sentence=" ".join(p for p in (head, _notes(found)) if p))
 
 
-def candidates_for(long: pd.DataFrame, names: Mapping[int, str],
-                   metric: str) -> list[Candidate]:
-    """The rule's inputs: each named run's ``metric`` (with CI) and ``train_seconds``."""
+def verdict_table(found: Recommendation) -> pd.DataFrame:
+    """One row per candidate: its metric, its difference from the best (95% CI), McNemar's
+    p, the test used and the verdict; excluded candidates last, with their reasons."""
+    rows: list[dict[str, Any]] = []
+    for candidate, verdict in zip(found.considered, found.verdicts, strict=True):
+        paired = verdict.test == PAIRED
+        rows.append({
+            "candidate": candidate.name, "kind": LABELS[candidate.kind],
+            found.metric: fmt(candidate.value, candidate.low, candidate.high),
+            "difference vs best": ("-" if verdict.test == BEST else
+                                   f"{verdict.difference:+.3f}" + (
+                                       f" [{verdict.low:+.3f}, {verdict.high:+.3f}]"
+                                       if paired else "")),
+            "McNemar p": p_text(verdict.p_value), "test": (
+                f"paired ({verdict.shared} items)" if paired else
+                f"CI overlap: {verdict.fallback}" if verdict.test == OVERLAP else "-"),
+            "good enough": ("yes" if verdict.good_enough else "no") + ": " + verdict.reason(
+                margin=found.margin, alpha=found.alpha),
+            "chosen": "yes" if candidate is found.choice else ""})
+    rows += [{"candidate": e.name, "good enough": f"excluded: {'; '.join(e.reasons)}"}
+             for e in found.excluded]
+    return pd.DataFrame(rows).fillna("-")
+
+
+def candidates_for(long: pd.DataFrame, names: Mapping[int, str], metric: str,
+                   items: Mapping[int, Mapping[str, bool]] | None = None) -> list[Candidate]:
+    """The rule's inputs: each named run's ``metric`` (with CI), ``train_seconds``, every
+    recorded metric (for the requirements) and its per-item rows (``items``, by run id)."""
     cells = measured(long[long["run_id"].isin(list(names))])
     approaches = dict(zip(long["run_id"], long["approach"], strict=True))
     kinds = (dict(zip(long["run_id"], long["kind"], strict=True)) if "kind" in long else {})
@@ -211,16 +267,24 @@ def candidates_for(long: pd.DataFrame, names: Mapping[int, str],
             continue
         value, low, high = cells[(run_id, metric)]
         seconds = cells.get((run_id, "train_seconds"))
+        measures = {metric_name: cell[0] for (run, metric_name), cell in cells.items()
+                    if run == run_id}
         out.append(Candidate(name, str(approaches[run_id]), value, low, high,
                              None if seconds is None else seconds[0],
-                             kind_of(kinds.get(run_id))))
+                             kind_of(kinds.get(run_id)), (items or {}).get(run_id) or None,
+                             measures))
     return out
 
 
-def report(long: pd.DataFrame, configs: Mapping[int, Mapping[str, Any]] | None = None,
+def report(long: pd.DataFrame, configs: Mapping[int, Mapping[str, Any]] | None = None, *,
+           items: ItemLoader | None = None, requirements: Requirements | None = None,
+           margin: float = DEFAULT_MARGIN, alpha: float = DEFAULT_ALPHA,
            ) -> tuple[pd.DataFrame, Recommendation | None, str | None]:
     """The decision table, the recommendation and the headline metric for the metric rows
-    of one task's candidates (data-efficiency side runs are left out)."""
+    of one task's candidates (data-efficiency side runs are left out). ``items`` loads the
+    per-item rows the paired test needs; without it every candidate falls back to CI
+    overlap (and the recommendation says so)."""
+    check_settings(margin, alpha)
     main = long[long["train_examples"].isna()] if "train_examples" in long else long
     if main.empty:
         return pd.DataFrame(), None, None
@@ -228,5 +292,10 @@ def report(long: pd.DataFrame, configs: Mapping[int, Mapping[str, Any]] | None =
     names = dict(zip(runs["run_id"].tolist(), candidate_names(runs).tolist(), strict=True))
     metric = headline_metric(main["name"].unique().tolist())
     table = decision_table(main, names, metric, configs)
-    found = recommend(candidates_for(main, names, metric), metric) if metric else None
+    if metric is None:
+        return table, None, None
+    suite = ITEM_SUITES.get(metric)
+    rows = items(suite, [int(r) for r in names]) if items is not None and suite else {}
+    found = recommend(candidates_for(main, names, metric, rows), metric, margin=margin,
+                      alpha=alpha, requirements=requirements)
     return table, found, metric

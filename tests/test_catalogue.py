@@ -26,6 +26,22 @@ DOCUMENTED = ["Approach", "Candidate", "LMCandidate", "RunContext", "option", "h
 """The names docs/writing-a-plugin.md promises under ``from harness import``."""
 
 
+def _literal_name(node: ast.expr) -> str | None:
+    """A metric name written as a literal, ``f"base[{part}]"`` (its ``base``), or either
+    inside the forgetting suite's ``name(metric, view)``."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        head, tail = node.values[0], node.values[-1]
+        if (isinstance(head, ast.Constant) and isinstance(tail, ast.Constant)
+                and tail.value == "]"):
+            return head.value.rstrip("[")
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            and node.func.id == "name" and node.args):
+        return _literal_name(node.args[0])
+    return None
+
+
 def recorded_names() -> set[str]:
     """Literal metric names (f-string parts before any ``{``) the suites record."""
     names = set()
@@ -33,14 +49,9 @@ def recorded_names() -> set[str]:
         for node in ast.walk(ast.parse(suite.read_text())):
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                     and node.func.attr == "metric" and node.args):
-                first = node.args[0]
-                if isinstance(first, ast.Constant):
-                    names.add(first.value)
-                elif isinstance(first, ast.JoinedStr):  # f"base[{part}]"
-                    head, tail = first.values[0], first.values[-1]
-                    if (isinstance(head, ast.Constant) and isinstance(tail, ast.Constant)
-                            and tail.value == "]"):
-                        names.add(head.value.rstrip("["))
+                found = _literal_name(node.args[0])
+                if found:
+                    names.add(found)
     return names
 
 

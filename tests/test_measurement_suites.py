@@ -43,7 +43,7 @@ def measured(tiny_model_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("measure")
     yaml = write_lmeval_task(folder)
     result = run_suites([
-        "--approach=zero-shot,lora,qlora", "--budget=smoke", f"--model={tiny_model_dir}",
+        "--approach=zero-shot,few-shot,lora,qlora", "--budget=smoke", f"--model={tiny_model_dir}",
         "--results=r.db", "--data-sizes=16", f"--forgetting-tasks={yaml}", "-rs",
     ], folder, env={"TUNEBENCH_CACHE": str(folder / "cache"), "HF_DATASETS_OFFLINE": "1"},
         timeout=900, suites=["test_forgetting.py", "test_overfitting.py", "test_latency.py"])
@@ -67,6 +67,39 @@ def test_forgetting_is_zero_for_the_base_model_itself(measured):
     assert zero["mcnemar_p"]["value"] == 1.0
     assert zero["perplexity"]["value"] == pytest.approx(zero["perplexity_base"]["value"])
     assert zero["forgetting_delta[tiny_probe]"]["value"] == 0.0
+    # raw mode (plain text, no chat template) measures the same nothing
+    assert zero["forgetting_delta_raw"]["value"] == 0.0
+    assert zero["items_fixed_raw"]["value"] == zero["items_broken_raw"]["value"] == 0
+    assert zero["forgetting_delta_raw[tiny_probe]"]["value"] == 0.0
+    assert zero["nll_per_token_delta"]["value"] == 0.0
+    assert "interference_delta" not in zero  # it rewrites no prompt
+
+
+def test_prompt_interference_is_named_apart_from_forgetting(measured):
+    db, metrics, _ = measured
+    few = metrics("few-shot", "forgetting")
+    # its weights are the base's: nothing forgotten, whatever its demonstrations do
+    assert few["forgetting_delta"]["value"] == 0.0 and few["forgetting_delta_raw"]["value"] == 0
+    interference = few["interference_delta"]
+    extra = json.loads(interference["extra_json"])
+    assert interference["value"] == pytest.approx(
+        few["probe_accuracy_prompted"]["value"] - few["probe_accuracy_base"]["value"])
+    assert extra["fixed"] == few["items_fixed_prompted"]["value"]
+    assert "interference_delta[tiny_probe]" in few and "acc_prompted[tiny_probe]" in few
+    parts = {row["suite"] for row in query(
+        db, "SELECT DISTINCT e.suite FROM examples e JOIN runs r ON r.id = e.run_id "
+        "WHERE r.approach = 'few-shot'")}
+    assert {"forgetting.general", "forgetting.general.prompted", "forgetting.general.raw"} <= parts
+
+
+def test_lmeval_standard_errors_become_the_stored_intervals(measured):
+    _, metrics, _ = measured
+    for name in ("acc[tiny_probe]", "acc_raw[tiny_probe]"):
+        row = metrics("lora", "forgetting")[name]
+        stderr = json.loads(row["extra_json"])["stderr"]
+        assert stderr > 0
+        assert row["ci_high"] - row["value"] == pytest.approx(1.959964 * stderr, rel=1e-4)
+        assert row["value"] - row["ci_low"] == pytest.approx(1.959964 * stderr, rel=1e-4)
 
 
 def test_forgetting_of_a_trained_candidate_is_paired_and_stored_per_item(measured):
@@ -87,6 +120,10 @@ def test_forgetting_of_a_trained_candidate_is_paired_and_stored_per_item(measure
     flips = [json.loads(i["extra_json"])["flip"] for i in items]
     assert flips.count("fixed") == extra["fixed"] and flips.count("broken") == extra["broken"]
     assert math.isfinite(lora["perplexity"]["value"])
+    raw = lora["forgetting_delta_raw"]
+    assert raw["value"] == pytest.approx(lora["probe_accuracy_raw"]["value"]
+                                         - lora["probe_accuracy_base_raw"]["value"])
+    assert raw["ci_low"] <= raw["value"] <= raw["ci_high"]
 
 
 def test_overfitting_verdicts_and_data_efficiency(measured):
@@ -144,3 +181,20 @@ def test_bad_seed_list_is_a_usage_error(tmp_path):
     result = run_suites(["--seeds=0,one"], tmp_path)
     assert result.returncode == 4
     assert "--seeds=0,one: give comma-separated whole numbers" in result.stderr
+
+
+def test_probe_modes_and_sentence_answers_are_options(tiny_model_dir, tmp_path):
+    result = run_suites([
+        "--approach=zero-shot", "--budget=smoke", f"--model={tiny_model_dir}",
+        "--results=r.db", "--forgetting-mode=raw", "--probe-answers=sentence",
+    ], tmp_path, suites=["test_forgetting.py"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    names = {row["name"] for row in query(tmp_path / "r.db", "SELECT name FROM metrics")}
+    assert "forgetting_delta_raw" in names and "forgetting_delta" not in names
+    references = {row["reference"] for row in query(
+        tmp_path / "r.db", "SELECT reference FROM examples WHERE suite = ?",
+        "forgetting.general.raw")}
+    assert references and all(r.startswith("The answer is ") for r in references)
+    extra = query(tmp_path / "r.db", "SELECT extra_json FROM metrics WHERE name = ?",
+                  "forgetting_delta_raw")[0]["extra_json"]
+    assert json.loads(extra)["answers"] == "sentence"

@@ -81,14 +81,40 @@ def test_pareto(monkeypatch, sample_db):
 def test_decision(monkeypatch, sample_db):
     app = open_page(monkeypatch, sample_db, "decision")
     sentence = app.success[0].value
-    assert "few-shot (prompting, accuracy 0.800 [0.675, 0.925]) is within the CI" in sentence
-    assert "full-ft" in sentence and "prompt, with few-shot" in sentence
-    assert "Rule applied: take the best candidate on accuracy" in texts(app)
-    table = app.dataframe[0].value.set_index("aspect")
+    assert ("full-ft (full fine-tuning) is the best on accuracy (0.875 [0.750, 0.975]) and no "
+            "other candidate is good enough") in sentence
+    assert "few-shot (paired difference -0.075 [" in sentence  # beyond the 0.02 margin
+    shown = texts(app)
+    assert "Rule applied: take the best candidate on accuracy" in shown
+    assert "**Requirements:** none set" in shown
+    verdicts = app.dataframe[0].value.set_index("candidate")
+    assert verdicts.at["few-shot", "test"] == "paired (40 items)"
+    assert verdicts.at["full-ft", "chosen"] == "yes"
+    table = app.dataframe[1].value.set_index("aspect")
     assert table.at["initial cost: train_seconds", "lora"] == "812"
     assert table.at["updatable knowledge: new_facts_after", "few-shot"] == "not measured"
     app.selectbox(key="decision-task").select("kb-qa").run()
     assert "rag (RAG) is the best on gen_accuracy" in app.success[0].value
+    assert "no per-item rows for zero-shot and rag" in app.success[0].value  # the fallback
+    app.selectbox(key="decision-task").select("sentiment").run()
+
+    app.number_input(key="decision-margin").set_value(0.08).run()
+    sentence = app.success[0].value
+    assert ("few-shot (prompting, accuracy 0.800 [0.675, 0.925]) is good enough against the "
+            "best candidate, full-ft") in sentence
+    assert "McNemar p = 0.55" in sentence and sentence.endswith("prompt, with few-shot.")
+    app.number_input(key="decision-max-p95-ms").set_value(200.0).run()
+    sentence = app.success[0].value
+    assert "fine-tune parameter-efficiently, with lora." in sentence
+    assert "few-shot excluded: latency_p95_ms 252 ms > 200 ms." in sentence
+    assert "qlora excluded: latency_p95_ms 336 ms > 200 ms" in texts(app)
+    assert "**Requirements:** latency_p95_ms <= 200 ms" in texts(app)
+    app.checkbox(key="decision-updatable").check().run()
+    assert not app.success
+    warning = app.warning[0].value
+    assert "every candidate is excluded by the requirements" in warning
+    assert "lora excluded: reads_documents not measured (run suites/test_knowledge_update.py)" \
+        in warning
 
 
 def test_curves(monkeypatch, sample_db):
@@ -103,11 +129,13 @@ def test_forgetting(monkeypatch, sample_db):
     app = open_page(monkeypatch, sample_db, "forgetting")
     shown = texts(app)
     assert "-0.200 [-0.280, -0.140]" in shown and "full-ft" in shown
-    assert chart_titles(app)[0].startswith("forgetting_delta")
-    flipped = app.dataframe[1].value
+    assert chart_titles(app)[0].startswith("probe accuracy change")
+    readings = dict(app.dataframe[0].value.itertuples(index=False))
+    assert readings["full-ft"].startswith("forgets on chat probes -0.200")
+    flipped = app.dataframe[2].value
     assert set(flipped["flip"]) == {"fixed", "broken"}
     app.radio(key="forgetting-flip").set_value("fixed").run()
-    assert set(app.dataframe[1].value["flip"]) == {"fixed"}
+    assert set(app.dataframe[2].value["flip"]) == {"fixed"}
 
 
 def test_latency(monkeypatch, sample_db):

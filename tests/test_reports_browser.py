@@ -126,8 +126,11 @@ def test_leaderboard_and_decision_in_chromium(dashboard: str, driver_path: str,
         driver.get(f"{dashboard}/decision")
         WebDriverWait(driver, 60).until(lambda _: "Recommendation" in page_text())
         text = page_text()
-        assert "is within the CI of the best candidate, full-ft" in text
-        assert "prompt, with few-shot" in text
+        assert "full-ft (full fine-tuning) is the best on accuracy" in text
+        assert "few-shot (paired difference -0.075" in text  # beyond the default margin
+        assert "fine-tune all weights, with full-ft" in text
+        assert "Rule settings and requirements" in text
+        assert "knowledge must be updatable without retraining" in text
         driver.save_screenshot(str(tmp_path / "decision.png"))
     finally:
         driver.quit()

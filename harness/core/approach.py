@@ -167,6 +167,10 @@ class Approach(ABC):
     """True if the approach can be applied on top of another approach's candidate
     (``lora+rag``); it then implements :meth:`build_on`."""
 
+    control: ClassVar[bool] = False
+    """True for a deliberately broken candidate that checks a measurement (a positive or
+    negative control, ``plugins/controls.py``); left out of ``--approach=all``, run by name."""
+
     def build_on(self, ctx: RunContext, inner: Candidate) -> Candidate:
         """This approach applied on top of ``inner`` (the left part of a composition)."""
         raise NotImplementedError(f"{self.name} cannot build on another approach's candidate")

@@ -8,7 +8,9 @@ through the ``register_metrics`` hook (cf. lm-eval's metric registry, which keep
 ``higher_is_better`` and the aggregation with each metric's name).
 
 A name ``base[part]`` (per class, per kind, per lm-eval task) is described by the entry of
-``base``; lm-eval's filter suffix (``exact_match,strict-match``) by the metric before it.
+``base``; lm-eval's filter suffix (``exact_match,strict-match``) by the metric before it; a
+mode suffix (``acc_raw``, ``mcnemar_p_prompted``: the forgetting suite's raw-text and
+prompted views, :data:`VIEW_SUFFIXES`) by the metric without it, unless it has its own entry.
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ class Metric:
     """A cost of preparing the candidate, read from ``candidate.info`` by the harness."""
     decides: bool = False
     """The decision report may compare candidates on it (it scores the task's answers)."""
+
+
+VIEW_SUFFIXES = ("_raw", "_prompted")
+"""Suffixes of the forgetting suite's raw-text and prompted views of a metric."""
 
 
 class UnknownMetricError(ValueError):
@@ -109,7 +115,16 @@ BUILTIN: tuple[Metric, ...] = (
     Metric("perplexity_base", False, "ratio", "the base model's perplexity of general text"),
     Metric("perplexity_delta", False, "ratio", "perplexity change vs the base model"),
     Metric("nll_per_token_delta", False, "nats", "paired change of negative log-likelihood "
-           "per token vs the base model"),
+           "per token of general text vs the base model (positive: forgetting)", headline=9),
+    _share("probe_accuracy_raw", "accuracy on the general probes scored as raw text (no chat "
+           "template, lm-eval HFLM style)"),
+    Metric("forgetting_delta_raw", True, "share", "paired accuracy change on the general "
+           "probes scored as raw text vs the base model (negative: forgetting)"),
+    _share("probe_accuracy_prompted", "accuracy on the general probes asked through the "
+           "candidate's prompt rewriting (demonstrations, passages)"),
+    Metric("interference_delta", True, "share", "paired accuracy change on the general probes "
+           "asked through the candidate's prompt rewriting vs the base model (negative: its "
+           "prompts interfere with unrelated questions)"),
     _share("acc", "lm-eval: accuracy"),
     _share("acc_norm", "lm-eval: length-normalised accuracy"),
     Metric("mcc", True, "coefficient", "lm-eval: Matthews correlation"),
@@ -190,8 +205,14 @@ class Catalogue:
     def get(self, name: str) -> Metric | None:
         """The entry describing ``name`` (``None`` if the catalogue has none)."""
         base = name.partition("[")[0]
-        return (self._metrics.get(name) or self._metrics.get(base)
-                or self._metrics.get(base.partition(",")[0]))
+        found = (self._metrics.get(name) or self._metrics.get(base)
+                 or self._metrics.get(base.partition(",")[0]))
+        if found is None:
+            plain = base.partition(",")[0]
+            suffix = next((s for s in VIEW_SUFFIXES if plain.endswith(s)), None)
+            if suffix:
+                return self.get(plain.removesuffix(suffix))
+        return found
 
     def require(self, name: str) -> Metric:
         """The entry for ``name``; :class:`UnknownMetricError` naming the fix if none."""

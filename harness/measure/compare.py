@@ -151,3 +151,22 @@ def tied_groups(
                 continue
         groups.append([name])
     return groups
+
+
+def intervals_overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    """Whether two ``(low, high)`` intervals share a point (the test ``tied_groups`` applies).
+
+    Overlapping 95% intervals do not mean "no significant difference": the test is
+    conservative (Schenker & Gentleman, 2001, "On Judging the Significance of Differences by
+    Examining the Overlap Between Confidence Intervals"), so prefer a paired test when the
+    items are shared (:func:`compare_by_id`)."""
+    return a[0] <= b[1] and b[0] <= a[1]
+
+
+def compare_by_id(
+    a: Mapping[str, bool], b: Mapping[str, bool], *, seed: int = 0
+) -> PairedComparison | None:
+    """B against A on the item ids both scored (:func:`pair_by_id`, then
+    :func:`paired_comparison`); ``None`` when they share no item."""
+    ids, a_correct, b_correct = pair_by_id(a, b)
+    return paired_comparison(a_correct, b_correct, seed=seed) if ids else None

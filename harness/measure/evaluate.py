@@ -49,6 +49,23 @@ def _chunks(items: Sequence[Example], label: str) -> Any:
     bar.close()
 
 
+def _choice_row(example: Example, choice_scores: Sequence[float],
+                timing: dict[str, Any]) -> dict[str, Any]:
+    best = max(range(len(choice_scores)), key=choice_scores.__getitem__)
+    prediction = example.choices[best]
+    return {
+        "item_id": example.id,
+        "prompt": example.prompt_text,
+        "prediction": prediction,
+        "reference": example.answer,
+        "correct": prediction == example.answer,
+        "score": choice_scores[best],
+        "latency_ms": timing["latency_ms"],
+        "extra": {"choice_logprobs": dict(zip(example.choices, choice_scores, strict=True)),
+                  **timing, **example.meta},
+    }
+
+
 def score_by_choice(candidate: Candidate, examples: Sequence[Example]) -> list[dict[str, Any]]:
     """Predict the choice with the highest log-likelihood for each item."""
     rows: list[dict[str, Any]] = []
@@ -56,20 +73,28 @@ def score_by_choice(candidate: Candidate, examples: Sequence[Example]) -> list[d
         scores, seconds, phases = timed(candidate, lambda chunk=chunk: candidate.score_choices(
             [e.messages for e in chunk], [e.choices for e in chunk]))
         timing = _per_item_ms(seconds, phases, len(chunk))
-        for example, choice_scores in zip(chunk, scores, strict=True):
-            best = max(range(len(choice_scores)), key=choice_scores.__getitem__)
-            prediction = example.choices[best]
-            rows.append({
-                "item_id": example.id,
-                "prompt": example.prompt_text,
-                "prediction": prediction,
-                "reference": example.answer,
-                "correct": prediction == example.answer,
-                "score": choice_scores[best],
-                "latency_ms": timing["latency_ms"],
-                "extra": {"choice_logprobs": dict(zip(example.choices, choice_scores, strict=True)),
-                          **timing, **example.meta},
-            })
+        rows += [_choice_row(example, choice_scores, timing)
+                 for example, choice_scores in zip(chunk, scores, strict=True)]
+    return rows
+
+
+def score_by_raw_choice(
+    candidate: Candidate, examples: Sequence[Example], context: Callable[[Example], str],
+) -> list[dict[str, Any]]:
+    """:func:`score_by_choice` in raw mode: each choice, after a space, scored as the plain-text
+    continuation of ``context(example)`` (no chat template, no prompt rewriting: lm-eval
+    HFLM's protocol, :func:`harness.models.raw_text.raw_loglikelihood`). Raises
+    ``NotImplementedError`` for a candidate without a language model."""
+    from harness.models.raw_text import raw_loglikelihood
+
+    rows: list[dict[str, Any]] = []
+    for chunk in _chunks(examples, "scoring choices (raw)"):
+        pairs = [(context(e), f" {choice}") for e in chunk for choice in e.choices]
+        scores, seconds, _ = timed(candidate, lambda pairs=pairs: raw_loglikelihood(
+            candidate, pairs))
+        timing = _per_item_ms(seconds, {}, len(chunk))
+        flat = iter(logprob for logprob, _ in scores)
+        rows += [_choice_row(e, [next(flat) for _ in e.choices], timing) for e in chunk]
     return rows
 
 

@@ -48,12 +48,7 @@ from lm_eval.api.model import LM
 from tqdm.auto import tqdm
 
 from harness.core.approach import Candidate
-from harness.models.lm_candidate import (
-    MAX_BATCH_TOKENS,
-    model_window,
-    prefix_token_id,
-    sum_token_logprobs,
-)
+from harness.models.raw_text import has_language_model, raw_loglikelihood
 
 MODES = ("chat", "raw")
 CHUNK = 64
@@ -130,7 +125,7 @@ class CandidateLM(LM):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        if mode == "raw" and (candidate.model is None or candidate.tokenizer is None):
+        if mode == "raw" and not has_language_model(candidate):
             raise NotImplementedError(
                 f"{type(candidate).__name__} has no language model (model and tokenizer) to "
                 "score raw text; use mode='chat', which goes through score_choices")
@@ -162,44 +157,10 @@ class CandidateLM(LM):
         return results
 
     def _raw_loglikelihood(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[float, bool]]:
-        """HFLM's encoding: the whole text tokenized with the tokenizer's defaults and split
-        where the context's tokens end (trailing spaces of the context move to the
-        continuation); an empty context is replaced by the BOS/EOS token; inputs longer than
-        the model's window are cut from the left."""
-        tokenizer, model = self.candidate.tokenizer, self.candidate.model
-        window = getattr(self.candidate, "window_length", None) or model_window(model)
-        requests: list[tuple[list[int], list[int]]] = []
-        for context, continuation in pairs:
-            if context == "":
-                whole = tokenizer(continuation, add_special_tokens=False).input_ids
-                prefix = prefix_token_id(tokenizer)
-                context_ids, continuation_ids = (
-                    ([prefix], whole) if whole and whole[0] != prefix else (whole[:1], whole[1:])
-                )
-            else:
-                spaces = len(context) - len(context.rstrip())
-                if spaces:
-                    context, continuation = context[:-spaces], context[-spaces:] + continuation
-                whole = tokenizer(context + continuation).input_ids
-                context_ids = tokenizer(context).input_ids
-                continuation_ids = whole[len(context_ids) :]
-            if len(continuation_ids) > window:
-                raise ValueError(f"a continuation of {len(continuation_ids)} tokens does not fit "
-                                 f"the model's {window}-token window")
-            requests.append(((context_ids + continuation_ids)[-(window + 1) :][:-1],
-                             continuation_ids))
-        results: list[tuple[float, bool]] = [(0.0, True)] * len(pairs)
-        scorable = [i for i, (_, targets) in enumerate(requests) if targets]
-        budget = getattr(self.candidate, "batch_tokens", MAX_BATCH_TOKENS)  # as it scores
-        with _progress(len(scorable), "lm-eval loglikelihood (raw)") as bar:
-            for chunk in _chunks(scorable, CHUNK * 4):
-                with self.candidate.autocast():
-                    scores = sum_token_logprobs(model, [requests[i] for i in chunk],
-                                                tokenizer.pad_token_id, budget)
-                for index, score in zip(chunk, scores, strict=True):
-                    results[index] = score
-                bar.update(len(chunk))
-        return results
+        """HFLM's encoding and scoring (:func:`harness.models.raw_text.raw_loglikelihood`)."""
+        scorable = sum(1 for _, continuation in pairs if continuation)
+        with _progress(scorable, "lm-eval loglikelihood (raw)") as bar:
+            return raw_loglikelihood(self.candidate, pairs, on_chunk=bar.update)
 
     def loglikelihood_rolling(self, requests: list[Any]) -> list[float]:
         """Log-probability of each whole text (``.args == (text,)``), for perplexity."""

@@ -198,6 +198,19 @@ class LMCandidate(Candidate):
     def _rewrite_prompts(self, prompts: Sequence[Sequence[Message]]) -> list[list[Message]]:
         return [self.rewrite(prompt) for prompt in prompts]
 
+    def without_rewriting(self) -> LMCandidate:
+        """The same weights answering prompts as they come: itself if it rewrites nothing,
+        else a shallow copy without ``rewrite``. The forgetting suite scores this view to
+        tell forgetting (a change of the weights) from prompt interference (demonstrations
+        or passages in front of an unrelated question)."""
+        if "rewrite_prompts" not in self.__dict__:
+            return self
+        plain = copy.copy(self)
+        del plain.__dict__["rewrite_prompts"]
+        plain.rewrite = list
+        plain.info, plain.timings = dict(self.info), {}
+        return plain
+
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device

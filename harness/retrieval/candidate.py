@@ -88,6 +88,12 @@ class RetrievalCandidate(Candidate):
     def tokenizer(self) -> Any:  # type: ignore[override]
         return self.inner.tokenizer
 
+    def without_rewriting(self) -> Candidate:
+        """The inner candidate answering prompts without retrieved passages (and without
+        its own rewriting, if it has any): see ``LMCandidate.without_rewriting``."""
+        strip = getattr(self.inner, "without_rewriting", None)
+        return strip() if strip is not None else self.inner
+
     def use_corpus(self, passages: list[Passage]) -> bool:
         """Index ``passages`` (from the cache when this version was indexed before)."""
         s = self.settings

@@ -60,6 +60,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "and after adaptation besides the built-in 'general' probes.",
     )
     group.addoption(
+        "--forgetting-mode", default="both", choices=["chat", "raw", "both"],
+        help="how the forgetting suite scores its probes: chat (through the chat template, "
+        "as the candidate is used), raw (plain 'Question: ... Answer:' text, no template and "
+        "no prompt rewriting, as lm-eval's HFLM and published forgetting studies score base "
+        "models; metrics named ..._raw) or both. Default: both.",
+    )
+    group.addoption(
+        "--probe-answers", default="bare", choices=["bare", "sentence"],
+        help="how the forgetting suite's general probes phrase each answer choice: bare "
+        "(the answer alone, as lm-eval scores ARC) or sentence ('The answer is X.'), to tell "
+        "a change of reply format from a change of knowledge. Default: bare.",
+    )
+    group.addoption(
         "--price-per-hour", type=float, default=1.0, metavar="PRICE",
         help="price of one machine hour, for the cost figures (train cost, cost per 1,000 "
         "requests). Default: 1.0.",
@@ -125,6 +138,8 @@ def pytest_configure(config: pytest.Config) -> None:
         forgetting_tasks=[t.strip() for v in config.getoption("forgetting_tasks")
                           for t in v.split(",") if t.strip()],
         price_per_hour=config.getoption("price_per_hour"),
+        forgetting_mode=config.getoption("forgetting_mode"),
+        probe_answers=config.getoption("probe_answers"),
         session=time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3),
     )
     try:

@@ -50,6 +50,10 @@ class SessionOptions:
     """Training-set sizes for the data-efficiency curve (``--data-sizes 64,256``)."""
     forgetting_tasks: list[str] = field(default_factory=list)
     """lm-eval task names or YAML paths used as forgetting probes besides ``general``."""
+    forgetting_mode: str = "both"
+    """How the forgetting suite scores probes: ``chat``, ``raw`` or ``both``."""
+    probe_answers: str = "bare"
+    """How the general probes phrase answer choices: ``bare`` or ``sentence``."""
     price_per_hour: float = 1.0
     """Price of one hour of the machine, for the cost figures (any currency)."""
 
@@ -159,14 +163,16 @@ class ExperimentSession:
         return list(dict.fromkeys(self.options.seeds)) or [self.options.seed]
 
     def approach_names(self) -> list[str]:
-        """The chosen approaches, ``all`` expanded to those that can run on the task."""
+        """The chosen approaches, ``all`` expanded to those that can run on the task (controls,
+        ``Approach.control``, only when named)."""
         names: list[str] = []
         for name in self.options.approaches:
             if name == "all":
                 data = self.task_data()
                 names += [
                     n for n in self.registry.names()
-                    if self.make_approach(n).unsupported_reason(data) is None
+                    if not self.registry.get(n).control
+                    and self.make_approach(n).unsupported_reason(data) is None
                 ]
             else:
                 reason = self.make_approach(name).unsupported_reason(self.task_data())

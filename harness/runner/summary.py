@@ -12,6 +12,7 @@ from pathlib import Path
 
 from harness.measure.catalogue import Catalogue
 from harness.measure.compare import seed_summary, tied_groups
+from harness.measure.forgetting import VERDICT_METRICS, read_forgetting
 from harness.runner.store import Store
 
 SUMMARY_METRICS_LIMIT = 6
@@ -79,10 +80,28 @@ def session_table(store: Store, session: str, path: Path, catalogue: Catalogue) 
     context = (f"task={first['task']} model={first['model']} budget={first['budget']} "
                f"{seeds} device={first['device']} precision={first['precision']} "
                "(95% bootstrap CIs in brackets)")
-    out = [context, *lines]
+    out = [context, *lines, *forgetting_lines(store, runs, several_seeds)]
     if several_seeds:
         out += ["", *seed_table(runs, metrics, quality)]
     return "\n".join([*out, f"results database: {path.resolve()} (session {session})"])
+
+
+def forgetting_lines(store: Store, runs, several_seeds: bool) -> list[str]:
+    """One line per run with forgetting measurements, reading them together
+    (:func:`harness.measure.forgetting.read_forgetting`): a perplexity rise is never hidden
+    behind a probe gain."""
+    ids = [run["id"] for run in runs]
+    rows = store.query(
+        f"SELECT run_id, name, value, ci_low, ci_high FROM metrics WHERE run_id IN "
+        f"({','.join('?' * len(ids))}) AND name IN ({','.join('?' * len(VERDICT_METRICS))})",
+        (*ids, *VERDICT_METRICS))
+    cells: dict[int, dict[str, tuple]] = defaultdict(dict)
+    for row in rows:
+        cells[row["run_id"]][row["name"]] = (row["value"], row["ci_low"], row["ci_high"])
+    lines = [f"  {_label(run, several_seeds)}: {read_forgetting(cells[run['id']]).sentence}"
+             for run in runs if cells.get(run["id"])]
+    return ["forgetting (95% CIs; a loss is a CI wholly on the losing side):", *lines] \
+        if lines else []
 
 
 def seed_table(runs, metrics, names: list[str]) -> list[str]:

@@ -3,14 +3,17 @@ drill-down to the flipped items (``forgetting.general`` examples)."""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
+from harness.measure.forgetting import VERDICT_METRICS, read_forgetting
 from reports import ui
 from reports.analysis import metric_matrix
 from reports.charts import bars_with_ci
 
-MAIN = ["forgetting_delta", "items_fixed", "items_broken", "mcnemar_p", "probe_accuracy",
-        "probe_accuracy_base", "perplexity_delta", "nll_per_token_delta"]
+MAIN = ["forgetting_delta", "nll_per_token_delta", "forgetting_delta_raw",
+        "interference_delta", "items_fixed", "items_broken", "mcnemar_p", "probe_accuracy",
+        "probe_accuracy_base", "probe_accuracy_raw", "perplexity_delta"]
 
 st.title("Forgetting")
 results = ui.results_or_stop()
@@ -22,10 +25,23 @@ if long.empty:
     st.stop()
 names = ui.names_by_run(long)
 long["candidate"] = long["run_id"].map(names)
-deltas = long[long["name"] == "forgetting_delta"]
+readings = {
+    run_id: read_forgetting({
+        r.name: (r.value, None if pd.isna(r.ci_low) else r.ci_low,
+                 None if pd.isna(r.ci_high) else r.ci_high)
+        for r in group.itertuples() if r.name in VERDICT_METRICS})
+    for run_id, group in long.groupby("run_id")}
+st.caption("Each measurement read on its own, so a probe gain never hides a perplexity rise: "
+           "a loss is a 95% CI wholly on the losing side. Probes through the candidate's own "
+           "prompts (few-shot, RAG) measure interference, not forgetting.")
+st.dataframe(pd.DataFrame({"candidate": [names[r] for r in readings],
+                           "reading": [readings[r].sentence for r in readings]}),
+             hide_index=True, width="stretch")
+deltas = long[long["name"].isin(["forgetting_delta", "forgetting_delta_raw",
+                                 "interference_delta"])]
 if not deltas.empty:
-    st.altair_chart(bars_with_ci(deltas, "forgetting_delta (adapted - base accuracy)"),
-                    width="stretch")
+    st.altair_chart(bars_with_ci(deltas, "probe accuracy change vs the base model",
+                                 metric_color=True), width="stretch")
 shown = [n for n in MAIN if n in set(long["name"])]
 shown += sorted(n for n in set(long["name"]) if n not in MAIN)
 st.dataframe(metric_matrix(long, shown), hide_index=True, width="stretch")

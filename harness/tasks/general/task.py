@@ -236,6 +236,14 @@ def render(probe: Probe) -> str:
     return "\n".join([*lines, f"Question: {probe.question}", INSTRUCTION])
 
 
+def raw_context(example: Example) -> str:
+    """The probe as plain text for raw-mode scoring, in the ``Question: ...\nAnswer:`` form
+    lm-eval's HFLM scores ARC and similar tasks with: the user turn without
+    :data:`INSTRUCTION` (a chat-style instruction), each choice following after a space."""
+    text = example.messages[-1]["content"].removesuffix(f"\n{INSTRUCTION}")
+    return f"{text}\nAnswer:"
+
+
 def category_items(category: str, rng: random.Random) -> list[Example]:
     """One category's examples in table order, with exactly balanced answer positions."""
     probes = BUILDERS[category](rng)
