@@ -19,22 +19,26 @@ step seeds suites/test_accuracy.py suites/test_forgetting.py \
     --approach=zero-shot,few-shot,lora,full-ft --seeds=0,1,2
 # 2. The forgetting control: random replies at a high learning rate must break the probes.
 step damage suites/test_forgetting.py suites/test_accuracy.py --approach=control-damage
-# 3. Full fine-tuning at a learning rate that matches LoRA's task accuracy (Biderman et al.
-#    compare forgetting at equal learning).
-step matched suites/test_accuracy.py suites/test_forgetting.py --approach=full-ft \
-    --set full-ft.learning_rate=1e-5 --seeds=0,1,2
-# 4. Does the probe gain come from the reply format? Probes phrased as sentences.
-step sentence suites/test_forgetting.py --approach=zero-shot,lora,full-ft \
+# 3. Does the probe gain come from the reply format? Probes phrased as sentences (the
+#    trained candidates come from step 1's cache).
+step sentence suites/test_forgetting.py --approach=lora,full-ft \
     --probe-answers=sentence --results="${DB%.db}-sentence.db"
-# 5. Fine-tuning on long replies (prefs) instead of one-word labels.
-step prefs suites/test_forgetting.py --task=prefs --approach=zero-shot,full-ft
-# 6. Few-shot sensitivity and contextual calibration (Zhao et al., 2021).
+# 4. Fine-tuning on long replies (prefs) instead of one-word labels.
+step prefs suites/test_forgetting.py --task=prefs --approach=full-ft
+# 5. The other controls: chance accuracy, a known latency, an overfit verdict (the last at the
+#    smoke budget: a few examples memorised is the point).
+step random suites/test_accuracy.py --approach=control-random
+step sleep suites/test_latency.py --approach=zero-shot,control-sleep \
+    --set control-sleep.sleep_ms=1000
+step overfit suites/test_overfitting.py --approach=control-overfit --budget=smoke -k loss_curves
+# 6. Few-shot sensitivity to k and the draw, and contextual calibration (Zhao et al., 2021).
 for k in 2 8; do
     step "few-shot k=$k" suites/test_accuracy.py --approach=few-shot --set few-shot.k=$k \
         --seeds=0,1,2
 done
-step calibrated suites/test_accuracy.py --approach=few-shot,zero-shot \
-    --set few-shot.calibrate=true --set zero-shot.calibrate=true --seeds=0,1,2
-# 7. The other controls: chance accuracy, a known latency, an overfit verdict.
-step controls suites/test_accuracy.py suites/test_latency.py suites/test_overfitting.py \
-    --approach=zero-shot,control-random,control-sleep,control-overfit
+step calibrated suites/test_accuracy.py --approach=few-shot --set few-shot.calibrate=true \
+    --seeds=0,1,2
+# 7. Full fine-tuning at a learning rate that brings its task accuracy down to LoRA's
+#    (Biderman et al. compare forgetting at equal learning).
+step matched suites/test_accuracy.py suites/test_forgetting.py --approach=full-ft \
+    --set full-ft.learning_rate=1e-5 --seeds=0,1,2

@@ -30,6 +30,16 @@ def catalogue() -> Catalogue:
     return metrics()
 
 
+@functools.cache
+def control_approaches() -> frozenset[str]:
+    """Names of the registered control approaches (``Approach.control``: deliberately broken
+    candidates that check a measurement), which no recommendation should pick."""
+    from harness.core.plugins import approaches
+
+    registry = approaches()
+    return frozenset(n for n in registry.names() if getattr(registry.get(n), "control", False))
+
+
 def headline_metrics() -> list[str]:
     """Metrics shown first when recorded, by the catalogue's headline rank (the rest stay
     selectable)."""

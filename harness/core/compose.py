@@ -32,7 +32,8 @@ def check_composition(name: str, registry: Registry) -> None:
         raise ValueError(f"approach {name!r} names a part twice")
     for part in parts[1:]:
         if not registry.get(part).builds_on_candidates:
-            able = [n for n in registry.names() if registry.get(n).builds_on_candidates]
+            able = [n for n in registry.names() if registry.get(n).builds_on_candidates
+                    and not registry.get(n).control]
             raise ValueError(
                 f"{part!r} cannot be applied on top of another approach in {name!r}; "
                 f"approaches that can: {', '.join(able) or '(none)'}"

@@ -16,6 +16,11 @@ RISING_EVALUATIONS = 2
 """Consecutive validation evaluations with rising loss that count as a trend, not noise."""
 OVERFIT_TOLERANCE = 0.02
 """Final validation loss must exceed its minimum by this relative margin to call overfitting."""
+GENERALIZATION_LOSS = 0.10
+"""Prechelt's generalization loss, ``last / lowest - 1``: above this the run overfit whatever
+its last evaluations did (his GL criterion; a memorising run whose validation loss tripled
+and then dipped once at the end was read as underfit without it: the control-overfit
+control found this)."""
 UNDERFIT_IMPROVEMENT = 0.10
 """Final validation loss above ``1 - this`` times the first logged training loss (the loss
 near the start of training): training barely helped, underfit."""
@@ -28,7 +33,8 @@ VERDICT_RULE = (
     "no-training: no validation curve was recorded. "
     "too-short: a single validation evaluation shows no trend. "
     f"overfit: validation loss rose at each of the last {RISING_EVALUATIONS} evaluations and "
-    f"ends more than {OVERFIT_TOLERANCE:.0%} above its minimum. "
+    f"ends more than {OVERFIT_TOLERANCE:.0%} above its minimum, or ends more than "
+    f"{GENERALIZATION_LOSS:.0%} above its minimum whatever the last evaluations did. "
     f"underfit: final validation loss is within {UNDERFIT_IMPROVEMENT:.0%} of the first logged "
     f"training loss (training barely reduced it), or the last evaluation still brought more "
     f"than {STILL_LEARNING:.0%} of the whole drop from that first loss (stopped while "
@@ -86,7 +92,9 @@ def read_curves(train: Curve, validation: Curve) -> CurveReading:
     start = train[0][1] if train else losses[0]
     if len(losses) == 1:
         verdict = "too-short"
-    elif rising >= RISING_EVALUATIONS and last > lowest * (1 + OVERFIT_TOLERANCE):
+    elif (rising >= RISING_EVALUATIONS and last > lowest * (1 + OVERFIT_TOLERANCE)) or (
+        last > lowest * (1 + GENERALIZATION_LOSS)
+    ):
         verdict = "overfit"
     elif last > (1 - UNDERFIT_IMPROVEMENT) * start or (
         losses[-2] - last > STILL_LEARNING * (start - last)

@@ -88,6 +88,24 @@ def convert_gguf(gguf: Path, target: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth")
+
+
+def folder_version(path: Path) -> str:
+    """What identifies a local model folder's weights for caching: its ``config.json`` and,
+    for every weight file, its name, size and modification time (hashing gigabytes of
+    weights on every run would cost more than it saves). Two folders with the same config
+    but other weights (two fine-tunes of one architecture) get different versions, so their
+    trained candidates never share a cache entry."""
+    import hashlib
+
+    digest = hashlib.sha256((path / "config.json").read_bytes())
+    for file in sorted(p for p in path.rglob("*") if p.suffix in WEIGHT_SUFFIXES):
+        stat = file.stat()
+        digest.update(f"{file.relative_to(path)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:12]
+
+
 def resolve_model(name: str) -> BaseModelSpec:
     """Turn a ``--model`` value into something loadable, converting the embedded GGUF once."""
     if name in (EMBEDDED_MODEL, "default"):
@@ -100,10 +118,8 @@ def resolve_model(name: str) -> BaseModelSpec:
     if path.exists():
         if not (path / "config.json").is_file():
             raise ModelLoadError(f"--model {name}: {path} has no config.json; not a model folder")
-        import hashlib
-
-        digest = hashlib.sha256((path / "config.json").read_bytes()).hexdigest()[:12]
-        return BaseModelSpec(str(path.resolve()), str(path.resolve()), f"config:{digest}")
+        return BaseModelSpec(str(path.resolve()), str(path.resolve()),
+                             f"config:{folder_version(path)}")
     return BaseModelSpec(name, name, f"hub:{name}")
 
 
