@@ -130,7 +130,9 @@ def test_leaderboard_and_decision_in_chromium(dashboard: str, driver_path: str,
         assert "few-shot (paired difference -0.075" in text  # beyond the default margin
         assert "fine-tune all weights, with full-ft" in text
         assert "Rule settings and requirements" in text
-        assert "knowledge must be updatable without retraining" in text
+        # the requirement inputs render in their own expander, possibly a moment later
+        WebDriverWait(driver, 30).until(
+            lambda _: "knowledge must be updatable without retraining" in page_text())
         driver.save_screenshot(str(tmp_path / "decision.png"))
     finally:
         driver.quit()
