@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from harness.core.plugins import approaches  # noqa: E402
-from harness.measure.compare import pair_by_id, paired_comparison, seed_summary  # noqa: E402
+from harness.measure.compare import compare_by_id, seed_summary  # noqa: E402
 from harness.measure.forgetting import read_forgetting  # noqa: E402
 
 METRICS = ("accuracy", "forgetting_delta", "forgetting_delta_raw", "interference_delta",
@@ -141,11 +141,10 @@ def compare(conn: sqlite3.Connection, a: str, b: str, suite: str) -> list[str]:
              ""]
     per_seed = []
     for seed in seeds:
-        ids, left, right = pair_by_id(_items(conn, found[(a, seed)], suite),
-                                      _items(conn, found[(b, seed)], suite))
-        if not ids:
+        result = compare_by_id(_items(conn, found[(a, seed)], suite),
+                               _items(conn, found[(b, seed)], suite), seed=seed)
+        if result is None:
             continue
-        result = paired_comparison(left, right, seed=seed)
         per_seed.append(result.delta.value)
         lines.append(f"- seed {seed}: {result.delta} (n={result.n}; {b} fixes {result.fixed}, "
                      f"breaks {result.broken}; McNemar p={result.p_value:.3g})")

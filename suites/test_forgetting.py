@@ -34,7 +34,7 @@ import pytest
 
 from harness.core.capabilities import RewritesPrompts
 from harness.core.plugins import tasks
-from harness.measure.compare import pair_by_id, paired_comparison
+from harness.measure.compare import compare_by_id, paired_comparison
 from harness.measure.evaluate import score_by_choice, score_by_raw_choice
 from harness.measure.metrics import (
     CONFIDENCE,
@@ -262,13 +262,12 @@ def test_lmeval_probes(candidate, tunebench, record, run_seed):
                       if i["correct"] is not None}
             after = {i["item_id"]: bool(i["correct"]) for i in result.items
                      if i["correct"] is not None}
-            ids, a, b = pair_by_id(before, after)
-            if not ids:
+            comparison = compare_by_id(before, after, seed=run_seed)
+            if comparison is None:
                 continue
-            comparison = paired_comparison(a, b, seed=run_seed)
             _record_comparison(record, name(f"forgetting_delta[{task_name}]", view),
                                comparison, source="lm-eval")
             record.examples(result.items, part=f"lm-eval.{task_name}"
                             + (f".{view}" if view else ""))
-            assert comparison.n == len(ids)
+            assert comparison.n == len(before.keys() & after.keys())
             assert comparison.delta.low <= comparison.delta.value <= comparison.delta.high
