@@ -28,6 +28,7 @@ navigation = st.navigation({
     "Compare": [
         st.Page(PAGES / "leaderboard.py", title="Leaderboard", default=True),
         st.Page(PAGES / "pareto.py", title="Pareto"),
+        st.Page(PAGES / "sweeps.py", title="Sweeps"),
         st.Page(PAGES / "decision.py", title="Decision report"),
     ],
     "Inspect": [

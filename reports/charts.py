@@ -3,7 +3,9 @@
 Every chart shows the 95% CIs the store holds as error bars (Altair's layered
 ``mark_errorbar``/``mark_rule`` pattern). The Pareto chart follows PEFT's
 ``method_comparison`` app: any two metrics, the non-dominated candidates highlighted and
-joined by the frontier line.
+joined by the frontier line. The sweep charts plot a metric against a swept option
+(``--sweep``), one line per sweep, and two metrics along each sweep, after the reward/KL
+frontier of Rafailov et al. (2023, DPO, figure 2).
 """
 
 from __future__ import annotations
@@ -106,3 +108,72 @@ def stacked_phases_chart(frame: pd.DataFrame) -> alt.Chart:
         y=alt.Y("candidate:N", title=None), color=alt.Color("name:N", title="phase"),
         tooltip=["candidate:N", "name:N", alt.Tooltip("value:Q", format=".4g")],
     ).properties(title="retrieval vs generation")
+
+
+def _sweep_x(data: pd.DataFrame, field: str, log: bool) -> alt.X:
+    """The swept value on a numeric axis (log scale on request), or in order as text when
+    some value is not a number."""
+    if data["swept"].notna().all():
+        scale = alt.Scale(type="log") if log else alt.Scale(zero=False)
+        return alt.X("swept:Q", title=field, scale=scale)
+    return alt.X("swept_text:O", title=field, sort=None)
+
+
+def sweep_chart(means: pd.DataFrame, metric: str, field: str, *,
+                log: bool = False) -> alt.LayerChart:
+    """``metric`` against the swept ``field``: one line per ``series`` (an approach sweep, or
+    one value of a second swept field), each point the mean over seeds, the 95% CI as a band
+    and error bars. ``means`` has the columns of ``reports.data.sweep_means``."""
+    data = _with_ci(means)
+    base = alt.Chart(data).encode(x=_sweep_x(data, field, log),
+                                  color=alt.Color("series:N", title="sweep"))
+    band = base.mark_area(opacity=0.12).encode(y="ci_low:Q", y2="ci_high:Q")
+    bars = base.mark_rule(opacity=0.6).encode(y="ci_low:Q", y2="ci_high:Q")
+    line = base.mark_line(point=True).encode(
+        y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False)),
+        tooltip=["series:N", alt.Tooltip("swept_text:N", title=field),
+                 alt.Tooltip("value:Q", format=".4g"), alt.Tooltip("ci_low:Q", format=".4g"),
+                 alt.Tooltip("ci_high:Q", format=".4g"), "seeds:Q"])
+    return alt.layer(band, bars, line).properties(title=f"{metric} vs {field}", height=380)
+
+
+def sweep_frontier_chart(lines: pd.DataFrame, singles: pd.DataFrame, x: str, y: str,
+                         *, x_higher: bool | None = None,
+                         y_higher: bool | None = None) -> alt.LayerChart:
+    """Two metrics along each sweep: every ``series`` joined in the order of the swept value
+    (``rank``), each point labelled with it (``swept_text``); the task's other runs
+    (``singles``, labelled by ``candidate``) as black diamonds; 95% CIs as whiskers. Both
+    frames hold ``x``, ``x_low``, ``x_high``, ``y``, ``y_low``, ``y_high``
+    (``reports.data.metric_pairs``)."""
+    arrow = {True: " (higher is better)", False: " (lower is better)", None: ""}
+    x_enc = alt.X("x:Q", title=f"{x}{arrow[x_higher]}", scale=alt.Scale(zero=False))
+    y_enc = alt.Y("y:Q", title=f"{y}{arrow[y_higher]}", scale=alt.Scale(zero=False))
+
+    def filled(frame: pd.DataFrame) -> pd.DataFrame:
+        out = frame.copy()
+        for axis in ("x", "y"):
+            out[f"{axis}_low"] = out[f"{axis}_low"].fillna(out[axis])
+            out[f"{axis}_high"] = out[f"{axis}_high"].fillna(out[axis])
+        return out
+
+    color = alt.Color("series:N", title="sweep")
+    tips = [alt.Tooltip("x:Q", title=x, format=".4g"), alt.Tooltip("y:Q", title=y, format=".4g")]
+    swept = alt.Chart(filled(lines)).encode(x=x_enc, y=y_enc, color=color)
+    layers: list[alt.Chart] = [
+        swept.mark_rule(opacity=0.4).encode(x="x_low:Q", x2="x_high:Q"),
+        swept.mark_rule(opacity=0.4).encode(y="y_low:Q", y2="y_high:Q"),
+        swept.mark_line(point=alt.OverlayMarkDef(filled=True, size=80)).encode(
+            order="rank:Q", tooltip=["series:N", "swept_text:N", *tips]),
+        swept.mark_text(align="left", dx=7, dy=-7).encode(text="swept_text:N"),
+    ]
+    if not singles.empty:
+        other = alt.Chart(filled(singles)).encode(x=x_enc, y=y_enc)
+        layers += [
+            other.mark_rule(color="black", opacity=0.5).encode(x="x_low:Q", x2="x_high:Q"),
+            other.mark_rule(color="black", opacity=0.5).encode(y="y_low:Q", y2="y_high:Q"),
+            other.mark_point(shape="diamond", filled=True, size=130, color="black").encode(
+                tooltip=["candidate:N", *tips]),
+            other.mark_text(align="left", dx=8, dy=8, fontWeight="bold").encode(
+                text="candidate:N"),
+        ]
+    return alt.layer(*layers).properties(title=f"{y} vs {x} along each sweep", height=420)

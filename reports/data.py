@@ -6,7 +6,9 @@ text (configs, extra fields) is only ever parsed as JSON, never executed or unpi
 Each function loads only what one view needs: the leaderboard reads ``metrics`` joined with
 ``runs`` and never ``examples``; example rows come a page at a time (``LIMIT``/``OFFSET``).
 Plain functions without Streamlit, so tests and ``reports.export`` call them directly; the
-app caches them (``reports.ui``).
+app caches them (``reports.ui``). Sweep points (runs of an experiment matrix, ``--sweep``, their
+swept options in ``runs.sweep_json``) are labelled by their point (``dpo[beta=0.3]``) wherever a
+run is named, and grouped into sweeps by :func:`sweep_runs`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from typing import Any
 from urllib.parse import quote
 
 import pandas as pd
+
+from harness.runner.matrix import point_label, swept_field, value_text
 
 DEFAULT_DB = Path("results/tunebench.db")
 ENV_VAR = "TUNEBENCH_RESULTS"
@@ -34,7 +38,8 @@ _RUN_COLUMNS = (
     f"ELSE r.approach || ' (n=' || {_TRAIN_N} || ')' END AS label"
 )
 """Run columns joined onto metric rows; ``label`` names data-efficiency side runs
-("lora (n=64)") the way ``harness.runner.summary`` does."""
+("lora (n=64)") the way ``harness.runner.summary`` does, and :func:`_point_labels` then names
+sweep points by their point ("dpo[beta=0.3]")."""
 _LATEST = ("SELECT MAX(id) FROM runs GROUP BY approach, task, model, seed, budget, "
            "config_hash")
 
@@ -88,9 +93,12 @@ def filter_options(conn: sqlite3.Connection) -> dict[str, list[Any]]:
 
 
 def busiest_task(conn: sqlite3.Connection) -> str | None:
-    """The task with the most runs (the pages open on it)."""
+    """The task with the most runs that are not sweep points, then with the most runs (the
+    pages open on it; a sweep's many cells of one approach do not make its task the one every
+    comparison page opens on)."""
     row = conn.execute(
-        "SELECT task FROM runs GROUP BY task ORDER BY COUNT(*) DESC, task LIMIT 1").fetchone()
+        f"SELECT task FROM runs r GROUP BY task ORDER BY SUM(NOT ({_swept(conn)})) DESC, "
+        "COUNT(*) DESC, task LIMIT 1").fetchone()
     return row[0] if row else None
 
 
@@ -105,22 +113,61 @@ def scope_options(conn: sqlite3.Connection, task: str) -> dict[str, Any]:
     return out
 
 
-def _kind_column(conn: sqlite3.Connection) -> str:
-    """``r.kind``, or NULL for databases written before runs recorded their kind (schema 2)."""
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
-    return "r.kind" if "kind" in columns else "NULL AS kind"
+def _run_columns(conn: sqlite3.Connection) -> set[str]:
+    return {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+
+
+def _newer_columns(conn: sqlite3.Connection) -> str:
+    """``r.kind, r.sweep_json``, with NULL and ``'{}'`` for databases written before runs
+    recorded their kind (schema 2) or sweep point (schema 3)."""
+    columns = _run_columns(conn)
+    kind = "r.kind" if "kind" in columns else "NULL AS kind"
+    sweep = "r.sweep_json" if "sweep_json" in columns else "'{}' AS sweep_json"
+    return f"{kind}, {sweep}"
+
+
+def _swept(conn: sqlite3.Connection) -> str:
+    """SQL true for a sweep point (false everywhere in a database from before sweeps)."""
+    return "r.sweep_json != '{}'" if "sweep_json" in _run_columns(conn) else "0"
+
+
+def parse_sweep(text: str | None) -> dict[str, Any]:
+    """A stored ``sweep_json`` in its stored key order (``{}`` if it is no JSON object)."""
+    try:
+        sweep = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return sweep if isinstance(sweep, dict) else {}
+
+
+def sweep_name(approach: str, sweep: Mapping[str, Any]) -> str:
+    """The sweep a point belongs to, its approach and swept fields: ``dpo[beta]``."""
+    return f"{approach}[{','.join(swept_field(approach, key) for key in sweep)}]"
+
+
+def _point_labels(frame: pd.DataFrame) -> pd.DataFrame:
+    """``label`` of each sweep point (``sweep_json`` not empty) rewritten to its point label,
+    a data-efficiency suffix kept (``dpo[beta=0.3] (n=64)``)."""
+    swept = frame["sweep_json"].notna() & (frame["sweep_json"] != "{}")
+    if swept.any():
+        rows = frame.loc[swept]
+        frame.loc[swept, "label"] = [
+            point_label(approach, parse_sweep(text)) + str(label)[len(approach):]
+            for approach, text, label in zip(rows["approach"], rows["sweep_json"],
+                                             rows["label"], strict=True)]
+    return frame
 
 
 def runs(conn: sqlite3.Connection, run_ids: Sequence[int] | None = None) -> pd.DataFrame:
     """Every run (or those in ``run_ids``) with its provenance, newest last."""
     where = f"WHERE r.id IN ({_marks(run_ids)})" if run_ids is not None else ""
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+    columns = _run_columns(conn)
     precision = "r.precision" if "precision" in columns else "'fp32' AS precision"  # schema 1
-    return _frame(conn, (
-        f"SELECT r.id AS run_id, r.session, {_RUN_COLUMNS}, {_kind_column(conn)}, "
+    return _point_labels(_frame(conn, (
+        f"SELECT r.id AS run_id, r.session, {_RUN_COLUMNS}, {_newer_columns(conn)}, "
         "r.data_hash, r.model_version, "
         f"r.code_version, r.device, {precision}, r.host, r.error, r.started_at, r.finished_at "
-        f"FROM runs r {where} ORDER BY r.started_at, r.id"), run_ids or ())
+        f"FROM runs r {where} ORDER BY r.started_at, r.id"), run_ids or ()))
 
 
 def run_details(conn: sqlite3.Connection, run_id: int) -> dict[str, Any]:
@@ -152,29 +199,39 @@ def metric_catalog(conn: sqlite3.Connection) -> pd.DataFrame:
         "COUNT(*) AS runs FROM metrics GROUP BY suite, name ORDER BY suite, name"))
 
 
+def _run_filters(filters: Mapping[str, Sequence[Any]] | None) -> tuple[list[str], list[Any]]:
+    """SQL clauses on ``runs r`` (and their parameters) keeping the allowed values of each
+    run column in ``filters``."""
+    clauses, params = ["1"], []
+    for column, allowed in (filters or {}).items():
+        if column not in {"task", "model", "seed", "budget", "approach"}:
+            raise ValueError(f"cannot filter runs by {column!r}")
+        clauses.append(f"r.{column} IN ({_marks(allowed)})")
+        params += list(allowed)
+    return clauses, params
+
+
 def metrics(
     conn: sqlite3.Connection, *, names: Sequence[str] | None = None,
     suites: Sequence[str] | None = None, like: str | None = None,
     filters: Mapping[str, Sequence[Any]] | None = None, latest_only: bool = True,
-    run_ids: Sequence[int] | None = None,
+    run_ids: Sequence[int] | None = None, swept: bool | None = None,
 ) -> pd.DataFrame:
     """Metric rows joined with their runs' identity, one row per (run, suite, name).
 
     ``filters`` maps run columns (task, model, seed, budget, approach) to allowed values;
     ``latest_only`` keeps the newest run of each approach/task/model/seed/budget/config (a
-    re-run replaces the old one); ``like`` is a SQL ``LIKE`` pattern on the name.
+    re-run replaces the old one); ``like`` is a SQL ``LIKE`` pattern on the name; ``swept``
+    keeps only sweep points (``True``) or only runs that are none (``False``).
     """
-    run_clauses, run_params = ["1"], []
-    for column, allowed in (filters or {}).items():
-        if column not in {"task", "model", "seed", "budget", "approach"}:
-            raise ValueError(f"cannot filter runs by {column!r}")
-        run_clauses.append(f"r.{column} IN ({_marks(allowed)})")
-        run_params += list(allowed)
+    run_clauses, run_params = _run_filters(filters)
     if run_ids is not None:
         run_clauses.append(f"r.id IN ({_marks(run_ids)})")
         run_params += list(run_ids)
     if latest_only:
         run_clauses.append(f"r.id IN ({_LATEST})")
+    if swept is not None:
+        run_clauses.append(_swept(conn) if swept else f"NOT ({_swept(conn)})")
     selected = " AND ".join(run_clauses)
     clauses, params = [f"m.run_id IN (SELECT r.id FROM runs r WHERE {selected})"], run_params
     for column, values in (("m.name", names), ("m.suite", suites)):
@@ -189,11 +246,134 @@ def metrics(
         "SELECT m.run_id, m.suite, m.name, m.value, m.ci_low, m.ci_high, m.n, "
         f"m.higher_is_better, m.extra_json FROM metrics m WHERE {' AND '.join(clauses)} "
         "ORDER BY m.run_id, m.id"), params)
-    runs = _frame(conn, f"SELECT r.id AS run_id, {_RUN_COLUMNS}, {_kind_column(conn)} "
-                  f"FROM runs r WHERE {selected}", run_params)
+    runs = _point_labels(_frame(
+        conn, f"SELECT r.id AS run_id, {_RUN_COLUMNS}, {_newer_columns(conn)} "
+        f"FROM runs r WHERE {selected}", run_params))
     frame = runs.merge(rows, on="run_id", how="inner")
     # A metric recorded twice for one run (a suite re-run in the same session): keep the last.
     return frame.drop_duplicates(["run_id", "suite", "name"], keep="last").reset_index(drop=True)
+
+
+_SWEEP_RUN_COLUMNS = ["run_id", "approach", "task", "model", "budget", "seed", "kind",
+                      "label", "sweep", "fields", "point"]
+
+
+def _value_key(value: Any) -> tuple[int, float, str]:
+    """Numbers in numeric order, then anything else (booleans, text) in text order."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (0, float(value), "")
+    return (1, 0.0, str(value))
+
+
+def sweep_runs(
+    conn: sqlite3.Connection, *, filters: Mapping[str, Sequence[Any]] | None = None,
+    latest_only: bool = True,
+) -> pd.DataFrame:
+    """The finished sweep points (runs whose ``sweep_json`` is not empty; data-efficiency side
+    runs left out), one row each.
+
+    Runs of one approach/task/model/budget over the same swept fields form one sweep, named
+    ``sweep`` (``dpo[beta]``, :func:`sweep_name`); ``fields`` are its swept fields, comma-joined
+    in key order and written as in the label (``beta``; ``dpo.beta`` in ``lora+dpo``);
+    ``point`` is the run's point as a JSON object of those fields. Rows are ordered by task,
+    model, budget and sweep, then by the swept values (numerically), then by seed.
+    """
+    clauses, params = _run_filters(filters)
+    clauses += ["r.status = 'finished'", _swept(conn), f"{_TRAIN_N} IS NULL"]
+    if latest_only:
+        clauses.append(f"r.id IN ({_LATEST})")
+    runs = _point_labels(_frame(conn, (
+        f"SELECT r.id AS run_id, {_RUN_COLUMNS}, {_newer_columns(conn)} FROM runs r "
+        f"WHERE {' AND '.join(clauses)} ORDER BY r.id"), params))
+    sweeps = [parse_sweep(text) for text in runs["sweep_json"]]
+    points = [{swept_field(a, key): value for key, value in sweep.items()}
+              for a, sweep in zip(runs["approach"], sweeps, strict=True)]
+    runs["sweep"] = [sweep_name(a, sweep)
+                     for a, sweep in zip(runs["approach"], sweeps, strict=True)]
+    runs["fields"] = [",".join(point) for point in points]
+    runs["point"] = [json.dumps(point) for point in points]
+    order = sorted(range(len(runs)), key=lambda k: (
+        str(runs["task"].iat[k]), str(runs["model"].iat[k]), str(runs["budget"].iat[k]),
+        runs["sweep"].iat[k], tuple(_value_key(v) for v in points[k].values()),
+        int(runs["seed"].iat[k]), int(runs["run_id"].iat[k])))
+    return runs.iloc[order][_SWEEP_RUN_COLUMNS].reset_index(drop=True)
+
+
+def sweep_catalog(conn: sqlite3.Connection) -> pd.DataFrame:
+    """One row per sweep (task, model, budget, approach, ``sweep``, ``fields``) with its
+    number of points, seeds and runs, in :func:`sweep_runs` order."""
+    runs = sweep_runs(conn)
+    keys = ["task", "model", "budget", "approach", "sweep", "fields"]
+    if runs.empty:
+        return pd.DataFrame(columns=[*keys, "points", "seeds", "runs"])
+    return runs.groupby(keys, sort=False).agg(
+        points=("point", "nunique"), seeds=("seed", "nunique"),
+        runs=("run_id", "count")).reset_index()
+
+
+def sweep_points(
+    conn: sqlite3.Connection, *, names: Sequence[str] | None = None,
+    filters: Mapping[str, Sequence[Any]] | None = None, latest_only: bool = True,
+) -> pd.DataFrame:
+    """Metric rows of the finished sweep points, one per (run, metric): the
+    :func:`sweep_runs` columns and ``suite``, ``name``, ``value``, ``ci_low``, ``ci_high``,
+    ``n``, ``higher_is_better``, in :func:`sweep_runs` order."""
+    runs = sweep_runs(conn, filters=filters, latest_only=latest_only)
+    measured = ["run_id", "suite", "name", "value", "ci_low", "ci_high", "n", "higher_is_better"]
+    if runs.empty:
+        return pd.DataFrame(columns=[*_SWEEP_RUN_COLUMNS, *measured[1:]])
+    rows = metrics(conn, names=names, run_ids=runs["run_id"].tolist(), latest_only=False)
+    return runs.merge(rows[measured], on="run_id", how="inner")
+
+
+def sweep_axis(points: pd.DataFrame, field: str) -> pd.DataFrame:
+    """The sweep points that swept ``field``, with ``swept`` (its value as a number, NaN if it
+    is none), ``swept_text`` (as in the label) and ``series``: the approach with the point's
+    other swept fields (``rlhf[learning_rate=0.0001]``; the bare approach when ``field`` is the
+    only one), i.e. one line per approach sweep and per value of the other fields."""
+    values = points["point"].map(parse_sweep)
+    has = values.map(lambda point: field in point)
+    out = points[has].copy()
+    chosen = values[has]
+    out["swept"] = [key[1] if key[0] == 0 else float("nan")
+                    for key in (_value_key(p[field]) for p in chosen)]
+    out["swept_text"] = [value_text(p[field]) for p in chosen]
+    out["series"] = [point_label(a, {k: v for k, v in p.items() if k != field})
+                     for a, p in zip(out["approach"], chosen, strict=True)]
+    return out
+
+
+def seed_means(frame: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """Mean over seeds of each (``keys``, metric ``name``): ``value`` and the seeds' 95% CI
+    bounds ``ci_low``/``ci_high`` averaged (NaN where none is stored), ``seeds`` counted; in
+    order of first appearance."""
+    columns = [*keys, "name", "value", "ci_low", "ci_high", "seeds"]
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    numbers = frame.assign(**{c: pd.to_numeric(frame[c], errors="coerce")
+                              for c in ("value", "ci_low", "ci_high")})
+    means = numbers.groupby([*keys, "name"], sort=False, dropna=False).agg(
+        value=("value", "mean"), ci_low=("ci_low", "mean"), ci_high=("ci_high", "mean"),
+        seeds=("seed", "nunique")).reset_index()
+    return means[columns]
+
+
+def sweep_means(axis: pd.DataFrame) -> pd.DataFrame:
+    """:func:`seed_means` of :func:`sweep_axis` rows per ``series`` and swept value, with
+    ``rank``: the point's place along its series in the order of the swept value."""
+    means = seed_means(axis, ["series", "swept", "swept_text"])
+    means["rank"] = means.groupby(["series", "name"], sort=False).cumcount()
+    return means
+
+
+def metric_pairs(means: pd.DataFrame, x: str, y: str, keys: Sequence[str]) -> pd.DataFrame:
+    """Rows of ``means`` (:func:`seed_means`) holding both metrics ``x`` and ``y``, side by side
+    as ``x``, ``x_low``, ``x_high``, ``y``, ``y_low``, ``y_high``."""
+    def one(name: str, axis: str) -> pd.DataFrame:
+        part = means[means["name"] == name][[*keys, "value", "ci_low", "ci_high"]]
+        return part.rename(columns={"value": axis, "ci_low": f"{axis}_low",
+                                    "ci_high": f"{axis}_high"})
+    return one(x, "x").merge(one(y, "y"), on=list(keys), how="inner")
 
 
 def curves(conn: sqlite3.Connection, run_ids: Sequence[int]) -> pd.DataFrame:

@@ -1,11 +1,12 @@
 """A small, made-up results database for trying the dashboard and for its tests.
 
 Written through ``harness.runner.store.Store`` (the same API the suites use), so it follows the
-schema contract: two tasks (``sentiment``: zero-shot, few-shot, lora, qlora, full-ft, a
+schema contract: three tasks (``sentiment``: zero-shot, few-shot, lora, qlora, full-ft, a
 failed adapters run, a stale few-shot re-run and lora data-efficiency side runs; ``kb-qa``:
-zero-shot and rag), with metrics of every suite, per-item examples, training curves and
-forgetting flips. Numbers are invented; accuracies and their CIs are computed from the
-invented per-item results with ``harness.measure.metrics.accuracy``.
+zero-shot and rag; ``prefs``: a sweep of ``dpo.beta`` over 3 values and of ``rlhf.beta`` over
+2, 2 seeds each, beside a zero-shot base point), with metrics of every suite, per-item
+examples, training curves and forgetting flips. Numbers are invented; accuracies and their CIs
+are computed from the invented per-item results with ``harness.measure.metrics.accuracy``.
 
     python -m reports.sample demo.db && streamlit run reports/app.py -- --db demo.db
 """
@@ -33,16 +34,29 @@ SENTIMENT = {
 }
 
 
+PAIRS = 48
+PREFS_BASE = 0.42
+"""The zero-shot base model's judge reward on the ``prefs`` pairs."""
+PREFS_SWEEP = {
+    "dpo": {0.01: (0.74, 2.4), 0.1: (0.66, 0.95), 0.5: (0.55, 0.28)},
+    "rlhf": {0.05: (0.70, 1.6), 0.2: (0.61, 0.62)},
+}
+"""approach: {beta: (judge_reward, kl_to_base)}; a higher beta keeps the policy nearer the
+base model: lower KL, lower reward (Rafailov et al., 2023, figure 2)."""
+SEEDS = (0, 1)
+
+
 CATALOGUE = Catalogue(BUILTIN)
 """The built-in metrics' directions (what the suites would have recorded)."""
 KIND = {"zero-shot": "prompting", "few-shot": "prompting", "rag": "retrieval",
         "lora": "parameter-efficient", "qlora": "parameter-efficient",
-        "adapters": "parameter-efficient", "full-ft": "full fine-tuning"}
+        "adapters": "parameter-efficient", "full-ft": "full fine-tuning", "dpo": "preference",
+        "rlhf": "preference"}
 """The kind each sample approach declares (as its plugin would)."""
 
 
 def _record(approach: str, task: str, *, seed: int = 0, code: str = "git:abc1234",
-            config: dict | None = None) -> RunRecord:
+            config: dict | None = None, sweep: dict | None = None) -> RunRecord:
     if config is None:
         config = {"k": 4} if approach == "few-shot" else {}
     digest = hashlib.sha256(f"{approach}{sorted(config.items())}".encode()).hexdigest()
@@ -51,7 +65,7 @@ def _record(approach: str, task: str, *, seed: int = 0, code: str = "git:abc1234
         seed=seed, budget="smoke", config=config,
         config_hash=digest[:12], data_hash=f"data-{task}-1",
         model_version="smollm2-135m@1", code_version=code, packages={"torch": "2.13.0"},
-        device="cpu", kind=KIND[approach])
+        device="cpu", kind=KIND[approach], sweep=sweep or {})
 
 
 def _metric(store: Store, run: int, suite: str, name: str, value: float | Estimate,
@@ -144,6 +158,36 @@ def _forgetting(store: Store, run: int, flips: tuple[int, int], rng: random.Rand
         for k, (was, hit) in enumerate(zip(base, after, strict=True))])
 
 
+def _prefs_run(store: Store, approach: str, seed: int, reward: float, kl: float,
+               sweep: dict | None = None) -> int:
+    config = {key.partition(".")[2]: value for key, value in (sweep or {}).items()}
+    run = store.start_run(_record(approach, "prefs", seed=seed, config=config, sweep=sweep))
+    win = min(1.0, max(0.0, 0.5 + 1.1 * (reward - PREFS_BASE)))
+    _metric(store, run, "preferences", "win_rate_vs_base",
+            Estimate(win, max(0.0, win - 0.12), min(1.0, win + 0.12), PAIRS))
+    _metric(store, run, "preferences", "judge_reward",
+            Estimate(reward, reward - 0.05, reward + 0.05, PAIRS))
+    _metric(store, run, "preferences", "kl_to_base",
+            Estimate(kl, kl - 0.15 * kl - 0.002, kl + 0.15 * kl + 0.002, PAIRS))
+    store.finish_run(run, "finished")
+    return run
+
+
+def _prefs_sweep(store: Store, rng: random.Random) -> dict[str, int]:
+    """The ``prefs`` sweep: every beta of ``PREFS_SWEEP`` with each of ``SEEDS``, and the
+    zero-shot base point (no sweep; KL 0, win rate 0.5)."""
+    ids = {"zero-shot prefs": _prefs_run(store, "zero-shot", 0, PREFS_BASE, 0.0)}
+    for approach, points in PREFS_SWEEP.items():
+        for beta, (reward, kl) in points.items():
+            for seed in SEEDS:
+                jitter = rng.uniform(-0.015, 0.015)
+                sweep = {f"{approach}.beta": beta}
+                run = _prefs_run(store, approach, seed, reward + jitter, kl * (1 + 2 * jitter),
+                                 sweep)
+                ids[f"{approach}[beta={beta}] seed={seed}"] = run
+    return ids
+
+
 def write_sample(path: str | Path) -> dict[str, int]:
     """Write the sample database at ``path``; returns the run ids by name."""
     rng = random.Random(0)
@@ -177,6 +221,7 @@ def write_sample(path: str | Path) -> dict[str, int]:
             _metric(store, run, "latency", "model_ms", Estimate(210.0, 190.0, 230.0, 40))
         store.finish_run(run, "finished")
         ids[f"{approach} kb-qa"] = run
+    ids.update(_prefs_sweep(store, random.Random(1)))
     store.close()
     return ids
 

@@ -83,18 +83,19 @@ def test_train_eval_gap(candidate, run, task, task_data, record, run_seed):
     assert gap.low <= gap.value <= gap.high
 
 
-def test_data_efficiency(approach_name, tunebench, task, record, run_seed):
+def test_data_efficiency(cell, tunebench, task, record):
     sizes = tunebench.options.data_sizes
     if not sizes:
         pytest.skip("pass --data-sizes 64,256,1024 to measure accuracy against training size")
-    if not tunebench.trains(approach_name):
-        pytest.skip(f"{approach_name} trains nothing: its accuracy does not depend on data size")
+    if not tunebench.trains(cell.approach):
+        pytest.skip(f"{cell.approach} trains nothing: its accuracy does not depend on data size")
     points = []
     for size in sorted(sizes):
-        with tunebench.open_run(approach_name, run_seed, train_size=size) as sized:
-            data = tunebench.task_data(run_seed, size)
+        with tunebench.open_run(cell.approach, cell.seed, train_size=size,
+                                point=cell.point) as sized:
+            data = tunebench.task_data(cell.seed, size)
             rows = score_primary(sized.candidate, task, data.eval)
-            acc = accuracy([r["correct"] for r in rows], seed=run_seed)
+            acc = accuracy([r["correct"] for r in rows], seed=cell.seed)
             Recorder(tunebench, sized, "accuracy").metric("primary_accuracy", acc)
             record.metric(f"data_efficiency[{size}]", acc,
                           train_examples=size, run_id=sized.id)

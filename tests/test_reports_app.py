@@ -16,8 +16,8 @@ from reports.data import ENV_VAR
 from reports.sample import write_sample
 
 APP = Path(__file__).resolve().parent.parent / "reports" / "app.py"
-PAGES = ["leaderboard", "pareto", "decision", "curves", "forgetting", "latency", "examples",
-         "provenance"]
+PAGES = ["leaderboard", "pareto", "sweeps", "decision", "curves", "forgetting", "latency",
+         "examples", "provenance"]
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +66,18 @@ def test_leaderboard(monkeypatch, sample_db):
     app.checkbox(key="leaderboard-side").check().run()
     app.multiselect(key="leaderboard-task").set_value(["sentiment"]).run()
     assert "lora (n=8)" in set(app.dataframe[0].value["candidate"])
+
+
+def test_leaderboard_names_sweep_points(monkeypatch, sample_db):
+    app = open_page(monkeypatch, sample_db, "leaderboard")
+    app.multiselect(key="leaderboard-task").set_value(["prefs"]).run()
+    app.multiselect(key="leaderboard-metrics").set_value(["judge_reward", "kl_to_base"]).run()
+    table = app.dataframe[0].value
+    assert table["candidate"].value_counts().to_dict() == {  # one row per seed
+        "dpo[beta=0.01]": 2, "dpo[beta=0.1]": 2, "dpo[beta=0.5]": 2, "rlhf[beta=0.05]": 2,
+        "rlhf[beta=0.2]": 2, "zero-shot": 1}
+    assert table["candidate"].iloc[0] == "dpo[beta=0.01]"  # the highest judge_reward
+    assert table["candidate"].iloc[-1] == "zero-shot"
 
 
 def test_pareto(monkeypatch, sample_db):
@@ -165,7 +177,7 @@ def test_examples(monkeypatch, sample_db):
 
 def test_provenance(monkeypatch, sample_db):
     app = open_page(monkeypatch, sample_db, "provenance")
-    assert "**11 runs**; **1 stale**" in texts(app)
+    assert "**22 runs**; **1 stale**" in texts(app)  # 11 + the prefs sweep's 11
     runs = app.dataframe[0].value
     assert runs.loc[runs["stale"], "code_version"].tolist() == ["git:0ld0001"]
     assert "RuntimeError: out of memory" in runs["error"].fillna("").str.cat()
@@ -200,6 +212,8 @@ def test_database_without_the_pages_metrics(monkeypatch, tmp_path, page):
     shown = texts(app)
     if page in {"leaderboard", "provenance"}:
         assert "zero-shot" in shown
+    elif page == "sweeps":
+        assert "No sweeps recorded" in shown, shown
     else:
         assert "recorded for this selection" in shown, shown
 

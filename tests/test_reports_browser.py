@@ -1,5 +1,6 @@
 """The dashboard as a person sees it: ``streamlit run reports/app.py`` on the sample database,
-loaded in headless Chromium through Selenium, a screenshot saved, seeded text asserted.
+loaded in headless Chromium through Selenium, a screenshot saved, seeded text asserted, and the
+Sweeps page's charts drawn (Vega's SVG marks in the page).
 
 Needs Debian's ``chromium`` and ``chromium-driver``: skipped without them on a developer
 machine, failed in CI (env ``CI`` set), where it must run.
@@ -92,8 +93,8 @@ def dashboard(tmp_path: Path):
             process.wait()
 
 
-def test_leaderboard_and_decision_in_chromium(dashboard: str, driver_path: str,
-                                              tmp_path: Path):
+def test_leaderboard_decision_and_sweeps_in_chromium(dashboard: str, driver_path: str,
+                                                     tmp_path: Path):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
@@ -134,5 +135,23 @@ def test_leaderboard_and_decision_in_chromium(dashboard: str, driver_path: str,
         WebDriverWait(driver, 30).until(
             lambda _: "knowledge must be updatable without retraining" in page_text())
         driver.save_screenshot(str(tmp_path / "decision.png"))
+
+        driver.get(f"{dashboard}/sweeps")
+        frontier = "judge_reward vs kl_to_base along each sweep"  # chart titles, drawn as SVG
+        WebDriverWait(driver, 60).until(lambda _: frontier in page_text()
+                                        and "judge_reward vs beta" in page_text())
+        charts = driver.find_elements(By.CSS_SELECTOR, "[data-testid='stVegaLiteChart']")
+        assert len(charts) == 2
+        for chart in charts:  # lines were drawn, not just the axes
+            lines = chart.find_elements(By.CSS_SELECTOR, "svg .mark-line path")
+            assert lines and all(line.get_attribute("d") for line in lines)
+            assert chart.size["height"] > 300 and chart.size["width"] > 400
+        labels = {t.text for t in charts[1].find_elements(By.CSS_SELECTOR, "svg .mark-text text")}
+        assert {"0.01", "0.1", "0.5", "0.05", "0.2", "zero-shot"} <= labels  # points labelled
+        legend = charts[0].text
+        assert "dpo" in legend and "rlhf" in legend  # one line per approach sweep
+        time.sleep(1.0)
+        shot = tmp_path / "sweeps.png"
+        assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
     finally:
         driver.quit()

@@ -87,9 +87,33 @@ def test_leaderboard_rows_cis_and_ties(conn, sample):
     assert lower["candidate"].iloc[0] == "zero-shot"  # lower latency is better: ranked first
 
 
-def test_side_runs_are_labelled(conn):
-    labels = set(data.runs(conn)["label"])
+def test_side_runs_and_sweep_points_are_labelled(conn, sample):
+    runs = data.runs(conn).set_index("run_id")
+    labels = set(runs["label"])
     assert {"lora (n=8)", "lora (n=16)", "few-shot"} <= labels
+    ids = sample[1]
+    assert runs.at[ids["dpo[beta=0.1] seed=1"], "label"] == "dpo[beta=0.1]"
+    assert runs.at[ids["rlhf[beta=0.05] seed=0"], "label"] == "rlhf[beta=0.05]"
+    assert runs.at[ids["zero-shot prefs"], "label"] == "zero-shot"
+    prefs = data.metrics(conn, names=["kl_to_base"], filters={"task": ["prefs"]})
+    assert prefs["label"].nunique() == 6  # 3 dpo points, 2 rlhf points and the base model
+
+
+def test_pages_open_on_the_task_with_most_runs_that_are_no_sweep_points(conn):
+    # prefs has 11 runs (10 of them sweep cells), sentiment 9
+    assert data.busiest_task(conn) == "sentiment"
+
+
+def test_sample_sweep_is_plausible(conn):
+    points = data.sweep_points(conn)
+    assert data.sweep_catalog(conn)[["sweep", "points", "seeds"]].values.tolist() == [
+        ["dpo[beta]", 3, 2], ["rlhf[beta]", 2, 2]]
+    means = data.sweep_means(data.sweep_axis(points, "beta"))
+    for name in ("kl_to_base", "judge_reward", "win_rate_vs_base"):
+        for series in ("dpo", "rlhf"):
+            line = means[(means["name"] == name) & (means["series"] == series)]
+            assert line["value"].is_monotonic_decreasing, (name, series)  # higher beta, lower
+            assert ((line["ci_low"] < line["value"]) & (line["value"] < line["ci_high"])).all()
 
 
 def test_pareto_frontier_hand_made():

@@ -26,12 +26,14 @@ def test_schema_and_wal(tmp_path):
     assert store.query("PRAGMA user_version")[0][0] == SCHEMA_VERSION
 
 
-@pytest.mark.parametrize("version", [1, 2])
-def test_an_older_database_gains_the_precision_and_kind_columns(tmp_path, version):
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_an_older_database_gains_the_precision_kind_and_sweep_columns(tmp_path, version):
     path = tmp_path / "old.db"
     store = Store(path)
     old = store.start_run(record())
-    dropped = "ALTER TABLE runs DROP COLUMN kind;"
+    dropped = "ALTER TABLE runs DROP COLUMN sweep_json; ALTER TABLE runs DROP COLUMN cell_hash;"
+    if version <= 2:
+        dropped += "ALTER TABLE runs DROP COLUMN kind;"
     if version == 1:
         dropped += "ALTER TABLE runs DROP COLUMN precision;"
     store.db.executescript(f"{dropped} PRAGMA user_version={version};")
@@ -39,11 +41,14 @@ def test_an_older_database_gains_the_precision_and_kind_columns(tmp_path, versio
 
     upgraded = Store(path)
     assert upgraded.query("PRAGMA user_version")[0][0] == SCHEMA_VERSION
-    [row] = upgraded.query("SELECT precision, kind FROM runs WHERE id = ?", (old,))
-    assert tuple(row) == ("fp32", None)
-    new = upgraded.start_run(record(precision="bf16", kind="retrieval"))
-    [row] = upgraded.query("SELECT precision, kind FROM runs WHERE id = ?", (new,))
-    assert tuple(row) == ("bf16", "retrieval")
+    [row] = upgraded.query(
+        "SELECT precision, kind, sweep_json, cell_hash FROM runs WHERE id = ?", (old,))
+    assert tuple(row) == ("fp32", None, "{}", None)
+    new = upgraded.start_run(record(precision="bf16", kind="retrieval",
+                                    sweep={"lora.r": 8}, cell_hash="h"))
+    [row] = upgraded.query(
+        "SELECT precision, kind, sweep_json, cell_hash FROM runs WHERE id = ?", (new,))
+    assert tuple(row) == ("bf16", "retrieval", '{"lora.r": 8}', "h")
 
 
 def test_a_run_with_metrics_examples_and_curves_round_trips(tmp_path):

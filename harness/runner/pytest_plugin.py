@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from harness.core.approach import Candidate
+from harness.runner.matrix import Cell
 from harness.runner.session import ExperimentSession, Recorder, Run, SessionOptions
 
 STASH = pytest.StashKey[ExperimentSession]()
@@ -91,6 +92,36 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="override an approach option, e.g. --set few-shot.k=8 (repeatable).",
     )
     group.addoption(
+        "--sweep", action="append", default=[], dest="sweeps", metavar="APPROACH.FIELD=V1,V2",
+        help="run the approach once per value of one of its options, e.g. --sweep "
+        "dpo.beta=0.05,0.1,0.3 (repeatable: sweeps of one approach form a grid; crossed with "
+        "--approach and --seeds). Each point is its own run, its test id names it "
+        "(dpo[beta=0.3]-seed1). Separate list values with ';'. Without --approach, the swept "
+        "approaches are run.",
+    )
+    group.addoption(
+        "--resume", action="store_true",
+        help="reuse cells already finished in the results database (same config, data, "
+        "model, code, seed, precision and selected tests) instead of running them again; "
+        "failed or interrupted cells run again. The summary lists what was reused.",
+    )
+    group.addoption(
+        "--executor", default="local", choices=["local", "ray"],
+        help="local: run the cells one after another in this process (default). ray: submit "
+        "each cell as a Ray task (pip install 'tunebench[ray]'); RAY_ADDRESS selects a "
+        "cluster, else a local Ray instance starts with this machine's cores. Only this "
+        "process writes the results database.",
+    )
+    group.addoption(
+        "--ray-cpus", type=float, default=1.0, metavar="N",
+        help="CPUs each cell asks Ray for (--executor=ray). Default: 1.",
+    )
+    group.addoption(
+        "--ray-gpus", type=float, default=None, metavar="N",
+        help="GPUs each training cell asks Ray for (--executor=ray). Default: 1 when the "
+        "cluster has GPUs, else 0; cells that train nothing ask for none.",
+    )
+    group.addoption(
         "--retrain", action="store_true",
         help="train again even if a cached candidate with the same config, data, model and "
         "code exists.",
@@ -122,8 +153,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if any(size < 1 for size in sizes):
         raise pytest.UsageError("--data-sizes: every size must be at least 1")
     options = SessionOptions(
-        approaches=[n.strip() for v in config.getoption("approach") for n in v.split(",")]
-        or ["zero-shot"],
+        approaches=[n.strip() for v in config.getoption("approach") for n in v.split(",")],
         task=config.getoption("task"),
         model=config.getoption("model"),
         seed=config.getoption("seed"),
@@ -140,33 +170,102 @@ def pytest_configure(config: pytest.Config) -> None:
         price_per_hour=config.getoption("price_per_hour"),
         forgetting_mode=config.getoption("forgetting_mode"),
         probe_answers=config.getoption("probe_answers"),
+        sweeps=config.getoption("sweeps"),
+        resume=config.getoption("resume"),
         session=time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3),
     )
+    worker = cell_worker(config)
+    if worker is not None:  # a cell run by an executor: its options, its one cell
+        options = worker.options
     try:
         session = ExperimentSession(options)
-        session.approach_names()  # approaches that cannot run on the task fail now
+        cells = session.cells  # approaches that cannot run on the task fail now
         config.stash[STASH] = session
     except (KeyError, ValueError) as error:
         raise pytest.UsageError(str(error)) from None
+    config.pluginmanager.register(FailedCells(session), "tunebench-failed-cells")
+    if worker is not None:
+        session.__dict__["cells"] = [c for c in cells if c.id == worker.cell.id]
+    elif config.getoption("executor") == "ray":
+        from harness.runner.ray_executor import RayExecutor
+
+        config.pluginmanager.register(RayExecutor(config, session), "tunebench-ray")
+
+
+class CellWorker:
+    """Registered by an executor that runs one cell in a fresh pytest session (a Ray task):
+    the driver's options and the cell, so node ids match the driver's."""
+
+    def __init__(self, options: SessionOptions, cell: Cell) -> None:
+        self.options, self.cell = options, cell
+
+
+def cell_worker(config: pytest.Config) -> CellWorker | None:
+    return next((p for p in config.pluginmanager.get_plugins() if isinstance(p, CellWorker)),
+                None)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "approach_name" in metafunc.fixturenames:
-        try:
-            names = metafunc.config.stash[STASH].approach_names()
-        except (KeyError, ValueError) as error:
-            raise pytest.UsageError(str(error)) from None
-        metafunc.parametrize("approach_name", names, ids=names, scope="session")
-    seeds = metafunc.config.stash[STASH].seeds if STASH in metafunc.config.stash else []
-    if "run_seed" in metafunc.fixturenames and len(seeds) > 1:
-        metafunc.parametrize("run_seed", seeds, ids=[f"seed{s}" for s in seeds],
-                             scope="session")
+    if "cell" in metafunc.fixturenames and STASH in metafunc.config.stash:
+        cells = metafunc.config.stash[STASH].cells
+        metafunc.parametrize("cell", cells, ids=[c.id for c in cells], scope="session",
+                             indirect=True)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Note which tests each cell runs: part of its hash for ``--resume``."""
+    session = config.stash.get(STASH, None)
+    if session is None:
+        return
+    for item in items:
+        cell = cell_of(item)
+        if cell is not None:
+            session.cell_tests.setdefault(cell.id, []).append(item.nodeid.partition("[")[0])
+            session.test_cells[item.nodeid] = cell
+
+
+def cell_of(item: pytest.Item) -> Cell | None:
+    """The matrix cell a collected test belongs to (``None`` for tests of no cell)."""
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("cell") if callspec is not None else None
+
+
+class FailedCells:
+    """A failed test marks its cell failed: its run gets no cell hash, so ``--resume`` runs
+    it again."""
+
+    def __init__(self, session: ExperimentSession) -> None:
+        self.session = session
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        cell = self.session.test_cells.get(report.nodeid)
+        if report.failed and cell is not None:
+            self.session.failed_cells.add(self.session.cell_hash_of(cell))
 
 
 @pytest.fixture(scope="session")
-def run_seed(tunebench: ExperimentSession) -> int:
-    """The seed of the run under test (parametrized over ``--seeds`` when several)."""
-    return tunebench.seeds[0]
+def cell(tunebench: ExperimentSession, request: pytest.FixtureRequest) -> Cell:
+    """The cell of the matrix under test (approach, sweep point, seed); with ``--resume``
+    a cell already finished in the store is skipped and reported as reused."""
+    cell: Cell = request.param
+    if tunebench.options.resume:
+        reused = tunebench.finished_run(tunebench.cell_hash_of(cell))
+        if reused is not None:
+            tunebench.reused[cell.id] = reused
+            pytest.skip(f"{cell.id}: reused run {reused} (--resume)")
+    return cell
+
+
+@pytest.fixture(scope="session")
+def approach_name(cell: Cell) -> str:
+    """The approach (or composition) under test."""
+    return cell.approach
+
+
+@pytest.fixture(scope="session")
+def run_seed(cell: Cell) -> int:
+    """The seed of the run under test (one cell per seed with ``--seeds``)."""
+    return cell.seed
 
 
 @pytest.fixture(scope="session")
@@ -188,10 +287,10 @@ def task_data(tunebench: ExperimentSession, run_seed: int) -> Any:
 
 
 @pytest.fixture(scope="session")
-def run(tunebench: ExperimentSession, approach_name: str, run_seed: int) -> Iterator[Run]:
-    """One approach's run (per seed): its candidate is prepared once and the run closed with
-    a status."""
-    with tunebench.open_run(approach_name, run_seed) as opened:
+def run(tunebench: ExperimentSession, cell: Cell) -> Iterator[Run]:
+    """One cell's run: its candidate is prepared once and the run closed with a status."""
+    with tunebench.open_run(cell.approach, cell.seed, point=cell.point,
+                            cell_hash=tunebench.cell_hash_of(cell)) as opened:
         yield opened
 
 
@@ -246,7 +345,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     session = config.stash.get(STASH, None)
-    if session is not None and session.run_ids:
+    if session is not None and (session.run_ids or session.reused):
         terminalreporter.write_sep("=", "tunebench results")
         terminalreporter.write_line(session.summary())
 

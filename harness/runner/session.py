@@ -22,7 +22,8 @@ from harness.core.overrides import build_config, parse_overrides
 from harness.measure.metrics import Estimate
 from harness.models.hardware import Precision, resolve_device, resolve_precision
 from harness.models.loading import BaseModelSpec, load_model, resolve_model
-from harness.runner.provenance import code_version, package_versions, stable_hash
+from harness.runner.matrix import Cell, build_cells, check_sweeps, parse_sweeps
+from harness.runner.provenance import code_version, package_versions, source_hash, stable_hash
 from harness.runner.resources import peak_memory
 from harness.runner.store import RunRecord, Store
 from harness.tasks import Task, TaskData, resolve_task
@@ -56,6 +57,10 @@ class SessionOptions:
     """How the general probes phrase answer choices: ``bare`` or ``sentence``."""
     price_per_hour: float = 1.0
     """Price of one hour of the machine, for the cost figures (any currency)."""
+    sweeps: list[str] = field(default_factory=list)
+    """``--sweep approach.field=v1,v2`` options: the matrix's sweep points."""
+    resume: bool = False
+    """Reuse finished runs of identical cells (``--resume``) instead of running them again."""
 
 
 @dataclass
@@ -66,6 +71,8 @@ class Run:
     approach: str
     candidate: Candidate
     seed: int = 0
+    point: tuple[tuple[str, Any], ...] = ()
+    """The sweep point of the run's cell (``harness.runner.matrix.Cell.point``)."""
     scored: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     """Per-item rows already computed for this candidate, by (scoring kind, item id), so
     suites never score the same item twice the same way
@@ -110,6 +117,10 @@ class ExperimentSession:
         self.registry = plugins.approaches()
         self.metrics = plugins.metrics()
         self.overrides = parse_overrides(options.overrides, self.registry)
+        self.sweeps = parse_sweeps(options.sweeps, self.registry)
+        if not options.approaches:  # the swept approaches, else zero-shot
+            options.approaches = list(dict.fromkeys(s.approach for s in self.sweeps)) or [
+                "zero-shot"]
         for name in options.approaches:
             if name != "all":
                 check_composition(name, self.registry)  # bad names fail now, listing what exists
@@ -123,6 +134,15 @@ class ExperimentSession:
         self.precision: Precision = resolve_precision(options.precision, self.device)
         self.run_ids: list[int] = []
         self.interrupted = False
+        self.reused: dict[str, int] = {}
+        """Cells not run again because ``--resume`` found them finished: id -> run id."""
+        self.cell_tests: dict[str, list[str]] = {}
+        """Cell id -> the names of the tests selected for it (set by the pytest plugin)."""
+        self.test_cells: dict[str, Cell] = {}
+        """Test node id -> its cell."""
+        self.failed_cells: set[str] = set()
+        """Hashes of cells with a failed test: their runs get no cell hash, so ``--resume``
+        runs them again."""
         self._memo: dict[Any, Any] = {}
 
     def _check_configs(self) -> None:
@@ -183,6 +203,20 @@ class ExperimentSession:
                 names.append(name)
         return list(dict.fromkeys(names))
 
+    @functools.cached_property
+    def cells(self) -> list[Cell]:
+        """The experiment matrix: every approach x sweep point x seed."""
+        names = self.approach_names()
+        check_sweeps(self.sweeps, names, self.overrides)
+        cells = build_cells(names, self.sweeps, self.seeds)
+        for cell in cells:  # a swept value a config refuses fails now, naming it
+            if cell.point:
+                try:
+                    self.make_approach(cell.approach, cell.point)
+                except ValueError as error:
+                    raise ValueError(f"--sweep point {cell.label}: {error}") from None
+        return cells
+
     def task_data(self, seed: int | None = None, train_size: int | None = None) -> TaskData:
         """The task's splits for ``seed`` cut to the budget; ``train_size`` replaces the
         budget's number of training examples (the data-efficiency curve)."""
@@ -235,11 +269,57 @@ class ExperimentSession:
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 recorder.metric(cost.name, value)
 
-    def make_approach(self, name: str) -> Approach:
-        """The approach or composition ``name`` with the session's ``--set`` overrides."""
-        return make_approach(
-            name, self.registry, lambda cls: build_config(cls, self.overrides.get(cls.name, {}))
+    def make_approach(self, name: str, point: tuple[tuple[str, Any], ...] = ()) -> Approach:
+        """The approach or composition ``name`` with the session's ``--set`` overrides and
+        the sweep ``point`` of a cell."""
+        swept = Cell(name, 0, point).overrides()
+        return make_approach(name, self.registry, lambda cls: build_config(
+            cls, {**self.overrides.get(cls.name, {}), **swept.get(cls.name, {})}))
+
+    def run_record(self, name: str, seed: int, train_size: int | None = None,
+                   point: tuple[tuple[str, Any], ...] = ()) -> RunRecord:
+        """How a run of ``name`` (at sweep ``point``) is described in the store."""
+        approach = self.make_approach(name, point)
+        data = self.task_data(seed, train_size)
+        config = approach.config_dict()
+        if train_size is not None:
+            config = {**config, "train_examples": train_size}
+        return RunRecord(
+            session=self.options.session, approach=name, task=data.name,
+            model=self.base_model.name, seed=seed, budget=self.budget.name,
+            config=config, config_hash=stable_hash([name, config]),
+            data_hash=data.fingerprint(), model_version=self.base_model.version,
+            code_version=code_version(), packages=package_versions(), device=str(self.device),
+            precision=self.precision.name, kind=approach.kind, sweep=dict(point),
         )
+
+    def cell_hash(self, cell: Cell, tests: list[str]) -> str:
+        """What a cell's results depend on: its run's config, data, model and code (the
+        sources themselves, so uncommitted edits count), seed, precision, device, what is
+        measured (``tests``, the suite test names) and the options that shape measurements."""
+        record = self.run_record(cell.approach, cell.seed, point=cell.point)
+        options = self.options
+        return stable_hash({
+            "config": record.config_hash, "data": record.data_hash,
+            "model": record.model_version, "code": record.code_version,
+            "sources": source_hash(), "seed": cell.seed, "precision": record.precision,
+            "device": record.device, "tests": sorted(tests),
+            "measure": [options.data_sizes, options.forgetting_tasks, options.forgetting_mode,
+                        options.probe_answers, options.price_per_hour],
+        })
+
+    def cell_hash_of(self, cell: Cell) -> str:
+        """:meth:`cell_hash` with the tests selected for the cell in this session."""
+        return self.memo(("cell hash", cell), lambda: self.cell_hash(
+            cell, self.cell_tests.get(cell.id, [])))
+
+    def finished_run(self, cell_hash: str) -> int | None:
+        """The latest finished run of the cell with this hash in the store, if any."""
+        if not self.options.results.exists():
+            return None
+        rows = self.store.query("SELECT id FROM runs WHERE cell_hash = ? AND status = "
+                                "'finished' ORDER BY id DESC LIMIT 1", (cell_hash,))
+        return int(rows[0][0]) if rows else None
 
     def trains(self, name: str) -> bool:
         """Whether ``name`` (or a part of the composition) updates weights."""
@@ -251,26 +331,19 @@ class ExperimentSession:
 
     @contextmanager
     def open_run(
-        self, name: str, seed: int | None = None, train_size: int | None = None
+        self, name: str, seed: int | None = None, train_size: int | None = None,
+        point: tuple[tuple[str, Any], ...] = (), cell_hash: str | None = None,
     ) -> Iterator[Run]:
         """Prepare ``name``'s candidate inside a run that always ends with a status.
 
         ``train_size`` trains on that many examples instead of the budget's (recorded in the
-        run's config as ``train_examples``)."""
+        run's config as ``train_examples``); ``point`` is the sweep point of the run's cell.
+        ``cell_hash`` is stored when the run finishes without a failed test of its cell, so
+        ``--resume`` can find it."""
         seed = self.options.seed if seed is None else seed
-        approach = self.make_approach(name)
+        approach = self.make_approach(name, point)
         data = self.task_data(seed, train_size)
-        config = approach.config_dict()
-        if train_size is not None:
-            config = {**config, "train_examples": train_size}
-        run_id = self.store.start_run(RunRecord(
-            session=self.options.session, approach=name, task=data.name,
-            model=self.base_model.name, seed=seed, budget=self.budget.name,
-            config=config, config_hash=stable_hash([name, config]),
-            data_hash=data.fingerprint(), model_version=self.base_model.version,
-            code_version=code_version(), packages=package_versions(), device=str(self.device),
-            precision=self.precision.name, kind=approach.kind,
-        ))
+        run_id = self.store.start_run(self.run_record(name, seed, train_size, point))
         self.run_ids.append(run_id)
         status, error = "finished", None
         try:
@@ -294,7 +367,7 @@ class ExperimentSession:
             candidate.set_precision(self.precision)
             candidate.info.update(memory)
             self.store.update_info(run_id, candidate.info)
-            run = Run(run_id, name, candidate, seed)
+            run = Run(run_id, name, candidate, seed, point)
             self.record_cost(run)
             plugins.pm.hook.on_candidate_ready(candidate=candidate, run=run)
             yield run
@@ -307,14 +380,15 @@ class ExperimentSession:
         finally:
             if self.interrupted and status == "finished":
                 status = "interrupted"
-            self.store.finish_run(run_id, status, error)
+            done = status == "finished" and cell_hash not in self.failed_cells
+            self.store.finish_run(run_id, status, error, cell_hash=cell_hash if done else None)
             plugins.pm.hook.on_run_finished(run_id=run_id, status=status)
 
     def summary(self) -> str:
         from harness.runner.summary import session_table
 
         return session_table(self.store, self.options.session, self.options.results,
-                             self.metrics)
+                             self.metrics, reused=self.reused)
 
     def close(self) -> None:
         if "store" in self.__dict__:

@@ -9,6 +9,7 @@ The dashboard only reads; it opens the file with ``mode=ro``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -20,10 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 MIGRATIONS = {
     2: "ALTER TABLE runs ADD COLUMN precision TEXT NOT NULL DEFAULT 'fp32';",
     3: "ALTER TABLE runs ADD COLUMN kind TEXT;",
+    4: "ALTER TABLE runs ADD COLUMN sweep_json TEXT NOT NULL DEFAULT '{}'; "
+       "ALTER TABLE runs ADD COLUMN cell_hash TEXT;",
 }
 """Statements that bring a database of version ``n - 1`` to version ``n``."""
 
@@ -45,6 +48,8 @@ CREATE TABLE IF NOT EXISTS runs (
     device TEXT NOT NULL,
     precision TEXT NOT NULL DEFAULT 'fp32',
     kind TEXT,
+    sweep_json TEXT NOT NULL DEFAULT '{}',
+    cell_hash TEXT,
     host TEXT NOT NULL,
     pid INTEGER NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('running', 'finished', 'failed', 'interrupted')),
@@ -115,6 +120,12 @@ class RunRecord:
     kind: str | None = None
     """The approach's kind of adaptation (``harness.core.kinds.KINDS``); ``None`` in runs
     recorded before kinds were."""
+    sweep: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """The swept options of this cell of an experiment matrix (``--sweep``), by
+    ``approach.field`` (``{"dpo.beta": 0.3}``); empty for a run that is no sweep point."""
+    cell_hash: str | None = None
+    """Hash of everything that determines the cell's results (config, data, model, code,
+    seed, precision, what is measured): ``--resume`` reuses a finished run with the same."""
 
 
 def _pid_alive(pid: int) -> bool:
@@ -182,14 +193,15 @@ class Store:
             cursor = db.execute(
                 "INSERT INTO runs (session, approach, task, model, seed, budget, config_json, "
                 "config_hash, data_hash, model_version, code_version, packages_json, device, "
-                "precision, kind, host, pid, status, started_at) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "precision, kind, sweep_json, cell_hash, host, pid, status, started_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     record.session, record.approach, record.task, record.model, record.seed,
                     record.budget, json.dumps(record.config, sort_keys=True), record.config_hash,
                     record.data_hash, record.model_version, record.code_version,
                     json.dumps(record.packages, sort_keys=True), record.device,
-                    record.precision, record.kind, socket.gethostname(), os.getpid(), "running",
+                    record.precision, record.kind, json.dumps(record.sweep, sort_keys=True),
+                    record.cell_hash, socket.gethostname(), os.getpid(), "running",
                     time.time(),
                 ),
             )
@@ -202,11 +214,15 @@ class Store:
                 (json.dumps(info, sort_keys=True, default=str), run_id),
             )
 
-    def finish_run(self, run_id: int, status: str, error: str | None = None) -> None:
+    def finish_run(self, run_id: int, status: str, error: str | None = None,
+                   cell_hash: str | None = None) -> None:
+        """Close a run; ``cell_hash`` marks it reusable by ``--resume`` (a finished run
+        whose tests all passed)."""
         with self.transaction() as db:
             db.execute(
-                "UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ?",
-                (status, error, time.time(), run_id),
+                "UPDATE runs SET status = ?, error = ?, finished_at = ?, cell_hash = ? "
+                "WHERE id = ?",
+                (status, error, time.time(), cell_hash, run_id),
             )
 
     def add_metric(
@@ -254,6 +270,54 @@ class Store:
                 "INSERT INTO curves (run_id, step, split, name, value) VALUES (?,?,?,?,?)",
                 [(run_id, *point) for point in points],
             )
+
+    def export_runs(self) -> list[dict[str, Any]]:
+        """Every run with its metrics, examples and curves as plain values (what a worker
+        of a distributed executor sends back; :meth:`import_run` writes it)."""
+        runs = []
+        for run in self.query("SELECT * FROM runs ORDER BY id"):
+            rows = {table: [dict(row) for row in self.query(
+                        f"SELECT * FROM {table} WHERE run_id = ? ORDER BY id", (run["id"],))]
+                    for table in ("metrics", "examples", "curves")}
+            runs.append({"run": dict(run), **rows})
+        return runs
+
+    def import_runs(self, exported: Iterable[Mapping[str, Any]], *, session: str,
+                    info: Mapping[str, Any] | None = None) -> list[int]:
+        """Write runs of :meth:`export_runs` (from another database) as new runs of
+        ``session``, in one transaction: all of them land or none. ``info`` is merged into
+        each run's info; metrics' ``extra.run_id`` references to the other database's runs
+        are rewritten to the new ids. Returns the new run ids, in order."""
+        exported = list(exported)
+        mapping: dict[int, int] = {}
+        with self.transaction() as db:
+            for item in exported:
+                run = dict(item["run"])
+                old_id = run.pop("id")
+                run["session"] = session
+                if info:
+                    run["info_json"] = json.dumps({**json.loads(run["info_json"]), **info},
+                                                  sort_keys=True, default=str)
+                mapping[old_id] = self._insert(db, "runs", run)
+            for item in exported:
+                new_id = mapping[item["run"]["id"]]
+                for table in ("metrics", "examples", "curves"):
+                    for row in item[table]:
+                        row = {k: v for k, v in row.items() if k != "id"}
+                        row["run_id"] = new_id
+                        extra = json.loads(row.get("extra_json") or "{}")
+                        if table == "metrics" and extra.get("run_id") in mapping:
+                            extra["run_id"] = mapping[extra["run_id"]]
+                            row["extra_json"] = json.dumps(extra, sort_keys=True)
+                        self._insert(db, table, row)
+        return [mapping[item["run"]["id"]] for item in exported]
+
+    @staticmethod
+    def _insert(db: sqlite3.Connection, table: str, row: Mapping[str, Any]) -> int:
+        columns = ", ".join(row)
+        cursor = db.execute(f"INSERT INTO {table} ({columns}) VALUES "
+                            f"({', '.join('?' * len(row))})", list(row.values()))
+        return int(cursor.lastrowid)
 
     def query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         return self.db.execute(sql, tuple(params)).fetchall()

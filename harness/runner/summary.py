@@ -13,6 +13,7 @@ from pathlib import Path
 from harness.measure.catalogue import Catalogue
 from harness.measure.compare import seed_summary, tied_groups
 from harness.measure.forgetting import VERDICT_METRICS, read_forgetting
+from harness.runner.matrix import point_label
 from harness.runner.store import Store
 
 SUMMARY_METRICS_LIMIT = 6
@@ -34,29 +35,49 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def _label(run, several_seeds: bool) -> str:
-    label = run["approach"]
+    label = point_label(run["approach"], json.loads(run["sweep_json"] or "{}"))
     train_examples = json.loads(run["config_json"]).get("train_examples")
     if train_examples is not None:
         label += f" (n={train_examples})"
     return f"{label} seed={run['seed']}" if several_seeds else label
 
 
-def session_table(store: Store, session: str, path: Path, catalogue: Catalogue) -> str:
-    """Approach x metric table (with 95% CIs) for the runs of ``session``.
+def _matrix_order(runs) -> list:
+    """Runs grouped by approach (in first-run order), then sweep point, then seed: the points
+    of one sweep sit together whatever order an executor finished them in."""
+    first = {}
+    for run in runs:
+        first.setdefault(run["approach"], len(first))
+
+    def key(run):
+        sweep = json.loads(run["sweep_json"] or "{}")
+        point = [(k, str(type(v)), v if isinstance(v, (int, float)) else str(v))
+                 for k, v in sweep.items()]
+        return first[run["approach"]], point, run["seed"], run["id"]
+
+    return sorted(runs, key=key)
+
+
+def session_table(store: Store, session: str, path: Path, catalogue: Catalogue,
+                  reused: dict[str, int] | None = None) -> str:
+    """Approach x metric table (with 95% CIs) for the runs of ``session`` and the earlier
+    runs it reused (``--resume``: cell id -> run id).
 
     Per-class metrics (names with ``[``) are left to the dashboard to keep the table narrow.
     """
-    runs = store.query(
+    reused = reused or {}
+    old = sorted(set(reused.values()))
+    chosen = f"(r.session = ? OR r.id IN ({','.join('?' * len(old))}))"
+    runs = _matrix_order(store.query(
         "SELECT id, approach, task, model, budget, seed, status, config_json, device, "
-        "precision FROM runs "
-        "WHERE session = ? ORDER BY id", (session,),
-    )
+        f"precision, sweep_json FROM runs r WHERE {chosen} ORDER BY id", (session, *old),
+    ))
     if not runs:
         return f"no runs recorded; results database: {path.resolve()}"
     metrics = store.query(
         "SELECT m.run_id, m.name, m.value, m.ci_low, m.ci_high, m.higher_is_better, "
         "m.extra_json FROM metrics m JOIN runs r ON r.id = m.run_id "
-        "WHERE r.session = ? AND instr(m.name, '[') = 0 ORDER BY m.id", (session,),
+        f"WHERE {chosen} AND instr(m.name, '[') = 0 ORDER BY m.id", (session, *old),
     )
     recorded = list(dict.fromkeys(row["name"] for row in metrics))
     costs = {m.name for m in catalogue.costs()}
@@ -69,8 +90,9 @@ def session_table(store: Store, session: str, path: Path, catalogue: Catalogue) 
         cells[(row["run_id"], row["name"])] = verdict or _cell(
             row["value"], row["ci_low"], row["ci_high"])
     several_seeds = len({run["seed"] for run in runs}) > 1
+    status = {run_id: f"reused (run {run_id})" for run_id in old}
     lines = _table(["approach", "status", *names], [
-        [_label(run, several_seeds), run["status"],
+        [_label(run, several_seeds), status.get(run["id"], run["status"]),
          *(cells.get((run["id"], n), "-") for n in names)]
         for run in runs
     ])
@@ -81,6 +103,10 @@ def session_table(store: Store, session: str, path: Path, catalogue: Catalogue) 
                f"{seeds} device={first['device']} precision={first['precision']} "
                "(95% bootstrap CIs in brackets)")
     out = [context, *lines, *forgetting_lines(store, runs, several_seeds)]
+    if reused:
+        out.append(f"reused {len(reused)} finished cell(s) from earlier runs (--resume), "
+                   "not run again: " + ", ".join(f"{cell} (run {run_id})"
+                                                  for cell, run_id in reused.items()))
     if several_seeds:
         out += ["", *seed_table(runs, metrics, quality)]
     return "\n".join([*out, f"results database: {path.resolve()} (session {session})"])
@@ -107,7 +133,7 @@ def forgetting_lines(store: Store, runs, several_seeds: bool) -> list[str]:
 def seed_table(runs, metrics, names: list[str]) -> list[str]:
     """Mean +- standard deviation over seeds, with a Student-t 95% interval, per approach;
     approaches tied on the first metric (overlapping intervals) share a group number."""
-    main_runs = {r["id"]: r["approach"] for r in runs
+    main_runs = {r["id"]: _label(r, several_seeds=False) for r in runs
                  if "train_examples" not in json.loads(r["config_json"])}
     values: dict[tuple[str, str], list[float]] = defaultdict(list)
     directions: dict[str, bool] = {}

@@ -1,0 +1,142 @@
+"""Experiment matrices end to end: a sweep x seeds matrix run locally and on a local Ray
+instance must write the same rows; ``--resume`` re-runs nothing finished; a failing cell
+fails alone; training cells ask Ray for a GPU."""
+
+import json
+
+import pytest
+
+from tests.conftest import query_db as rows
+from tests.conftest import run_suites
+
+pytestmark = pytest.mark.slow  # the experiment runner in subprocesses, a Ray instance
+
+MATRIX = ["--approach=zero-shot,lora", "--sweep", "lora.r=2,4", "--seeds=0,1",
+          "--budget=smoke"]
+CELLS = {"zero-shot-seed0", "zero-shot-seed1", "lora[r=2]-seed0", "lora[r=2]-seed1",
+         "lora[r=4]-seed0", "lora[r=4]-seed1"}
+MEASURED = "suite NOT IN ('prepare', 'latency')"
+"""Metrics that depend on the candidate, not on the machine's speed."""
+FIRST_SESSION = "r.session = (SELECT session FROM runs ORDER BY id LIMIT 1)"
+"""Runs of the first call (later calls may add runs)."""
+
+
+def _measurements(db) -> dict[tuple, float]:
+    found = rows(db, "SELECT r.approach, r.seed, r.sweep_json, m.suite, m.name, m.value "
+                     f"FROM metrics m JOIN runs r ON r.id = m.run_id WHERE {MEASURED} "
+                     f"AND r.status = 'finished' AND {FIRST_SESSION}")
+    return {(r["approach"], r["seed"], r["sweep_json"], r["suite"], r["name"]): r["value"]
+            for r in found}
+
+
+@pytest.fixture(scope="module")
+def local_matrix(tiny_model_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("local")
+    args = [*MATRIX, f"--model={tiny_model_dir}", "--results=r.db", "-v"]
+    env = {"TUNEBENCH_CACHE": str(folder / "cache")}
+    first = run_suites(args, folder, env=env, suites=["test_accuracy.py"])
+    return folder, args, env, first
+
+
+def test_every_cell_is_a_run_named_by_its_point(local_matrix):
+    folder, _, _, result = local_matrix
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "test_choice_accuracy[lora[r=4]-seed1] PASSED" in result.stdout
+    runs = rows(folder / "r.db", "SELECT approach, seed, sweep_json, config_json, config_hash, "
+                                 "cell_hash FROM runs ORDER BY id")
+    assert [(r["approach"], json.loads(r["sweep_json"]).get("lora.r"), r["seed"])
+            for r in runs] == [("zero-shot", None, 0), ("zero-shot", None, 1),
+                               ("lora", 2, 0), ("lora", 2, 1), ("lora", 4, 0), ("lora", 4, 1)]
+    assert [json.loads(r["config_json"])["r"] for r in runs[2:]] == [2, 2, 4, 4]
+    assert len({r["config_hash"] for r in runs}) == 3  # zero-shot, r=2, r=4
+    assert all(r["cell_hash"] for r in runs) and len({r["cell_hash"] for r in runs}) == 6
+    summary = result.stdout.split("tunebench results")[1]
+    assert "lora[r=2] seed=1" in summary  # the summary names the points, grouped
+    assert summary.index("lora[r=2] seed=0") < summary.index("lora[r=4] seed=0")
+
+
+def test_resume_reuses_finished_cells_and_reruns_failed_ones(local_matrix):
+    folder, args, env, _ = local_matrix
+    again = run_suites([*args, "--resume", "-p", "runner_plugins",
+                        "--approach=broken"], folder, env=env, suites=["test_accuracy.py"])
+    assert again.returncode == 1  # the broken cell fails; nothing else ran
+    assert "12 skipped" in again.stdout and "reused 6 finished cell(s)" in again.stdout
+    runs = rows(folder / "r.db", "SELECT approach, status FROM runs ORDER BY id")
+    assert [(r["approach"], r["status"]) for r in runs[6:]] == [("broken", "failed")] * 2
+    third = run_suites([*args, "--resume", "-p", "runner_plugins", "--approach=broken"],
+                       folder, env=env, suites=["test_accuracy.py"])
+    runs = rows(folder / "r.db", "SELECT approach, status FROM runs ORDER BY id")
+    assert third.returncode == 1 and len(runs) == 10  # the failed cells ran again, alone
+    other = run_suites([*args, "--resume"], folder, env=env,
+                       suites=["test_accuracy.py", "test_overfitting.py"])
+    assert other.returncode == 0 and "reused" not in other.stdout  # other tests: run again
+
+
+@pytest.fixture(scope="module")
+def ray_address():
+    """A local Ray instance with 2 CPUs and a declared (fake) GPU, as a cluster would be."""
+    import ray
+
+    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, configure_logging=False)
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def ray_matrix(tiny_model_dir, ray_address, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ray")
+    env = {"TUNEBENCH_CACHE": str(folder / "cache"), "RAY_ADDRESS": ray_address}
+    args = [*MATRIX, f"--model={tiny_model_dir}", "--results=r.db",
+            "--executor=ray", "-p", "runner_plugins", "--approach=broken", "-v"]
+    result = run_suites(args, folder, env=env, suites=["test_accuracy.py"])
+    return folder, args, env, result
+
+
+def test_ray_writes_the_rows_a_local_run_writes(local_matrix, ray_matrix):
+    folder, _, _, result = ray_matrix
+    local = _measurements(local_matrix[0] / "r.db")
+    remote = _measurements(folder / "r.db")
+    assert len(local) >= 6 * 4
+    assert remote == local, result.stdout[-3000:]
+    count = ("SELECT r.approach, r.seed, r.sweep_json, e.suite, count(*) AS n FROM examples e "
+             f"JOIN runs r ON r.id = e.run_id WHERE {FIRST_SESSION} GROUP BY 1, 2, 3, 4 "
+             "ORDER BY 1, 2, 3, 4")
+    assert [tuple(r) for r in rows(folder / "r.db", count)] == [
+        tuple(r) for r in rows(local_matrix[0] / "r.db", count)]
+    assert "cells submitted to Ray" in result.stdout
+    assert "8/8 cells, 2 failed" in result.stdout  # one progress line per finished cell
+
+
+def test_a_failing_cell_is_marked_failed_and_the_others_finish(ray_matrix):
+    folder, _, _, result = ray_matrix
+    assert result.returncode == 1
+    assert "test_choice_accuracy[broken-seed0] ERROR" in result.stdout
+    assert "deliberate failure in prepare" in result.stdout
+    runs = rows(folder / "r.db", "SELECT approach, status, error FROM runs")
+    statuses = {(r["approach"], r["status"]) for r in runs}
+    assert statuses == {("zero-shot", "finished"), ("lora", "finished"),
+                        ("broken", "failed")}
+    assert sum(r["status"] == "finished" for r in runs) == 6 and len(runs) == 8
+    assert all("deliberate failure" in r["error"] for r in runs if r["approach"] == "broken")
+
+
+def test_training_cells_ask_ray_for_a_gpu(ray_matrix):
+    folder, *_ = ray_matrix
+    runs = rows(folder / "r.db", "SELECT approach, info_json FROM runs "
+                                 "WHERE status = 'finished'")
+    executor = {r["approach"]: json.loads(r["info_json"])["executor"] for r in runs}
+    assert executor["lora"]["name"] == "ray"
+    assert executor["lora"]["resources"].get("GPU") == 1.0
+    assert executor["lora"]["resources"].get("CPU") == 1.0
+    assert "GPU" not in executor["zero-shot"]["resources"]
+
+
+def test_resume_on_ray_reruns_nothing_finished(ray_matrix):
+    folder, args, env, _ = ray_matrix
+    again = run_suites([*args, "--resume"], folder, env=env, suites=["test_accuracy.py"])
+    assert "reused 6 finished cell(s)" in again.stdout, again.stdout[-3000:]
+    assert "2 cells submitted to Ray" in again.stdout  # only the failed cells, again
+    runs = rows(folder / "r.db", "SELECT approach FROM runs ORDER BY id")
+    assert [r["approach"] for r in runs[8:]] == ["broken", "broken"]
