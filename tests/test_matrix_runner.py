@@ -3,11 +3,16 @@ instance must write the same rows; ``--resume`` re-runs nothing finished; a fail
 fails alone; training cells ask Ray for a GPU."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
+from tests.conftest import HELPERS, ROOT, run_suites
 from tests.conftest import query_db as rows
-from tests.conftest import run_suites
 
 pytestmark = pytest.mark.slow  # the experiment runner in subprocesses, a Ray instance
 
@@ -89,7 +94,7 @@ def ray_matrix(tiny_model_dir, ray_address, tmp_path_factory):
     folder = tmp_path_factory.mktemp("ray")
     env = {"TUNEBENCH_CACHE": str(folder / "cache"), "RAY_ADDRESS": ray_address}
     args = [*MATRIX, f"--model={tiny_model_dir}", "--results=r.db",
-            "--executor=ray", "-p", "runner_plugins", "--approach=broken", "-v"]
+            "--executor=ray", "-p", "runner_plugins", "--approach=broken,dying", "-v"]
     result = run_suites(args, folder, env=env, suites=["test_accuracy.py"])
     return folder, args, env, result
 
@@ -106,10 +111,10 @@ def test_ray_writes_the_rows_a_local_run_writes(local_matrix, ray_matrix):
     assert [tuple(r) for r in rows(folder / "r.db", count)] == [
         tuple(r) for r in rows(local_matrix[0] / "r.db", count)]
     assert "cells submitted to Ray" in result.stdout
-    assert "8/8 cells, 2 failed" in result.stdout  # one progress line per finished cell
+    assert "10/10 cells, 4 failed" in result.stdout  # one progress line per finished cell
 
 
-def test_a_failing_cell_is_marked_failed_and_the_others_finish(ray_matrix):
+def test_failing_cells_are_marked_failed_and_the_others_finish(ray_matrix):
     folder, _, _, result = ray_matrix
     assert result.returncode == 1
     assert "test_choice_accuracy[broken-seed0] ERROR" in result.stdout
@@ -117,9 +122,13 @@ def test_a_failing_cell_is_marked_failed_and_the_others_finish(ray_matrix):
     runs = rows(folder / "r.db", "SELECT approach, status, error FROM runs")
     statuses = {(r["approach"], r["status"]) for r in runs}
     assert statuses == {("zero-shot", "finished"), ("lora", "finished"),
-                        ("broken", "failed")}
-    assert sum(r["status"] == "finished" for r in runs) == 6 and len(runs) == 8
+                        ("broken", "failed"), ("dying", "failed")}
+    assert sum(r["status"] == "finished" for r in runs) == 6 and len(runs) == 10
     assert all("deliberate failure" in r["error"] for r in runs if r["approach"] == "broken")
+    # a worker that died: Ray's error is the run's error and every test of the cell's
+    died = [r["error"] for r in runs if r["approach"] == "dying"]
+    assert len(died) == 2 and all("worker" in e.lower() or "died" in e.lower() for e in died), died
+    assert "test_choice_accuracy[dying-seed1] ERROR" in result.stdout
 
 
 def test_training_cells_ask_ray_for_a_gpu(ray_matrix):
@@ -137,6 +146,35 @@ def test_resume_on_ray_reruns_nothing_finished(ray_matrix):
     folder, args, env, _ = ray_matrix
     again = run_suites([*args, "--resume"], folder, env=env, suites=["test_accuracy.py"])
     assert "reused 6 finished cell(s)" in again.stdout, again.stdout[-3000:]
-    assert "2 cells submitted to Ray" in again.stdout  # only the failed cells, again
+    assert "4 cells submitted to Ray" in again.stdout  # only the failed cells, again
     runs = rows(folder / "r.db", "SELECT approach FROM runs ORDER BY id")
-    assert [r["approach"] for r in runs[8:]] == ["broken", "broken"]
+    assert sorted(r["approach"] for r in runs[10:]) == ["broken"] * 2 + ["dying"] * 2
+
+
+def test_ctrl_c_on_the_driver_cancels_cells_and_marks_them_interrupted(
+        tiny_model_dir, ray_address, tmp_path):
+    marker = tmp_path / "marker"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest", str(ROOT / "suites" / "test_accuracy.py"),
+         "-p", "no:cacheprovider", "-p", "runner_plugins", "--approach=zero-shot,sleepy",
+         "--budget=smoke", f"--model={tiny_model_dir}", "--results=r.db", "-q",
+         "--executor=ray"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONPATH": str(HELPERS), "TUNEBENCH_TEST_MARKER": str(marker),
+             "RAY_ADDRESS": ray_address, "TUNEBENCH_CACHE": str(tmp_path / "cache")},
+    )
+    deadline = time.monotonic() + 300
+    finished = "SELECT count(*) FROM runs WHERE status = 'finished'"
+    while not (marker.exists() and (tmp_path / "r.db").exists()
+               and rows(tmp_path / "r.db", finished)[0][0] == 1):
+        assert process.poll() is None, process.communicate()[0]
+        assert time.monotonic() < deadline, "the cells never got going"
+        time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 2, output  # pytest's "interrupted"
+    runs = {r["approach"]: r for r in rows(tmp_path / "r.db", "SELECT * FROM runs")}
+    assert runs["zero-shot"]["status"] == "finished"  # what finished is kept
+    assert runs["sleepy"]["status"] == "interrupted"
+    assert "Ctrl-C" in runs["sleepy"]["error"]
+    assert rows(tmp_path / "r.db", "PRAGMA integrity_check")[0][0] == "ok"

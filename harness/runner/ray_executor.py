@@ -15,6 +15,8 @@ Ray is imported only here, only with ``--executor ray`` (``pip install 'tunebenc
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import socket
 import tempfile
@@ -51,6 +53,8 @@ class CellResult:
 
     cell_id: str
     exit_code: int
+    output: str
+    """The end of the task's pytest output (what went wrong when no test ran)."""
     runs: list[dict[str, Any]]
     reports: list[dict[str, Any]]
     host: str
@@ -88,11 +92,13 @@ def run_cell(spec: CellSpec) -> CellResult:
         options = replace(spec.options, results=Path(folder) / "cell.db", resume=False)
         collector = _ReportCollector()
         plugin_args = [arg for name in spec.plugins for arg in ("-p", name)]
-        exit_code = pytest.main(
-            [*spec.nodeids, *plugin_args, "-p", "no:cacheprovider", "-q", "--no-header",
-             f"--rootdir={spec.rootdir}"],
-            plugins=[CellWorker(options, spec.cell), collector],
-        )
+        output = io.StringIO()
+        with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
+            exit_code = pytest.main(
+                [*spec.nodeids, *plugin_args, "-p", "no:cacheprovider", "-q", "--no-header",
+                 f"--rootdir={spec.rootdir}"],
+                plugins=[CellWorker(options, spec.cell), collector],
+            )
         runs: list[dict[str, Any]] = []
         if options.results.exists():
             store = Store(options.results)
@@ -101,7 +107,8 @@ def run_cell(spec: CellSpec) -> CellResult:
             finally:
                 store.close()
     return CellResult(
-        cell_id=spec.cell.id, exit_code=int(exit_code), runs=runs, reports=collector.reports,
+        cell_id=spec.cell.id, exit_code=int(exit_code), output=output.getvalue()[-4000:],
+        runs=runs, reports=collector.reports,
         host=socket.gethostname(),
         resources=dict(ray.get_runtime_context().get_assigned_resources()),
         seconds=time.perf_counter() - started,
@@ -153,8 +160,14 @@ class RayExecutor:
         if not ray.is_initialized():
             # RAY_ADDRESS (read by ray.init) selects a cluster; else a local instance starts
             # with this machine's cores.
-            ray.init(runtime_env={"env_vars": env}, log_to_driver=False,
-                     include_dashboard=False, configure_logging=False)
+            try:
+                ray.init(runtime_env={"env_vars": env}, log_to_driver=False,
+                         include_dashboard=False, configure_logging=False)
+            except (ConnectionError, RuntimeError, ValueError) as error:
+                where = os.environ.get("RAY_ADDRESS") or "a new local instance"
+                raise pytest.UsageError(
+                    f"--executor=ray: could not start or reach Ray ({where}): {error}. Check "
+                    "RAY_ADDRESS, or unset it to start a local instance.") from None
         return ray
 
     @pytest.hookimpl(tryfirst=True)
@@ -228,15 +241,24 @@ class RayExecutor:
                 done += 1
                 failed += not ok
                 write(f"{_progress(done, len(cells), failed)}  {cell.id} {note}")
+                stop = session.shouldfail or session.shouldstop  # -x, --maxfail
+                if stop:
+                    self._cancel(ray, pending, f"cancelled: {stop}")
+                    return
         except KeyboardInterrupt:
-            for ref, cell in pending.items():
-                ray.cancel(ref, force=True)
-                run_id = experiment.store.start_run(experiment.run_record(
-                    cell.approach, cell.seed, point=cell.point))
-                experiment.store.finish_run(run_id, "interrupted",
-                                            "cancelled: Ctrl-C on the driver")
-                experiment.run_ids.append(run_id)
+            self._cancel(ray, pending, "cancelled: Ctrl-C on the driver")
             raise
+
+    def _cancel(self, ray: Any, pending: dict[Any, Cell], reason: str) -> None:
+        """Cancel the tasks not finished (their workers are killed) and record their runs
+        ``interrupted`` with ``reason``."""
+        experiment = self.experiment
+        for ref, cell in pending.items():
+            ray.cancel(ref, force=True)
+            run_id = experiment.store.start_run(experiment.run_record(
+                cell.approach, cell.seed, point=cell.point))
+            experiment.store.finish_run(run_id, "interrupted", reason)
+            experiment.run_ids.append(run_id)
 
     def _gather(self, session: pytest.Session, items: list[pytest.Item],
                 result: CellResult) -> bool:
@@ -248,6 +270,10 @@ class RayExecutor:
         ids = experiment.store.import_runs(result.runs, session=experiment.options.session,
                                            info=info)
         experiment.run_ids.extend(ids)
+        if not result.runs and result.exit_code != 0:  # the task's pytest stopped early
+            cell = experiment.test_cells[items[0].nodeid]
+            self._record_failed(cell, f"pytest exit {result.exit_code} on {result.host}:\n"
+                                      f"{result.output}")
         by_node: dict[str, list[dict[str, Any]]] = {}
         for data in result.reports:
             by_node.setdefault(data["nodeid"], []).append(data)
@@ -264,15 +290,19 @@ class RayExecutor:
             item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
         return result.exit_code == 0
 
-    def _fail(self, session: pytest.Session, cell: Cell, items: list[pytest.Item],
-              message: str) -> None:
-        """A task that raised or whose worker died: its run is recorded failed with the
-        error and each of its tests reports it."""
+    def _record_failed(self, cell: Cell, message: str) -> None:
+        """A run of ``cell`` recorded ``failed`` with ``message`` (the task left none)."""
         experiment = self.experiment
         run_id = experiment.store.start_run(experiment.run_record(
             cell.approach, cell.seed, point=cell.point))
         experiment.store.finish_run(run_id, "failed", message)
         experiment.run_ids.append(run_id)
+
+    def _fail(self, session: pytest.Session, cell: Cell, items: list[pytest.Item],
+              message: str) -> None:
+        """A task that raised or whose worker died: its run is recorded failed with the
+        error and each of its tests reports it."""
+        self._record_failed(cell, message)
         for item in items:
             item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
             item.ihook.pytest_runtest_logreport(report=_failed_report(item, message))

@@ -1,7 +1,8 @@
 """Approaches that misbehave on purpose, loaded into a runner subprocess with ``-p``.
 
 ``sleepy`` announces itself in the file named by ``TUNEBENCH_TEST_MARKER`` and then waits, so
-a test can interrupt it; ``broken`` raises during ``prepare``.
+a test can interrupt it; ``broken`` raises during ``prepare``; ``dying`` ends its process
+there, as a worker killed by the system would.
 """
 
 import os
@@ -34,10 +35,20 @@ class Broken(Approach):
         raise RuntimeError("deliberate failure in prepare")
 
 
+class Dying(Approach):
+    name = "dying"
+    kind = "prompting"
+    description = "its process dies while preparing"
+
+    def prepare(self, ctx):
+        os._exit(3)
+
+
 @hookimpl
 def register_approaches(register):
     register(Sleepy)
     register(Broken)
+    register(Dying)
 
 
 pm.register(sys.modules[__name__], name="runner_plugins")
