@@ -123,7 +123,7 @@ def sweep_chart(means: pd.DataFrame, metric: str, field: str, *,
                 log: bool = False) -> alt.LayerChart:
     """``metric`` against the swept ``field``: one line per ``series`` (an approach sweep, or
     one value of a second swept field), each point the mean over seeds, the 95% CI as a band
-    and error bars. ``means`` has the columns of ``reports.data.sweep_means``."""
+    and error bars. ``means`` has the columns of ``reports.sweep_data.sweep_means``."""
     data = _with_ci(means)
     base = alt.Chart(data).encode(x=_sweep_x(data, field, log),
                                   color=alt.Color("series:N", title="sweep"))
@@ -144,7 +144,7 @@ def sweep_frontier_chart(lines: pd.DataFrame, singles: pd.DataFrame, x: str, y: 
     (``rank``), each point labelled with it (``swept_text``); the task's other runs
     (``singles``, labelled by ``candidate``) as black diamonds; 95% CIs as whiskers. Both
     frames hold ``x``, ``x_low``, ``x_high``, ``y``, ``y_low``, ``y_high``
-    (``reports.data.metric_pairs``)."""
+    (``reports.sweep_data.metric_pairs``)."""
     arrow = {True: " (higher is better)", False: " (lower is better)", None: ""}
     x_enc = alt.X("x:Q", title=f"{x}{arrow[x_higher]}", scale=alt.Scale(zero=False))
     y_enc = alt.Y("y:Q", title=f"{y}{arrow[y_higher]}", scale=alt.Scale(zero=False))

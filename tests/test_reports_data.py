@@ -13,7 +13,7 @@ import pytest
 
 from harness.measure.compare import pair_by_id, paired_comparison
 from harness.runner.store import RunRecord, Store
-from reports import analysis, data, decision, export
+from reports import analysis, data, decision, export, sweep_data
 from reports.sample import write_sample
 
 
@@ -105,10 +105,10 @@ def test_pages_open_on_the_task_with_most_runs_that_are_no_sweep_points(conn):
 
 
 def test_sample_sweep_is_plausible(conn):
-    points = data.sweep_points(conn)
-    assert data.sweep_catalog(conn)[["sweep", "points", "seeds"]].values.tolist() == [
+    points = sweep_data.sweep_points(conn)
+    assert sweep_data.sweep_catalog(conn)[["sweep", "points", "seeds"]].values.tolist() == [
         ["dpo[beta]", 3, 2], ["rlhf[beta]", 2, 2]]
-    means = data.sweep_means(data.sweep_axis(points, "beta"))
+    means = sweep_data.sweep_means(sweep_data.sweep_axis(points, "beta"))
     for name in ("kl_to_base", "judge_reward", "win_rate_vs_base"):
         for series in ("dpo", "rlhf"):
             line = means[(means["name"] == name) & (means["series"] == series)]

@@ -14,7 +14,7 @@ from streamlit import dataframe_util
 from streamlit.testing.v1 import AppTest
 
 from harness.runner.store import RunRecord, Store
-from reports import analysis, charts, data
+from reports import analysis, charts, data, sweep_data
 from reports.data import ENV_VAR
 from reports.sample import write_sample
 
@@ -114,7 +114,7 @@ def test_leaderboard_tells_sweep_points_apart(conn):
 
 
 def test_sweep_runs_grouping_and_order(conn):
-    runs = data.sweep_runs(conn)
+    runs = sweep_data.sweep_runs(conn)
     # finished cells only, no side run, no base run
     assert len(runs) == 6 + 4 + 1 + 1 and set(runs["approach"]) == {"dpo", "rlhf", "lora+dpo"}
     dpo = runs[(runs["sweep"] == "dpo[beta]") & (runs["model"] == "m")]
@@ -133,7 +133,7 @@ def test_sweep_runs_grouping_and_order(conn):
     assert composed["sweep"].tolist() == ["lora+dpo[dpo.beta]"]
     assert composed["fields"].tolist() == ["dpo.beta"]
 
-    catalog = data.sweep_catalog(conn).set_index(["model", "sweep"])
+    catalog = sweep_data.sweep_catalog(conn).set_index(["model", "sweep"])
     assert catalog.index.tolist() == [("m", "dpo[beta]"), ("m", "lora+dpo[dpo.beta]"),
                                       ("m", "rlhf[beta,learning_rate]"), ("other", "dpo[beta]")]
     assert catalog.loc[("m", "dpo[beta]"), ["points", "seeds", "runs"]].tolist() == [3, 2, 6]
@@ -141,18 +141,18 @@ def test_sweep_runs_grouping_and_order(conn):
 
 
 def test_sweep_points_carry_metrics_with_cis(conn):
-    points = data.sweep_points(conn, names=["judge_reward"], filters={"model": ["m"]})
+    points = sweep_data.sweep_points(conn, names=["judge_reward"], filters={"model": ["m"]})
     assert len(points) == 11 and set(points["name"]) == {"judge_reward"}
     first = points.iloc[0]
     assert (first["label"], first["seed"]) == ("dpo[beta=0.5]", 0)
     assert first["value"] == pytest.approx(0.68)
     assert (first["ci_low"], first["ci_high"]) == pytest.approx((0.58, 0.78))
-    assert data.sweep_points(conn, filters={"task": ["none"]}).empty
+    assert sweep_data.sweep_points(conn, filters={"task": ["none"]}).empty
 
 
 def test_means_over_seeds_and_series(conn):
-    points = data.sweep_points(conn, filters={"model": ["m"]})
-    means = data.sweep_means(data.sweep_axis(points, "beta"))
+    points = sweep_data.sweep_points(conn, filters={"model": ["m"]})
+    means = sweep_data.sweep_means(sweep_data.sweep_axis(points, "beta"))
     reward = means[means["name"] == "judge_reward"]
     dpo = reward[reward["series"] == "dpo"]
     assert dpo["swept"].tolist() == [0.5, 2.0, 10.0] and dpo["rank"].tolist() == [0, 1, 2]
@@ -162,11 +162,11 @@ def test_means_over_seeds_and_series(conn):
     # two swept fields: one line per value of the other; lora+dpo swept dpo.beta, not beta
     assert set(reward["series"]) == {"dpo", "rlhf[learning_rate=5e-05]",
                                      "rlhf[learning_rate=0.0001]"}
-    by_lr = data.sweep_means(data.sweep_axis(points, "learning_rate"))
+    by_lr = sweep_data.sweep_means(sweep_data.sweep_axis(points, "learning_rate"))
     assert set(by_lr["series"]) == {"rlhf[beta=0.05]", "rlhf[beta=0.2]"}
     assert by_lr.loc[by_lr["series"] == "rlhf[beta=0.05]", "swept"].unique().tolist() == [
         5e-5, 1e-4]
-    pairs = data.metric_pairs(means, "kl_to_base", "judge_reward",
+    pairs = sweep_data.metric_pairs(means, "kl_to_base", "judge_reward",
                               ["series", "swept", "swept_text", "rank"])
     dpo_pairs = pairs[pairs["series"] == "dpo"]
     assert dpo_pairs["x"].tolist() == pytest.approx([1.5, 0.8, 0.2])
@@ -178,7 +178,7 @@ def test_text_values_sort_after_numbers_and_plot_in_order():
         "approach": "dpo", "point": ['{"loss": "sigmoid"}', '{"loss": "ipo"}'],
         "seed": 0, "name": "judge_reward", "value": [0.5, 0.6], "ci_low": None,
         "ci_high": None})
-    means = data.sweep_means(data.sweep_axis(points, "loss"))
+    means = sweep_data.sweep_means(sweep_data.sweep_axis(points, "loss"))
     assert means["swept"].isna().all() and means["swept_text"].tolist() == ["sigmoid", "ipo"]
     spec = charts.sweep_chart(means, "judge_reward", "loss").to_dict()
     assert spec["layer"][2]["encoding"]["x"]["field"] == "swept_text"
@@ -186,8 +186,8 @@ def test_text_values_sort_after_numbers_and_plot_in_order():
 
 
 def test_sweep_charts(conn):
-    points = data.sweep_points(conn, filters={"model": ["m"]})
-    means = data.sweep_means(data.sweep_axis(points, "beta"))
+    points = sweep_data.sweep_points(conn, filters={"model": ["m"]})
+    means = sweep_data.sweep_means(sweep_data.sweep_axis(points, "beta"))
     reward = means[means["name"] == "judge_reward"]
     spec = charts.sweep_chart(reward, "judge_reward", "beta", log=True).to_dict()
     assert spec["title"] == "judge_reward vs beta"
@@ -198,10 +198,10 @@ def test_sweep_charts(conn):
     linear = charts.sweep_chart(reward, "judge_reward", "beta").to_dict()
     assert linear["layer"][2]["encoding"]["x"]["scale"].get("type") != "log"
 
-    lines = data.metric_pairs(means, "kl_to_base", "judge_reward",
+    lines = sweep_data.metric_pairs(means, "kl_to_base", "judge_reward",
                               ["series", "swept", "swept_text", "rank"])
     base = data.metrics(conn, swept=False)
-    singles = data.metric_pairs(data.seed_means(base, ["label"]), "kl_to_base",
+    singles = sweep_data.metric_pairs(sweep_data.seed_means(base, ["label"]), "kl_to_base",
                                 "judge_reward", ["label"]).rename(columns={"label": "candidate"})
     assert singles["candidate"].tolist() == ["zero-shot"]
     spec = charts.sweep_frontier_chart(lines, singles, "kl_to_base", "judge_reward",
@@ -232,7 +232,7 @@ def test_databases_from_before_sweeps(tmp_path):
     old.close()
     conn = data.connect(tmp_path / "v3.db")
     assert data.runs(conn)["label"].tolist() == ["zero-shot"]
-    assert data.sweep_catalog(conn).empty and data.sweep_points(conn).empty
+    assert sweep_data.sweep_catalog(conn).empty and sweep_data.sweep_points(conn).empty
     assert data.metrics(conn, swept=False)["label"].tolist() == ["zero-shot"]
     assert data.metrics(conn, swept=True).empty
     assert data.busiest_task(conn) == "sentiment"

@@ -2,7 +2,7 @@
 and two metrics along each sweep (its frontier).
 
 A sweep is the finished runs of one approach/task/model/budget over the same swept fields
-(``reports.data.sweep_runs``); each point is the mean over its seeds, its band and whiskers
+(``reports.sweep_data.sweep_runs``); each point is the mean over its seeds, its band and whiskers
 the mean of the seeds' 95% CIs. The frontier view follows the reward/KL frontier of Rafailov
 et al. (2023, DPO, figure 2): ``judge_reward`` against ``kl_to_base`` by default, the task's
 other runs (e.g. the zero-shot base model at KL 0) as labelled single points.
@@ -13,7 +13,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from reports import data, ui
+from reports import sweep_data, ui
 from reports.analysis import ci_text, higher_is_better, metric_direction
 from reports.charts import sweep_chart, sweep_frontier_chart
 
@@ -84,7 +84,7 @@ default = next((names.index(n) for n in PREFERRED if n in names), 0)
 metric = left.selectbox("metric", names, index=default, key=f"sweeps-metric-{task}")
 field = middle.selectbox("swept option (x axis)", fields, key=f"sweeps-field-{task}-{sweep}",
                          help="with two swept options, one line per value of the other")
-means = data.sweep_means(data.sweep_axis(points, field))
+means = sweep_data.sweep_means(sweep_data.sweep_axis(points, field))
 log = False
 if decade_or_more(means["swept"]):
     log = right.checkbox("log scale", value=True, key=f"sweeps-log-{task}-{field}",
@@ -116,10 +116,10 @@ y = right.selectbox("y metric", names, index=y_default, key=f"sweeps-y-{task}")
 if x == y:
     st.info("Pick two different metrics.")
     st.stop()
-lines = data.metric_pairs(means, x, y, POINT_KEYS)
+lines = sweep_data.metric_pairs(means, x, y, POINT_KEYS)
 others = results.load("metrics", names=sorted({x, y}), filters=scope, swept=False)
 others = others[(others["status"] == "finished") & others["train_examples"].isna()]
-singles = data.metric_pairs(data.seed_means(others, ["label"]), x, y, ["label"]).rename(
+singles = sweep_data.metric_pairs(sweep_data.seed_means(others, ["label"]), x, y, ["label"]).rename(
     columns={"label": "candidate"})
 if lines.empty:
     ui.nothing_recorded(f"sweep points with both {x} and {y}",
