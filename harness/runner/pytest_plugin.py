@@ -179,13 +179,13 @@ def pytest_configure(config: pytest.Config) -> None:
         options = worker.options
     try:
         session = ExperimentSession(options)
-        cells = session.cells  # approaches that cannot run on the task fail now
+        _ = session.cells  # approaches that cannot run on the task fail now
         config.stash[STASH] = session
     except (KeyError, ValueError) as error:
         raise pytest.UsageError(str(error)) from None
     config.pluginmanager.register(FailedCells(session), "tunebench-failed-cells")
     if worker is not None:
-        session.__dict__["cells"] = [c for c in cells if c.id == worker.cell.id]
+        session.keep_only(worker.cell)
     elif config.getoption("executor") == "ray":
         from harness.runner.ray_executor import RayExecutor
 

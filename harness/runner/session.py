@@ -217,6 +217,12 @@ class ExperimentSession:
                     raise ValueError(f"--sweep point {cell.label}: {error}") from None
         return cells
 
+    def keep_only(self, cell: Cell) -> None:
+        """Run just ``cell`` of the matrix (an executor's task running one cell)."""
+        if cell not in self.cells:
+            raise ValueError(f"cell {cell.id} is not in this session's matrix")
+        self.__dict__["cells"] = [cell]  # replaces the cached property's value
+
     def task_data(self, seed: int | None = None, train_size: int | None = None) -> TaskData:
         """The task's splits for ``seed`` cut to the budget; ``train_size`` replaces the
         budget's number of training examples (the data-efficiency curve)."""
