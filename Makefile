@@ -10,8 +10,9 @@ ARGS ?=
 DB ?=
 # Tests run in parallel (pytest-xdist), one process per core up to 4, each torch on one
 # thread: on 2 cores this halves the suite's time, where two 2-thread processes would thrash.
-# TEST_WORKERS="-n 0" runs them in this process.
-TEST_WORKERS ?= -n auto --maxprocesses=4
+# TEST_WORKERS="-n 0" runs them in this process. Tests marked xdist_group share one worker
+# (module fixtures such as a Ray instance are built once).
+TEST_WORKERS ?= -n auto --maxprocesses=4 --dist loadgroup
 TEST_ENV := TUNEBENCH_LOAD_PLUGINS= OMP_NUM_THREADS=1
 
 .PHONY: help setup bench test test-fast lint dashboard report

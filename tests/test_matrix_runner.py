@@ -14,7 +14,9 @@ import pytest
 from tests.conftest import HELPERS, ROOT, run_suites
 from tests.conftest import query_db as rows
 
-pytestmark = pytest.mark.slow  # the experiment runner in subprocesses, a Ray instance
+# The experiment runner in subprocesses and a Ray instance; one xdist worker runs them all, so
+# the module's fixtures (a local matrix, a Ray instance) are built once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("matrix")]
 
 MATRIX = ["--approach=zero-shot,lora", "--sweep", "lora.r=2,4", "--seeds=0,1",
           "--budget=smoke"]
