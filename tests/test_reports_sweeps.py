@@ -319,3 +319,23 @@ def test_sweeps_page_without_sweeps(monkeypatch, tmp_path):
     assert "No sweeps recorded" in message
     assert "pytest suites/ --task=prefs --approach=dpo --sweep dpo.beta=0.05,0.1,0.3" in message
     assert not app.get("vega_lite_chart")
+
+
+def test_sweeps_of_different_options_share_the_frontier(monkeypatch, tmp_path):
+    """A dpo.beta sweep and an rlhf.learning_rate sweep: the x-axis chart shows the one that
+    swept the chosen option, the frontier both (each along its own swept option)."""
+    path = tmp_path / "two.db"
+    store = Store(path)
+    add_run(store, record("zero-shot"), {"judge_reward": 0.6, "kl_to_base": 0.0})
+    for beta, reward, kl in ((0.05, 0.75, 1.0), (0.8, 0.7, 0.5)):
+        add_run(store, record("dpo", sweep={"dpo.beta": beta}),
+                {"judge_reward": reward, "kl_to_base": kl})
+    for lr, reward, kl in ((5e-5, 0.7, 0.1), (3e-4, 0.8, 1.0)):
+        add_run(store, record("rlhf", sweep={"rlhf.learning_rate": lr}),
+                {"judge_reward": reward, "kl_to_base": kl})
+    store.close()
+    app = open_sweeps(monkeypatch, path)
+    assert app.dataframe[0].value["sweep"].unique().tolist() == ["dpo"]  # x axis: beta
+    frontier = app.dataframe[1].value
+    assert sorted(frontier["candidate"]) == ["dpo", "dpo", "rlhf", "rlhf", "zero-shot"]
+    assert set(frontier["swept value"].dropna()) == {"0.05", "0.8", "5e-05", "0.0003"}

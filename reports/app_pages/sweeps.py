@@ -41,6 +41,16 @@ def table_of(frame: pd.DataFrame, field: str) -> pd.DataFrame:
     return out
 
 
+def frontier_means(points: pd.DataFrame) -> pd.DataFrame:
+    """Every sweep's points along its own first swept option (whatever the x axis above
+    shows), so a ``dpo.beta`` and an ``rlhf.learning_rate`` sweep share the frontier."""
+    parts = []
+    for _, one in points.groupby("sweep", sort=False):
+        first = one["fields"].iat[0].split(",")[0]
+        parts.append(sweep_data.sweep_means(sweep_data.sweep_axis(one, first)))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
 st.title("Sweeps")
 results = ui.results_or_stop()
 catalog = results.load("sweep_catalog")
@@ -116,7 +126,7 @@ y = right.selectbox("y metric", names, index=y_default, key=f"sweeps-y-{task}")
 if x == y:
     st.info("Pick two different metrics.")
     st.stop()
-lines = sweep_data.metric_pairs(means, x, y, POINT_KEYS)
+lines = sweep_data.metric_pairs(frontier_means(points), x, y, POINT_KEYS)
 others = results.load("metrics", names=sorted({x, y}), filters=scope, swept=False)
 others = others[(others["status"] == "finished") & others["train_examples"].isna()]
 singles = sweep_data.metric_pairs(sweep_data.seed_means(others, ["label"]), x, y, ["label"]).rename(
@@ -128,10 +138,12 @@ if lines.empty:
 directions = {m: metric_direction(m, higher_is_better(points, m)) for m in (x, y)}
 st.altair_chart(sweep_frontier_chart(lines, singles, x, y, x_higher=directions[x],
                                      y_higher=directions[y]), width="stretch")
-st.caption(f"Each line is one sweep, its points joined in the order of {field} and labelled "
-           "with its value (mean over seeds); black diamonds are the task's runs that are no "
-           "sweep point (e.g. the base model). Whiskers are 95% CIs where recorded.")
+st.caption("Each line is one sweep, its points joined in the order of its (first) swept "
+           "option and labelled with its value (mean over seeds); black diamonds are the "
+           "task's runs that are no sweep point (e.g. the base model). Whiskers are 95% CIs "
+           "where recorded.")
 frontier = pd.concat([lines.rename(columns={"series": "candidate"}).assign(
-    **{field: lines["swept_text"]}), singles], ignore_index=True)
-st.dataframe(frontier[["candidate", field, "x", "y"]].rename(columns={"x": x, "y": y}),
+    value=lines["swept_text"]), singles], ignore_index=True)
+st.dataframe(frontier[["candidate", "value", "x", "y"]].rename(
+    columns={"value": "swept value", "x": x, "y": y}),
              hide_index=True, width="stretch")
