@@ -6,6 +6,8 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -54,3 +56,14 @@ def query_db(db: Path, sql: str, *params: object) -> list[sqlite3.Row]:
         return connection.execute(sql, params).fetchall()
     finally:
         connection.close()
+
+
+def wait_while_running(process: subprocess.Popen, ready: Callable[[], bool], what: str,
+                       timeout: float = 300) -> None:
+    """Poll until ``ready()``; fail with the process's output if it ends first, or with
+    ``what`` never happened after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert process.poll() is None, process.communicate()[0]
+        assert time.monotonic() < deadline, what
+        time.sleep(0.2)

@@ -7,11 +7,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
-from tests.conftest import HELPERS, ROOT, run_suites
+from tests.conftest import HELPERS, ROOT, run_suites, wait_while_running
 from tests.conftest import query_db as rows
 
 # The experiment runner in subprocesses and a Ray instance; one xdist worker runs them all, so
@@ -165,13 +164,10 @@ def test_ctrl_c_on_the_driver_cancels_cells_and_marks_them_interrupted(
         env={**os.environ, "PYTHONPATH": str(HELPERS), "TUNEBENCH_TEST_MARKER": str(marker),
              "RAY_ADDRESS": ray_address, "TUNEBENCH_CACHE": str(tmp_path / "cache")},
     )
-    deadline = time.monotonic() + 300
     finished = "SELECT count(*) FROM runs WHERE status = 'finished'"
-    while not (marker.exists() and (tmp_path / "r.db").exists()
-               and rows(tmp_path / "r.db", finished)[0][0] == 1):
-        assert process.poll() is None, process.communicate()[0]
-        assert time.monotonic() < deadline, "the cells never got going"
-        time.sleep(0.5)
+    wait_while_running(process, lambda: marker.exists() and (tmp_path / "r.db").exists()
+                       and rows(tmp_path / "r.db", finished)[0][0] == 1,
+                       "the cells never got going")
     process.send_signal(signal.SIGINT)
     output, _ = process.communicate(timeout=120)
     assert process.returncode == 2, output  # pytest's "interrupted"

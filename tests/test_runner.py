@@ -5,13 +5,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
 
 from harness.models.hardware import resolve_precision
-from tests.conftest import HELPERS, ROOT, run_suites
+from tests.conftest import HELPERS, ROOT, run_suites, wait_while_running
 from tests.conftest import query_db as rows
 
 pytestmark = pytest.mark.slow  # the experiment runner in subprocesses
@@ -123,11 +122,7 @@ def test_ctrl_c_marks_the_run_interrupted_and_keeps_what_finished(tiny_model_dir
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "PYTHONPATH": str(HELPERS), "TUNEBENCH_TEST_MARKER": str(marker)},
     )
-    deadline = time.monotonic() + 300
-    while not marker.exists():
-        assert process.poll() is None, process.communicate()[0]
-        assert time.monotonic() < deadline, "the sleepy approach never started"
-        time.sleep(0.2)
+    wait_while_running(process, marker.exists, "the sleepy approach never started")
     process.send_signal(signal.SIGINT)
     output, _ = process.communicate(timeout=120)
     assert process.returncode == 2, output  # pytest's "interrupted"

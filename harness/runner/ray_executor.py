@@ -252,13 +252,9 @@ class RayExecutor:
     def _cancel(self, ray: Any, pending: dict[Any, Cell], reason: str) -> None:
         """Cancel the tasks not finished (their workers are killed) and record their runs
         ``interrupted`` with ``reason``."""
-        experiment = self.experiment
         for ref, cell in pending.items():
             ray.cancel(ref, force=True)
-            run_id = experiment.store.start_run(experiment.run_record(
-                cell.approach, cell.seed, point=cell.point))
-            experiment.store.finish_run(run_id, "interrupted", reason)
-            experiment.run_ids.append(run_id)
+            self._record(cell, "interrupted", reason)
 
     def _gather(self, session: pytest.Session, items: list[pytest.Item],
                 result: CellResult) -> bool:
@@ -272,7 +268,7 @@ class RayExecutor:
         experiment.run_ids.extend(ids)
         if not result.runs and result.exit_code != 0:  # the task's pytest stopped early
             cell = experiment.test_cells[items[0].nodeid]
-            self._record_failed(cell, f"pytest exit {result.exit_code} on {result.host}:\n"
+            self._record(cell, "failed", f"pytest exit {result.exit_code} on {result.host}:\n"
                                       f"{result.output}")
         by_node: dict[str, list[dict[str, Any]]] = {}
         for data in result.reports:
@@ -290,19 +286,20 @@ class RayExecutor:
             item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
         return result.exit_code == 0
 
-    def _record_failed(self, cell: Cell, message: str) -> None:
-        """A run of ``cell`` recorded ``failed`` with ``message`` (the task left none)."""
+    def _record(self, cell: Cell, status: str, message: str) -> None:
+        """A run of ``cell`` closed with ``status`` and ``message``, for a cell whose task
+        left no run of its own (it failed early, died or was cancelled)."""
         experiment = self.experiment
         run_id = experiment.store.start_run(experiment.run_record(
             cell.approach, cell.seed, point=cell.point))
-        experiment.store.finish_run(run_id, "failed", message)
+        experiment.store.finish_run(run_id, status, message)
         experiment.run_ids.append(run_id)
 
     def _fail(self, session: pytest.Session, cell: Cell, items: list[pytest.Item],
               message: str) -> None:
         """A task that raised or whose worker died: its run is recorded failed with the
         error and each of its tests reports it."""
-        self._record_failed(cell, message)
+        self._record(cell, "failed", message)
         for item in items:
             item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
             item.ihook.pytest_runtest_logreport(report=_failed_report(item, message))
