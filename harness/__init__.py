@@ -25,6 +25,7 @@ _PUBLIC = {
     "ReadsDocuments": "harness.core.capabilities",
     "CarriesRewardModel": "harness.core.capabilities",
     "RewritesPrompts": "harness.core.capabilities",
+    "TaughtByTeacher": "harness.core.capabilities",
     "LMCandidate": "harness.models.lm_candidate",
     "TrainedApproach": "harness.train.trained",
     "TrainingConfig": "harness.train.sft",
@@ -41,13 +42,18 @@ _PUBLIC = {
 __all__ = [
     "KINDS", "Approach", "Candidate", "CarriesRewardModel", "Example", "LMCandidate", "Message",
     "Metric", "OptionError", "Passage", "ReadsDocuments", "RewritesPrompts", "RunContext", "Task",
-    "TaskData", "TrainedApproach", "TrainingConfig", "TrainingResult", "check_option", "hookimpl",
-    "option",
+    "TaskData", "TaughtByTeacher", "TrainedApproach", "TrainingConfig", "TrainingResult",
+    "check_option", "hookimpl", "option",
 ]
 
 if TYPE_CHECKING:
     from harness.core.approach import Approach, Candidate, RunContext, option
-    from harness.core.capabilities import CarriesRewardModel, ReadsDocuments, RewritesPrompts
+    from harness.core.capabilities import (
+        CarriesRewardModel,
+        ReadsDocuments,
+        RewritesPrompts,
+        TaughtByTeacher,
+    )
     from harness.core.hookspecs import hookimpl
     from harness.core.kinds import KINDS
     from harness.core.overrides import OptionError, check_option

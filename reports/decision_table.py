@@ -1,10 +1,10 @@
 """The decision report's table: the aspects practitioners argue about, per candidate.
 
-Rows (cost, production latency, forgetting, updatable knowledge, format consistency,
-terminology, data needed, maintenance) are filled from what was measured, or say "not
-measured"; columns are
-the candidates, cheapest kind of adaptation first (``harness.core.kinds.KINDS``). The rule
-that picks among them is ``reports.decision``'s.
+Rows (cost, production latency and serving cost, a distilled student's beside its
+teacher's, forgetting, updatable knowledge, format consistency, terminology, data needed,
+maintenance) are filled from what was measured, or say "not measured"; columns are the
+candidates, cheapest kind of adaptation first (``harness.core.kinds.KINDS``). The rule that
+picks among them is ``reports.decision``'s.
 """
 
 from __future__ import annotations
@@ -73,6 +73,19 @@ def _data_needed(cells: Measured, run_id: int, sorts: str, budget: str,
     return text
 
 
+def _against_teacher(cells: Measured, run_id: int, name: str, speedup: str | None = None) -> str:
+    """``name``'s cell, and for a distilled student its teacher's number (the distillation
+    suite's ``teacher_<name>``) and the measured speedup."""
+    text = _cell(cells, run_id, [name], "not measured")
+    teacher = cells.get((run_id, f"teacher_{name}"))
+    if teacher is None:
+        return text
+    text += f"; teacher {fmt(*teacher)}"
+    if speedup and (run_id, speedup) in cells:
+        text += f", {fmt(*cells[(run_id, speedup)])}x faster"
+    return text
+
+
 def _forgetting(cells: Mapping, run_id: int) -> str:
     """Every forgetting measurement read together: which one a candidate fails on
     (:func:`harness.measure.forgetting.read_forgetting`)."""
@@ -99,8 +112,10 @@ def decision_table(long: pd.DataFrame, names: Mapping[int, str], metric: str | N
             "kind": LABELS[sorts],
             "initial cost: train_seconds": _cell(cells, run_id, ["train_seconds"], no_training),
             "initial cost: train_cost": _cell(cells, run_id, ["train_cost"], no_training),
-            "production latency: latency_p50_ms": _cell(cells, run_id, ["latency_p50_ms"],
-                                                        "not measured"),
+            "production latency: latency_p50_ms": _against_teacher(
+                cells, run_id, "latency_p50_ms", speedup="latency_speedup"),
+            "serving cost: cost_per_1k_requests": _against_teacher(
+                cells, run_id, "cost_per_1k_requests"),
             "forgetting (probes and perplexity)": _forgetting(cells, run_id),
             "updatable knowledge: new_facts_after": _cell(cells, run_id, ["new_facts_after"],
                                                           "not measured"),

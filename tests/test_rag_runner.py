@@ -41,7 +41,7 @@ def test_only_approaches_that_build_on_candidates_go_after_a_plus(tmp_path):
     result = run_suites(["--approach=zero-shot+lora"], tmp_path)
     assert result.returncode == 4
     assert "'lora' cannot be applied on top of another approach" in result.stderr
-    assert "approaches that can: dpo, rag, rlhf" in result.stderr
+    assert "approaches that can: distill, dpo, rag, rlhf" in result.stderr
     misspelt = run_suites(["--approach=lora+rga"], tmp_path)
     assert "Did you mean 'rag'" in misspelt.stderr
 

@@ -311,3 +311,23 @@ def test_control_runs_are_never_recommended(conn):
     table, found, _ = decision.report(long)
     assert "control-random" not in {c.name for c in found.considered}
     assert "control-random" not in table.columns and found.best.name != "control-random"
+
+
+def test_the_decision_table_shows_a_student_against_its_teacher():
+    from reports.decision_table import decision_table
+
+    measured = [(1, "latency_p50_ms", 20.0), (1, "teacher_latency_p50_ms", 40.0),
+                (1, "latency_speedup", 2.0), (1, "cost_per_1k_requests", 0.01),
+                (1, "teacher_cost_per_1k_requests", 0.02), (2, "latency_p50_ms", 30.0)]
+    long = pd.DataFrame([{"run_id": run, "name": name, "value": value, "ci_low": None,
+                          "ci_high": None, "budget": "quick",
+                          "kind": "distillation" if run == 1 else "prompting"}
+                         for run, name, value in measured])
+    cells = decision_table(long, {1: "full-ft+distill", 2: "zero-shot"}, "accuracy") \
+        .set_index("aspect")
+    assert cells.at["production latency: latency_p50_ms", "full-ft+distill"] == \
+        "20; teacher 40, 2x faster"
+    assert cells.at["serving cost: cost_per_1k_requests", "full-ft+distill"] == \
+        "0.010; teacher 0.020"
+    assert cells.at["production latency: latency_p50_ms", "zero-shot"] == "30"
+    assert cells.at["maintenance: retraining needed", "full-ft+distill"].startswith("yes")

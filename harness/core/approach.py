@@ -175,6 +175,17 @@ class Approach(ABC):
         """This approach applied on top of ``inner`` (the left part of a composition)."""
         raise NotImplementedError(f"{self.name} cannot build on another approach's candidate")
 
+    def default_inner(self) -> str | None:
+        """The approach (or composition) to prepare first when this one comes first or
+        alone: ``distill`` names its teacher (``--set distill.teacher=rag``), so ``distill``
+        runs as ``full-ft+distill``. ``None`` (the default): it prepares its own candidate."""
+        return None
+
+    def follow(self, inner: Sequence[Approach]) -> None:
+        """Told, when a composition is built, which parts come before it (``full-ft`` in
+        ``full-ft+distill``); raise ``ValueError`` if it cannot follow them."""
+        return None
+
     def config_dict(self) -> dict[str, Any]:
         """The configuration as recorded in the store (and hashed for provenance)."""
         return dataclasses.asdict(self.config)

@@ -50,3 +50,12 @@ class RewritesPrompts(Protocol):
     def rewrite_prompts(self, prompts: Sequence[Sequence[Message]]) -> list[list[Message]]:
         """The conversations its model is actually given for ``prompts``."""
         ...
+
+
+@runtime_checkable
+class TaughtByTeacher(Protocol):
+    """Was trained to imitate another candidate (knowledge distillation): the distillation
+    suite measures how often it agrees with its teacher, how much smaller and faster it is."""
+
+    teacher: Any
+    """The teacher :class:`~harness.core.approach.Candidate` it imitates."""

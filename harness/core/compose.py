@@ -46,10 +46,10 @@ class ComposedApproach(Approach):
     name: ClassVar[str] = "composed"
     description: ClassVar[str] = "approaches applied in sequence"
 
-    def __init__(self, parts: list[Approach]) -> None:
+    def __init__(self, parts: list[Approach], name: str | None = None) -> None:
         super().__init__(config=None)
         self.parts = parts
-        self.name = SEPARATOR.join(part.name for part in parts)  # type: ignore[misc]
+        self.name = name or SEPARATOR.join(part.name for part in parts)  # type: ignore[misc]
         self.kind = costliest_kind([part.kind for part in parts])  # type: ignore[misc]
 
     def config_dict(self) -> dict[str, Any]:
@@ -75,4 +75,14 @@ def make_approach(
     """The approach (or composition) called ``name``; ``configure(cls)`` builds its config."""
     check_composition(name, registry)
     parts = [cls(configure(cls)) for cls in map(registry.get, split_name(name))]
-    return parts[0] if len(parts) == 1 else ComposedApproach(parts)
+    inner = parts[0].default_inner()
+    if inner:  # ``distill`` alone is ``<its teacher>+distill``, still called ``distill``
+        full = SEPARATOR.join([inner, name])
+        try:
+            check_composition(full, registry)
+        except (KeyError, ValueError) as error:
+            raise ValueError(f"{parts[0].name} prepares {inner!r} first: {error}") from None
+        parts = [cls(configure(cls)) for cls in map(registry.get, split_name(inner))] + parts
+    for index, part in enumerate(parts[1:], start=1):
+        part.follow(parts[:index])
+    return parts[0] if len(parts) == 1 else ComposedApproach(parts, name=name)

@@ -30,6 +30,7 @@ DEFAULT_PLUGINS = (
     "plugins.rag",
     "plugins.dpo",
     "plugins.rlhf",
+    "plugins.distill",
     "plugins.controls",
 )
 

@@ -160,6 +160,26 @@ BUILTIN: tuple[Metric, ...] = (
     Metric("train_cost", False, "price", "training time x price per hour"),
     Metric("cost_per_1k_requests", False, "price", "serving 1,000 batch-1 requests x price "
            "per hour"),
+    # distillation suite: a student against its teacher
+    _share("teacher_agreement", "share of eval items where student and teacher give the "
+           "same answer"),
+    _share("teacher_accuracy", "the teacher's accuracy on the same items", higher=None),
+    _share("teacher_gen_accuracy", "the teacher's generation accuracy on the same items",
+           higher=None),
+    Metric("accuracy_vs_teacher", True, "share", "paired accuracy change vs the teacher "
+           "(student minus teacher, same items)"),
+    Metric("student_params", None, "count", "parameters of the student"),
+    Metric("teacher_params", None, "count", "parameters of the teacher"),
+    Metric("size_ratio", False, "ratio", "student parameters / teacher parameters"),
+    Metric("student_layers", None, "count", "decoder layers of the student"),
+    Metric("teacher_layers", None, "count", "decoder layers of the teacher"),
+    Metric("latency_speedup", True, "ratio", "teacher latency p50 / student latency p50 on "
+           "the same requests"),
+    Metric("decode_speedup", True, "ratio", "teacher decode time per token / student's"),
+    Metric("teacher_latency_p50_ms", None, "ms", "the teacher's batch-1 latency p50"),
+    Metric("teacher_decode_ms_per_token", None, "ms", "the teacher's decode time per token"),
+    Metric("teacher_cost_per_1k_requests", None, "price", "the teacher serving 1,000 "
+           "requests at the batched rate x price per hour"),
     # prepare: what building the candidate cost (from candidate.info)
     Metric("prepare_seconds", False, "s", "time to prepare the candidate", cost=True),
     Metric("train_seconds", False, "s", "training time", headline=12, cost=True),
@@ -174,6 +194,8 @@ BUILTIN: tuple[Metric, ...] = (
     Metric("index_seconds", False, "s", "time to build the retrieval index", cost=True),
     Metric("index_bytes", False, "bytes", "size of the retrieval index", cost=True),
     Metric("index_chunks", None, "count", "chunks in the retrieval index", cost=True),
+    Metric("teacher_train_seconds", None, "s", "training time of a distilled student's "
+           "teacher (0 for one that does not train)", cost=True),
 )
 
 
