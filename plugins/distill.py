@@ -60,7 +60,7 @@ class DistillOptions(TrainingConfig):
     beta: float = option(0.0, "generalized JSD interpolation: 0 KL(teacher||student), 1 "
                          "KL(student||teacher)")
     hard_label_weight: float = option(0.0, "weight of the reference replies' cross-entropy "
-                                      "mixed into the loss (logits, on-policy)")
+                                      "mixed into the loss (logits objective)")
     max_new_tokens: int = option(32, "longest reply the student samples (on-policy) or the "
                                  "teacher writes (sequence)")
     learning_rate: float = option(5e-5, "peak learning rate (linear decay after warm-up)")

@@ -34,7 +34,7 @@ def cache(tmp_path, monkeypatch):
 @pytest.mark.parametrize("overrides", [
     ["distill.objective=on-policy", "distill.max_new_tokens=4"],
     ["distill.objective=sequence", "distill.max_new_tokens=4"],
-    ["distill.weights=lora", "distill.beta=0.5"],
+    ["distill.weights=lora", "distill.beta=0.5", "distill.hard_label_weight=0.5"],
 ])
 def test_every_objective_trains_and_reloads(overrides, tiny_model_dir, tmp_path):
     info = check_approach("distill", tiny_model_dir, tmp_path, overrides=overrides)

@@ -201,15 +201,16 @@ def _trainer_class() -> type:
             prompts = [item.student_prompt for item in items]
             replies = [item.reply for item in items]
             s = self.settings
-            if model.training and s.on_policy_fraction and \
-                    self.coin.random() < s.on_policy_fraction:
+            sampled = model.training and bool(s.on_policy_fraction) and \
+                self.coin.random() < s.on_policy_fraction
+            if sampled:
                 replies = self.sample_replies(model, prompts)
             student = reply_positions(model, self.processing_class.pad_token_id, prompts,
                                       replies)
             teacher = self.teacher.reply_logits([item.teacher_prompt for item in items],
                                                 replies)
             loss = generalized_jsd(student, teacher, beta=s.beta, temperature=s.temperature)
-            if s.hard_label_weight:
+            if s.hard_label_weight and not sampled:  # reference replies only
                 targets = torch.tensor([t for r in replies for t in r], device=student.device)
                 hard = F.cross_entropy(student.float(), targets)
                 loss = (1 - s.hard_label_weight) * loss + s.hard_label_weight * hard
