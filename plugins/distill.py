@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from harness.core.hookspecs import hookimpl
 from harness.core.overrides import check_option
 from harness.models.lm_candidate import LMCandidate
 from harness.models.student import keep_layers, parameter_count, tokenizer_mismatch
+from harness.tasks.base import Example
 from harness.train.distill import DistillSettings, label_with_teacher, train_distill
 from harness.train.sft import TrainingConfig, TrainingResult, train_sft
 from harness.train.trained import TrainedApproach
@@ -63,6 +65,9 @@ class DistillOptions(TrainingConfig):
                                       "mixed into the loss (logits objective)")
     max_new_tokens: int = option(32, "longest reply the student samples (on-policy) or the "
                                  "teacher writes (sequence)")
+    unlabeled_examples: int = option(0, "sequence objective: the teacher also labels up to "
+                                     "this many unlabeled prompts (the task's training pool "
+                                     "beyond the budget)")
     learning_rate: float = option(5e-5, "peak learning rate (linear decay after warm-up)")
 
     def __post_init__(self) -> None:
@@ -81,6 +86,10 @@ class DistillOptions(TrainingConfig):
         check_option(0 <= self.hard_label_weight <= 1, "hard_label_weight",
                      "must be in [0, 1]")
         check_option(self.max_new_tokens >= 1, "max_new_tokens", "must be a positive integer")
+        check_option(self.unlabeled_examples >= 0, "unlabeled_examples", "must be >= 0")
+        check_option(not self.unlabeled_examples or self.objective == "sequence",
+                     "unlabeled_examples", "needs objective=sequence (the other objectives "
+                     "learn on the reference replies' tokens)")
 
 
 class DistilledCandidate(LMCandidate):
@@ -102,7 +111,14 @@ class Distill(TrainedApproach):
     Config = DistillOptions
     builds_on_candidates = True
 
-    teacher_parts: Sequence[Approach] = ()
+    def __init__(self, config: Any = None) -> None:
+        super().__init__(config)
+        self.teacher_parts: Sequence[Approach] = ()
+        """The parts before it in its composition: the teacher."""
+        self.unlabeled: list[Example] = []
+        """The unlabeled prompts the teacher labels (``unlabeled_examples``), set in prepare."""
+        self.kept_layers: list[int] | None = None
+        """The base model's layers a cut student kept."""
 
     def default_inner(self) -> str | None:
         return self.config.teacher
@@ -123,9 +139,11 @@ class Distill(TrainedApproach):
         return {**dataclasses.asdict(self.config), "teacher": self.teacher_name}
 
     def cache_inputs(self) -> Any:
-        """The teacher's configuration: a prompt-rewriting teacher has no cache key of its
-        own, and its options (``rag.top_k``...) change what the student learns."""
-        return {part.name: part.config_dict() for part in self.teacher_parts}
+        """The teacher's configuration (a prompt-rewriting teacher has no cache key of its
+        own, and its options, ``rag.top_k``..., change what the student learns) and the
+        unlabeled prompts it labels, which the task's data hash leaves out."""
+        return {"teacher": {part.name: part.config_dict() for part in self.teacher_parts},
+                "unlabeled": [e.id for e in self.unlabeled]}
 
     def build_on(self, ctx: RunContext, inner: Candidate) -> Candidate:
         self.inner = inner
@@ -136,6 +154,12 @@ class Distill(TrainedApproach):
             raise RuntimeError("distill needs a teacher: run it as TEACHER+distill or alone "
                                "(its teacher option names one)")
         self.inner.set_precision(ctx.precision)  # the teacher computes as it will be served
+        wanted = self.config.unlabeled_examples
+        self.unlabeled = ctx.task.unlabeled[:wanted]
+        if len(self.unlabeled) < wanted:
+            warnings.warn(f"distill.unlabeled_examples={wanted}, but task {ctx.task.name!r} "
+                          f"has {len(self.unlabeled)} unlabeled prompts beyond the budget; "
+                          "using those", stacklevel=2)
         return super().prepare(ctx)
 
     def load_for_training(self, ctx: RunContext) -> tuple[Any, Any]:
@@ -155,8 +179,6 @@ class Distill(TrainedApproach):
         if c.student_layers:
             self.kept_layers = keep_layers(model, c.student_layers)
         return model, tokenizer
-
-    kept_layers: list[int] | None = None
 
     def attach(self, model: Any, ctx: RunContext) -> Any:
         if self.config.weights == "lora":
@@ -186,7 +208,8 @@ class Distill(TrainedApproach):
     def fit(self, model: Any, tokenizer: Any, ctx: RunContext) -> TrainingResult:
         c, task = self.config, ctx.task
         if c.objective == "sequence":
-            train = label_with_teacher(self.inner, task.train, c.max_new_tokens)
+            train = label_with_teacher(self.inner, [*task.train, *self.unlabeled],
+                                       c.max_new_tokens)
             validation = label_with_teacher(self.inner, task.validation, c.max_new_tokens)
             result = train_sft(model, tokenizer, train, validation, c, seed=ctx.seed,
                                output_dir=ctx.run_dir / "trainer", precision=ctx.precision,
@@ -200,7 +223,7 @@ class Distill(TrainedApproach):
                                    c, settings, seed=ctx.seed,
                                    output_dir=ctx.run_dir / "trainer",
                                    precision=ctx.precision, curve_sink=ctx.log_curve)
-        result.extra.update(self.student_facts(model))
+        result.extra.update(self.student_facts(model), unlabeled_examples=len(self.unlabeled))
         return result
 
     def student_facts(self, model: Any) -> dict[str, Any]:

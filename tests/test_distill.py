@@ -206,3 +206,26 @@ def test_the_distillation_suite_compares_student_and_teacher(tiny_model_dir, tmp
     zero_shot = query_db(db, "SELECT COUNT(*) FROM metrics m JOIN runs r ON r.id = m.run_id "
                          "WHERE r.approach = 'zero-shot' AND m.suite = 'distillation'")
     assert zero_shot[0][0] == 0
+
+
+def test_sequence_distillation_labels_unlabeled_prompts_too(tiny_model_dir, tmp_path):
+    info = check_approach("distill", tiny_model_dir, tmp_path, overrides=[
+        "distill.objective=sequence", "distill.max_new_tokens=4",
+        "distill.unlabeled_examples=8"])
+    assert info["unlabeled_examples"] == 8
+    assert info["train_steps"] == 5, "32 labelled + 8 teacher-labelled prompts, 8 per step"
+    with pytest.raises(ValueError, match="needs objective=sequence"):
+        session(tmp_path, tiny_model_dir, "distill",
+                "distill.unlabeled_examples=8").make_approach("distill")
+
+
+def test_unlabeled_prompts_are_the_pool_beyond_the_budget_without_answers():
+    from harness.tasks import resolve_task
+
+    full = resolve_task("sentiment").load(0)
+    cut = full.subset(32, 8, 8)
+    assert [e.id for e in cut.unlabeled] == [e.id for e in full.train[32:]]
+    assert all(e.answer == "" for e in cut.unlabeled)
+    again = full.subset(32, 8, 8)
+    again.unlabeled = []
+    assert again.fingerprint() == cut.fingerprint(), "the data hash leaves them out"

@@ -14,7 +14,7 @@ import re
 import string
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import ClassVar
 
 Message = dict[str, str]
@@ -80,9 +80,14 @@ class TaskData:
     update_eval: list[Example] = field(default_factory=list)
     """Eval questions whose answers differ between the two corpus versions: ``answer`` is the
     new answer, ``meta["old_answer"]`` the old one."""
+    unlabeled: list[Example] = field(default_factory=list)
+    """Training prompts beyond the budget's, answers removed: inputs an approach may label
+    itself (sequence-level distillation's extra inputs). Never scored, and not part of
+    :meth:`fingerprint` (an approach that reads them hashes what it read)."""
 
     def fingerprint(self) -> str:
-        """SHA-256 over every example and passage: the data hash recorded as provenance."""
+        """SHA-256 over every example and passage (``unlabeled`` apart): the data hash
+        recorded as provenance."""
         digest = hashlib.sha256()
         for split in ("train", "validation", "eval", "corpus", "updated_corpus", "update_eval"):
             for item in getattr(self, split):
@@ -109,6 +114,8 @@ class TaskData:
             corpus=self.corpus,
             updated_corpus=self.updated_corpus,
             update_eval=head(self.update_eval, eval),
+            unlabeled=[replace(e, answer="", rejected=None)
+                       for e in self.train[len(head(self.train, train)):]],
         )
 
 
