@@ -20,7 +20,7 @@ import pytest
 from harness.core.capabilities import TaughtByTeacher
 from harness.measure.evaluate import score_primary
 from harness.measure.latency import measure
-from harness.measure.metrics import accuracy, bootstrap, mean, paired_difference, percentile
+from harness.measure.metrics import accuracy, mean, paired_difference, percentile, ratio
 from harness.models.student import parameter_count
 
 REQUESTS = {"smoke": 3, "quick": 24, "full": 48}
@@ -70,12 +70,6 @@ def test_student_size(candidate, teacher, record):
     assert student > 0 and teachers > 0
 
 
-def _ratio_of(statistic, teacher_values, student_values, seed):
-    """``statistic(teacher) / statistic(student)`` over paired values, paired-bootstrap CI."""
-    t, s = np.asarray(teacher_values, float), np.asarray(student_values, float)
-    return bootstrap(lambda idx: statistic(t[idx]) / statistic(s[idx]), len(t), seed=seed)
-
-
 def test_speedup(candidate, teacher, task, task_data, tunebench, record, run_seed):
     budget = tunebench.budget.name
     requests = [e.messages for e in task_data.eval[: REQUESTS[budget]]]
@@ -85,17 +79,15 @@ def test_speedup(candidate, teacher, task, task_data, tunebench, record, run_see
     ms = 1000.0
     record.metric("teacher_latency_p50_ms",
                   percentile([x * ms for x in teachers.end_to_end], 50, seed=run_seed))
-    record.metric("latency_speedup", _ratio_of(lambda v: np.median(v, axis=1),
-                                               teachers.end_to_end, student.end_to_end,
-                                               run_seed))
+    record.metric("latency_speedup", ratio(teachers.end_to_end, student.end_to_end,
+                                           lambda v: np.median(v, axis=1), seed=run_seed))
     if teachers.decode_per_token:  # replies too short to time decoding leave none
         record.metric("teacher_decode_ms_per_token",
                       mean([x * ms for x in teachers.decode_per_token], seed=run_seed))
-    if teachers.decode_per_token and len(teachers.decode_per_token) == len(
-            student.decode_per_token):
-        record.metric("decode_speedup", _ratio_of(lambda v: v.mean(axis=1),
-                                                  teachers.decode_per_token,
-                                                  student.decode_per_token, run_seed))
+    if teachers.decode_per_token and student.decode_per_token:
+        record.metric("decode_speedup", ratio(teachers.decode_per_token,
+                                              student.decode_per_token,
+                                              lambda v: v.mean(axis=1), seed=run_seed))
     price = tunebench.options.price_per_hour
     rate = teachers.batched_requests / teachers.batched_seconds
     record.metric("teacher_cost_per_1k_requests", 1000 / rate / 3600 * price,

@@ -63,3 +63,14 @@ def test_paired_difference_uses_item_pairs():
 def test_empty_input_is_an_error():
     with pytest.raises(ValueError, match="zero items"):
         accuracy([])
+
+
+def test_ratio_is_paired_when_it_can_be():
+    from harness.measure.metrics import ratio
+
+    means = lambda v: v.mean(axis=1)  # noqa: E731
+    paired = ratio([2.0, 2.2, 1.8], [1.0, 1.1, 0.9], means, seed=0)
+    assert (paired.value, paired.low, paired.high) == pytest.approx((2.0, 2.0, 2.0))
+    unpaired = ratio([2.0, 2.2, 1.8], [1.0, 1.1], means, seed=0)
+    assert unpaired.value == pytest.approx(2.0 / 1.05)
+    assert unpaired.low < unpaired.value < unpaired.high and unpaired.n == 3

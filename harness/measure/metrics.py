@@ -119,3 +119,24 @@ def percentile(values: Sequence[float], q: float, *, seed: int = 0) -> Estimate:
     Tail percentiles of small samples have wide intervals; the CI says how wide."""
     data = np.asarray(values, dtype=float)
     return bootstrap(lambda idx: np.percentile(data[idx], q, axis=1), len(data), seed=seed)
+
+
+def ratio(
+    numerator: Sequence[float], denominator: Sequence[float],
+    statistic: Callable[[np.ndarray], np.ndarray], *, seed: int = 0,
+) -> Estimate:
+    """``statistic(numerator) / statistic(denominator)`` (a speedup: the teacher's median
+    latency over the student's) with a bootstrap CI: paired when both samples have one value
+    per item, else each side resampled on its own. ``statistic`` maps an (r, n) array to r
+    values (``lambda v: np.median(v, axis=1)``)."""
+    top, bottom = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
+    if len(top) == len(bottom):
+        return bootstrap(lambda idx: statistic(top[idx]) / statistic(bottom[idx]), len(top),
+                         seed=seed)
+    own = _resample_indices(len(bottom), seed + 1, BOOTSTRAP_RESAMPLES)
+
+    def statistic_ratio(idx: np.ndarray) -> np.ndarray:
+        rows = bottom[None] if len(idx) == 1 else bottom[own]  # one row: the point estimate
+        return statistic(top[idx]) / statistic(rows)
+
+    return bootstrap(statistic_ratio, len(top), seed=seed)
