@@ -123,7 +123,7 @@ def check_approach(
             if not trained:
                 break
             curves = store.query("SELECT DISTINCT split FROM curves WHERE run_id = ?", (run_id,))
-            assert {r[0] for r in curves} == {"train", "validation"}, curves
+            assert {"train", "validation"} <= {r[0] for r in curves}, curves
             assert {"trainable_params", "artifact_bytes", "train_seconds"} <= cost, cost
             assert infos[-1]["trainable_params"] > 0
             assert Path(infos[-1]["artifact_dir"]).is_dir()

@@ -95,7 +95,11 @@ def test_retrain_trains_again_and_the_cache_is_reused_otherwise(tiny_model_dir, 
         s = session(tmp_path, tiny_model_dir, "distill", retrain=retrain)
         with s.open_run("distill") as run:
             hits.append(run.candidate.info["cache_hit"])
+        splits = {r[0] for r in s.store.query(
+            "SELECT DISTINCT split FROM curves WHERE run_id = ?", (run.id,))}
         s.close()
+        # the teacher's curves apart: the plain ones (the overfitting suite's) are the student's
+        assert splits == {"full-ft/train", "full-ft/validation", "train", "validation"}
     assert hits == [False, True, False]
 
 

@@ -8,11 +8,12 @@ previous one. Options stay per part: ``--set lora.r=8 --set rag.top_k=3``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 from harness.core.approach import Approach, Candidate, RunContext
-from harness.core.kinds import costliest_kind
+from harness.core.kinds import WEIGHTS_UNCHANGED, costliest_kind
 from harness.core.registry import Registry
 from harness.tasks.base import TaskData
 
@@ -63,10 +64,27 @@ class ComposedApproach(Approach):
         return None
 
     def prepare(self, ctx: RunContext) -> Candidate:
-        candidate = self.parts[0].prepare(ctx)
-        for part in self.parts[1:]:
-            candidate = part.build_on(ctx, candidate)
+        """Each part in turn. The training curves of parts that train before the last one
+        that does (``full-ft`` in ``full-ft+distill``, ``lora`` in ``lora+dpo``) are recorded
+        under ``<part>/train`` and ``<part>/validation``, so the plain ``train`` and
+        ``validation`` curves, which the overfitting suite reads, are the candidate's own."""
+        trains = [i for i, part in enumerate(self.parts) if part.kind not in WEIGHTS_UNCHANGED]
+        last = trains[-1] if trains else -1
+        candidate: Candidate | None = None
+        for index, part in enumerate(self.parts):
+            part_ctx = ctx if index >= last else dataclasses.replace(
+                ctx, log_curve=_prefixed(ctx.log_curve, part.name))
+            candidate = (part.prepare(part_ctx) if candidate is None
+                         else part.build_on(part_ctx, candidate))
+        assert candidate is not None
         return candidate
+
+
+def _prefixed(log_curve: Callable[[int, str, str, float], None],
+              prefix: str) -> Callable[[int, str, str, float], None]:
+    def log(step: int, split: str, name: str, value: float) -> None:
+        log_curve(step, f"{prefix}/{split}", name, value)
+    return log
 
 
 def make_approach(
