@@ -140,10 +140,16 @@ class Distill(TrainedApproach):
 
     def cache_inputs(self) -> Any:
         """The teacher's configuration (a prompt-rewriting teacher has no cache key of its
-        own, and its options, ``rag.top_k``..., change what the student learns) and the
-        unlabeled prompts it labels, which the task's data hash leaves out."""
+        own, and its options, ``rag.top_k``..., change what the student learns), the
+        unlabeled prompts it labels, which the task's data hash leaves out, and a folder
+        student's version (:func:`~harness.models.loading.folder_version`)."""
+        student = self.config.student
+        if student != "self":  # a folder: its weights, not just its path
+            from harness.models.loading import resolve_model
+
+            student = resolve_model(student).version
         return {"teacher": {part.name: part.config_dict() for part in self.teacher_parts},
-                "unlabeled": [e.id for e in self.unlabeled]}
+                "unlabeled": [e.id for e in self.unlabeled], "student": student}
 
     def build_on(self, ctx: RunContext, inner: Candidate) -> Candidate:
         self.inner = inner
@@ -182,11 +188,11 @@ class Distill(TrainedApproach):
 
     def attach(self, model: Any, ctx: RunContext) -> Any:
         if self.config.weights == "lora":
-            from peft import LoraConfig, get_peft_model
+            from peft import get_peft_model
 
-            return get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05,
-                                                    target_modules=["q_proj", "v_proj"],
-                                                    task_type="CAUSAL_LM"))
+            from plugins.peft_methods import Lora  # the lora approach's default recipe
+
+            return get_peft_model(model, Lora().peft_config())
         for parameter in model.parameters():
             parameter.requires_grad_(True)
         return model

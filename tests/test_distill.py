@@ -233,3 +233,19 @@ def test_unlabeled_prompts_are_the_pool_beyond_the_budget_without_answers():
     again = full.subset(32, 8, 8)
     again.unlabeled = []
     assert again.fingerprint() == cut.fingerprint(), "the data hash leaves them out"
+
+
+def test_a_folder_student_is_cached_by_its_weights(tiny_model_dir, tmp_path, cache):
+    import shutil
+
+    folder = tmp_path / "student"
+    shutil.copytree(tiny_model_dir, folder)
+    hits = []
+    for rewrite in (False, False, True):
+        if rewrite:  # new weights in the same folder: the cached student is stale
+            make_tiny_model(folder, seed=5)
+        s = session(tmp_path, tiny_model_dir, "distill", f"distill.student={folder}")
+        with s.open_run("distill") as run:
+            hits.append(run.candidate.info["cache_hit"])
+        s.close()
+    assert hits == [False, True, False]

@@ -153,6 +153,14 @@ def sum_token_logprobs(
     return results
 
 
+def chat_prompt_ids(tokenizer: Any, messages: Sequence[Message]) -> list[int]:
+    """Token ids of ``messages`` in ``tokenizer``'s chat template, ending with the assistant
+    turn's opening (the template adds any special tokens; none are added twice)."""
+    text = tokenizer.apply_chat_template(list(messages), add_generation_prompt=True,
+                                         tokenize=False)
+    return tokenizer(text, add_special_tokens=False).input_ids
+
+
 def in_precision(method: Callable) -> Callable:
     """Run a candidate method under its precision's autocast (bf16 matmuls where chosen)."""
 
@@ -237,10 +245,7 @@ class LMCandidate(Candidate):
 
     def prompt_ids(self, messages: Sequence[Message]) -> list[int]:
         """Token ids of the conversation, ending with the assistant turn's opening."""
-        text = self.tokenizer.apply_chat_template(
-            self.rewrite(messages), add_generation_prompt=True, tokenize=False
-        )
-        return self.tokenizer(text, add_special_tokens=False).input_ids
+        return chat_prompt_ids(self.tokenizer, self.rewrite(messages))
 
     def _prefix_cache(self, sequences: Sequence[Sequence[int]], limit: int) -> tuple[int, Any]:
         """Encode the prefix shared by ``sequences`` (at most ``limit`` tokens) once."""

@@ -31,8 +31,9 @@ import torch
 import torch.nn.functional as F
 
 from harness.core.capabilities import RewritesPrompts
+from harness.measure.evaluate import CHUNK
 from harness.models.hardware import Precision
-from harness.models.lm_candidate import LMCandidate
+from harness.models.lm_candidate import LMCandidate, chat_prompt_ids
 from harness.tasks.base import Example, Message
 from harness.train.sft import (
     CurveSink,
@@ -127,12 +128,6 @@ class DistillItem:
     student_prompt: list[int]
     teacher_prompt: list[int]
     reply: list[int]
-
-
-def chat_prompt_ids(tokenizer: Any, messages: Sequence[Message]) -> list[int]:
-    text = tokenizer.apply_chat_template(list(messages), add_generation_prompt=True,
-                                         tokenize=False)
-    return tokenizer(text, add_special_tokens=False).input_ids
 
 
 def reply_ids(tokenizer: Any, messages: Sequence[Message], reply: str) -> list[int]:
@@ -306,8 +301,8 @@ def label_with_teacher(teacher: Any, examples: Sequence[Example],
     from dataclasses import replace
 
     replies = []
-    for start in range(0, len(examples), 64):
-        chunk = examples[start : start + 64]
+    for start in range(0, len(examples), CHUNK):
+        chunk = examples[start : start + CHUNK]
         replies += teacher.generate([e.messages for e in chunk], max_new_tokens)
     return [replace(e, answer=reply, choices=(), rejected=None)
             for e, reply in zip(examples, replies, strict=True)]
