@@ -10,6 +10,10 @@
   the files of PEFT's own method comparison), so IA3, LoHa, LoKr, prefix tuning, VeRA... run
   without new code. Examples live in ``plugins/peft_configs/``.
 
+Before training, every PEFT config is checked against the base model
+(:mod:`harness.models.peft_check`): sizes written for another model, or module names the
+model does not have, stop the run with the file and field named.
+
 Only the adapter weights are saved (``adapter_model.safetensors``).
 """
 
@@ -24,6 +28,7 @@ from harness.core.approach import RunContext, option
 from harness.core.hookspecs import hookimpl
 from harness.core.overrides import check_option
 from harness.models.lm_candidate import LMCandidate
+from harness.models.peft_check import check_peft_config
 from harness.models.prefix_sharing import can_share_prefix
 from harness.train.sft import TrainingConfig
 from harness.train.trained import TrainedApproach
@@ -37,10 +42,16 @@ class PeftApproach(TrainedApproach):
     def peft_config(self) -> Any:
         raise NotImplementedError
 
+    def given_fields(self) -> tuple[dict[str, Any], str]:
+        """The PEFT config's fields as the user gave them, and where (for error messages)."""
+        return self.peft_config().to_dict(), f"--set {self.name}"
+
     def attach(self, model: Any, ctx: RunContext) -> Any:
         from peft import get_peft_model
 
-        return get_peft_model(model, self.peft_config())
+        config = self.peft_config()
+        check_peft_config(*self.given_fields(), model=model)
+        return get_peft_model(model, config)
 
     def save(self, model: Any, folder: Path) -> None:
         model.save_pretrained(folder)
@@ -170,18 +181,21 @@ class PeftFromFile(PeftApproach):
     def cache_inputs(self) -> Any:
         return self._config_text()
 
-    def peft_config(self) -> Any:
-        from peft import get_peft_config
-
+    def given_fields(self) -> tuple[dict[str, Any], str]:
         path = self.config.config
         try:
             fields = json.loads(self._config_text())
         except json.JSONDecodeError as error:
             raise ValueError(f"{path}:{error.lineno}: invalid JSON ({error.msg})") from None
-        if "peft_type" not in fields:
+        if not isinstance(fields, dict) or "peft_type" not in fields:
             raise ValueError(f"{path}: field 'peft_type' is missing; add e.g. \"peft_type\": "
                              "\"IA3\" (see plugins/peft_configs/ for complete examples)")
-        fields.setdefault("task_type", "CAUSAL_LM")
+        return {"task_type": "CAUSAL_LM", **fields}, path
+
+    def peft_config(self) -> Any:
+        from peft import get_peft_config
+
+        fields, path = self.given_fields()
         try:
             return get_peft_config(fields)
         except (TypeError, ValueError, KeyError) as error:

@@ -6,16 +6,20 @@ text (configs, extra fields) is only ever parsed as JSON, never executed or unpi
 Each function loads only what one view needs: the leaderboard reads ``metrics`` joined with
 ``runs`` and never ``examples``; example rows come a page at a time (``LIMIT``/``OFFSET``).
 Plain functions without Streamlit, so tests and ``reports.export`` call them directly; the
-app caches them (``reports.ui``). Sweep points (runs of an experiment matrix, ``--sweep``, their
-swept options in ``runs.sweep_json``) are labelled by their point (``dpo[beta=0.3]``) wherever a
-run is named, and grouped into sweeps by :func:`sweep_runs`.
+app caches them (``reports.ui``). A function that reads with several queries reads one snapshot
+(:func:`snapshot`), so a runner writing meanwhile never shows it half a run. Sweep points (runs
+of an experiment matrix, ``--sweep``, their swept options in ``runs.sweep_json``) are labelled
+by their point (``dpo[beta=0.3]``) wherever a run is named, and grouped into sweeps by
+:func:`sweep_runs`.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -67,6 +71,30 @@ def connect(path: str | Path) -> sqlite3.Connection:
     return conn
 
 
+@contextmanager
+def snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """Every query inside reads the database as it was at the first one (an SQLite read
+    transaction; in WAL mode writers go on meanwhile). Nested uses share the outer snapshot."""
+    if conn.in_transaction:
+        yield conn
+        return
+    conn.execute("BEGIN")
+    try:
+        yield conn
+    finally:
+        conn.rollback()  # nothing to keep: the connection only reads
+
+
+def _one_snapshot(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Run ``function(conn, ...)`` inside :func:`snapshot`: its queries agree with each other
+    (metric rows and their runs, a page and its count) while a runner writes."""
+    @functools.wraps(function)
+    def wrapper(conn: sqlite3.Connection, *args: Any, **kwargs: Any) -> Any:
+        with snapshot(conn):
+            return function(conn, *args, **kwargs)
+    return wrapper
+
+
 def _frame(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
     try:
         return pd.read_sql_query(sql, conn, params=list(params))
@@ -102,6 +130,7 @@ def busiest_task(conn: sqlite3.Connection) -> str | None:
     return row[0] if row else None
 
 
+@_one_snapshot
 def scope_options(conn: sqlite3.Connection, task: str) -> dict[str, Any]:
     """Models, budgets and seeds run on ``task``, and those of its latest run."""
     out: dict[str, Any] = {column: [row[0] for row in conn.execute(
@@ -211,6 +240,7 @@ def _run_filters(filters: Mapping[str, Sequence[Any]] | None) -> tuple[list[str]
     return clauses, params
 
 
+@_one_snapshot
 def metrics(
     conn: sqlite3.Connection, *, names: Sequence[str] | None = None,
     suites: Sequence[str] | None = None, like: str | None = None,
@@ -291,6 +321,7 @@ def _example_filters(prefix: str, correct: bool | None, search: str) -> tuple[st
     return "".join(f" AND {c}" for c in clauses), params
 
 
+@_one_snapshot
 def examples_page(
     conn: sqlite3.Connection, run_id: int, suite: str, *, correct: bool | None = None,
     search: str = "", limit: int = 50, offset: int = 0,
@@ -314,6 +345,7 @@ _PAIR_FILTERS = {
 }
 
 
+@_one_snapshot
 def side_by_side(
     conn: sqlite3.Connection, run_a: int, run_b: int, suite: str, *, only: str = "all",
     search: str = "", limit: int = 50, offset: int = 0,

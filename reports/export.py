@@ -191,9 +191,10 @@ def export(db: Path, out: Path, *, requirements: Requirements | None = None,
     check_settings(margin, alpha)
     conn = data.connect(db)
     try:
-        if data.run_count(conn) == 0:
-            raise LookupError(f"{db} has no runs")
-        parts = sections(conn, requirements=requirements, margin=margin, alpha=alpha)
+        with data.snapshot(conn):  # one state of the file, if a runner writes meanwhile
+            if data.run_count(conn) == 0:
+                raise LookupError(f"{db} has no runs")
+            parts = sections(conn, requirements=requirements, margin=margin, alpha=alpha)
     finally:
         conn.close()
     stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M")

@@ -79,7 +79,9 @@ def test_jsonl_all_three_formats(tmp_path):
         {"prompt": [user("Tell a joke")], "chosen": [user("Tell a joke"), bot("funny")],
          "rejected": [bot("dull")]},
     ])
-    a, b, chat, pref, pref_msgs = load_examples(path)
+    with pytest.warns(DataWarning, match=r"mixed\.jsonl: read 2 instruction records, 2 "
+                                         "preference records and 1 chat record$"):
+        a, b, chat, pref, pref_msgs = load_examples(path)
     assert a.messages == (user("Translate\n\nchat"),) and a.answer == "cat"
     assert b.messages == (user("Say hi"),) and b.rejected is None
     assert chat.messages[0] == {"role": "system", "content": "Be brief."}
@@ -125,7 +127,8 @@ def test_csv_formats_and_line_numbers(tmp_path):
         ["Multi\nline", "", "x", "", ""],  # a quoted cell spanning two file lines
         ["", "", "", json.dumps([user("hi"), bot("hello")]), ""],
     ])
-    first, second, third = load_examples(path)
+    with pytest.warns(DataWarning, match="2 instruction records and 1 chat record"):
+        first, second, third = load_examples(path)
     assert first.messages == (user("Classify\n\ngreat film"),)
     assert first.choices == ("positive", "negative")
     assert first.meta["source"] == f"{path}:2"  # header is line 1
@@ -173,7 +176,8 @@ def test_parquet_formats(tmp_path):
          "instruction": None, "output": None},
         {"prompt": None, "chosen": None, "rejected": None, "instruction": "I", "output": "O"},
     ])
-    pref, inst = load_examples(strings)
+    with pytest.warns(DataWarning, match="1 preference record and 1 instruction record"):
+        pref, inst = load_examples(strings)
     assert (pref.messages, pref.answer, pref.rejected) == ((user("Q"),), "A", "B")
     assert inst.messages == (user("I"),) and inst.rejected is None
 
@@ -206,11 +210,12 @@ def test_optional_fields(tmp_path):
 def test_unsupported_extension_and_unreadable_file(tmp_path):
     txt = tmp_path / "data.txt"
     txt.write_text("hello")
-    with pytest.raises(DataError, match=r"data\.txt.*\.jsonl, \.json, \.csv, \.parquet"):
+    with pytest.raises(DataError, match=r"data\.txt.*\.jsonl, \.json, \.csv, \.tsv, \.parquet"):
         load_examples(txt)
     binary = tmp_path / "latin.jsonl"
     binary.write_bytes(b'{"instruction": "caf\xe9"}\n')
-    with pytest.raises(DataError, match=r"latin\.jsonl: cannot read"):
+    with pytest.raises(DataError, match=r"latin\.jsonl:1: not valid UTF-8 \(byte 0xe9 at "
+                                        r"column 21\); the file looks like cp1252/latin-1"):
         load_examples(binary)
     with pytest.raises(DataError, match=r"missing\.csv: cannot read"):
         load_examples(tmp_path / "missing.csv")
@@ -246,7 +251,7 @@ def test_invalid_json_line(tmp_path):
         ({"prompt": [user("q")], "chosen": [user("q")], "rejected": "r"},
          ["field 'chosen' has no assistant message"]),
         (qa(1, "maybe", choices=["yes", "no"]), ["field 'output'", "'maybe'", "not one of"]),
-        (qa(1, choices=[1, 2]), ["field 'choices' must be a list of strings"]),
+        (qa(1, choices=[["a"], "b"]), ["field 'choices' must be a list of strings"]),
         (qa(1, split="holdout"), ["field 'split' is 'holdout'", "validation"]),
         (qa(1, id=[1]), ["field 'id' must be"]),
         ({"messages": [{"role": "system", "content": "s"}, user("q"), bot("a")], "system": "t"},

@@ -271,3 +271,38 @@ def test_the_session_checks_the_configs_of_the_approaches_it_runs(tmp_path, monk
         session(tmp_path, chosen)
     session(tmp_path, ["zero-shot"])  # not run, not overridden: not built
     assert not (tmp_path / "results").exists()
+
+
+@dataclass
+class PairsConfig:
+    names: dict[str, str] = option({}, "value=name pairs")
+    sizes: dict[str, int] = option({}, "name=size pairs")
+
+
+class Pairs(Approach):
+    name = "pairs"
+    kind = "prompting"
+    description = "test: an approach with mapping options"
+    Config = PairsConfig
+
+    def prepare(self, ctx):
+        raise NotImplementedError
+
+
+def test_mapping_options_take_comma_separated_name_value_pairs():
+    registry: Registry = Registry("approach")
+    registry.register("pairs", Pairs)
+    parsed = parse_overrides(["pairs.names=0=negative, 1 = positive", "pairs.sizes=a=1,b=2"],
+                             registry)
+    assert parsed == {"pairs": {"names": {"0": "negative", "1": "positive"},
+                                "sizes": {"a": 1, "b": 2}}}
+    with pytest.raises(OverrideError, match=r"expected name=value pairs .* got 'positive'"):
+        parse_overrides(["pairs.names=0=negative,positive"], registry)
+    with pytest.raises(OverrideError, match="expected int, got 'big'"):
+        parse_overrides(["pairs.sizes=a=big"], registry)
+
+
+def test_task_options_without_a_data_file_task_are_refused(registry):
+    with pytest.raises(OverrideError, match=r"^--set 'task.labels=a,b': task options apply to "
+                                            r"data files \(--task=PATH or hf:<id>\)$"):
+        parse_overrides(["task.labels=a,b"], registry)

@@ -1,4 +1,8 @@
-"""``--set approach.field=value`` overrides of approach config dataclasses, type-checked."""
+"""``--set approach.field=value`` overrides of approach config dataclasses, type-checked.
+
+``--set task.field=value`` sets an option of the task instead: a data-file task's
+(``harness.tasks.data_file.DataFileConfig``); built-in tasks have none.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ from typing import Any
 
 from harness.core.registry import Registry
 
+TASK = "task"
+"""The prefix of task options: ``--set task.labels=negative,positive``."""
 
 class OverrideError(ValueError):
     """A ``--set`` value that names no field, does not fit the field's type or is refused by
@@ -50,6 +56,15 @@ def _convert(text: str, hint: Any, where: str) -> Any:
     if origin in (list, tuple):
         items = [_convert(part.strip(), args[0], where) for part in text.split(",") if part.strip()]
         return items if origin is list else tuple(items)
+    if origin is dict:
+        pairs = {}
+        for part in (p.strip() for p in text.split(",") if p.strip()):
+            key, sep, value = part.partition("=")
+            if not sep:
+                raise OverrideError(f"{where}: expected name=value pairs separated by commas, "
+                                    f"e.g. input=sentence,output=label; got {part!r}")
+            pairs[_convert(key.strip(), args[0], where)] = _convert(value.strip(), args[1], where)
+        return pairs
     if origin is typing.Literal:
         if text not in args:
             raise OverrideError(f"{where}: {text!r} is not one of {', '.join(map(str, args))}")
@@ -69,15 +84,30 @@ def _convert(text: str, hint: Any, where: str) -> Any:
     return text
 
 
-def parse_overrides(items: Iterable[str], approaches: Registry) -> dict[str, dict[str, Any]]:
-    """Turn ``["few-shot.k=8"]`` into ``{"few-shot": {"k": 8}}``, checking names and types."""
+def _task_options(task: Any, item: str) -> type:
+    """The class whose ``Config`` types ``task.`` options: the task's, if it has options."""
+    if getattr(task, "Config", None) is None:
+        named = f"; {task.name!r} is a built-in task and has none" if task is not None else ""
+        raise OverrideError(f"--set {item!r}: task options apply to data files (--task=PATH or "
+                            f"hf:<id>){named}")
+    return task
+
+
+def parse_overrides(items: Iterable[str], approaches: Registry,
+                    task: Any = None) -> dict[str, dict[str, Any]]:
+    """Turn ``["few-shot.k=8"]`` into ``{"few-shot": {"k": 8}}``, checking names and types.
+
+    ``task.field=value`` items are options of ``task`` (the resolved task or its class, whose
+    ``Config`` dataclass types them), returned under the key ``"task"``; a task without a
+    ``Config`` (a built-in task, or none given) refuses them.
+    """
     result: dict[str, dict[str, Any]] = {}
     for item in items:
         key, sep, value = item.partition("=")
         name, dot, field_name = key.strip().rpartition(".")
         if not sep or not dot:
             raise OverrideError(f"--set {item!r}: expected approach.field=value, e.g. few-shot.k=8")
-        cls = approaches.get(name)
+        cls = _task_options(task, item) if name == TASK else approaches.get(name)
         fields = {f.name: f for f in dataclasses.fields(cls.Config)}
         if field_name not in fields:
             close = difflib.get_close_matches(field_name, fields, n=1)
@@ -101,6 +131,8 @@ def _typed(value: Any) -> str:
         return str(value).lower()
     if isinstance(value, (list, tuple)):
         return ",".join(map(_typed, value))
+    if isinstance(value, dict):
+        return ",".join(f"{_typed(k)}={_typed(v)}" for k, v in value.items())
     return str(value)
 
 
@@ -115,20 +147,22 @@ def _default(config: type, name: str) -> Any:
     return "?"
 
 
-def build_config(cls: type, overrides: dict[str, Any]) -> Any:
+def build_config(cls: type, overrides: dict[str, Any], name: str | None = None) -> Any:
     """An instance of ``cls.Config`` with ``overrides`` applied.
 
     A value the config refuses becomes an :class:`OverrideError` naming the option as the
     user types it: ``--set 'lora.r=-1': must be a positive integer``; if the refused field
-    kept its default (a rule between two fields), the message says so.
+    kept its default (a rule between two fields), the message says so. ``name`` is the
+    option prefix (default ``cls.name``; ``task`` for a task's options).
     """
+    prefix = name or cls.name
     try:
         return cls.Config(**overrides)
     except OptionError as error:
         if error.field in overrides:
-            item = f"{cls.name}.{error.field}={_typed(overrides[error.field])}"
+            item = f"{prefix}.{error.field}={_typed(overrides[error.field])}"
             where = f"--set {item!r}"
         else:
-            item = f"{cls.name}.{error.field}={_typed(_default(cls.Config, error.field))}"
+            item = f"{prefix}.{error.field}={_typed(_default(cls.Config, error.field))}"
             where = f"{item!r} (the default)"
         raise OverrideError(f"{where}: {error.message}") from None

@@ -6,7 +6,8 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from harness.data.records import SPLIT_ALIASES, DataError, Location, to_example
+from harness.data.mapping import RecordMapping
+from harness.data.records import SPLIT_ALIASES, DataError, read_rows
 from harness.tasks.base import Example
 
 
@@ -31,10 +32,10 @@ def hub_offline_honoured() -> Iterator[None]:
         datasets.config.HF_HUB_OFFLINE, hub.HF_HUB_OFFLINE = saved
 
 
-def hub_splits(ref: str) -> dict[str, list[Example]]:
+def hub_splits(ref: str, mapping: RecordMapping | None = None) -> dict[str, list[Example]]:
     """The examples of Hub dataset ``ref`` (``owner/name[:config]``) by split, for the splits
-    whose names are ``train``, ``validation``, ``eval`` or an alias; ``DataError`` if it
-    cannot be loaded."""
+    whose names are ``train``, ``validation``, ``eval`` or an alias, with the user's column and
+    label ``mapping``; ``DataError`` if it cannot be loaded."""
     dataset_id, _, config = ref.partition(":")
     try:
         import datasets
@@ -51,8 +52,7 @@ def hub_splits(ref: str) -> dict[str, list[Example]]:
         if split:
             label = f"{dataset_id}[{name}]"
             parts.setdefault(split, []).extend(
-                to_example(row, Location(label, i, "row"), label, True)
-                for i, row in enumerate(table, 1))
+                read_rows(list(enumerate(table, 1)), label, "row", True, mapping))
     if not parts:
         raise DataError(f"hf:{ref}: no split named train, validation or eval (or an alias) "
                         f"among {list(loaded)}.")

@@ -1,21 +1,26 @@
-"""Users' own task data: load, drop duplicates, check for leakage, split and shuffle.
+"""Users' own task data: load, drop duplicates, check for leakage, split, shuffle, and decide
+how the task is scored.
 
-Records are read and validated by :mod:`harness.data.records` (the layouts are described there);
-this module turns them into a :class:`TaskData`: splits from a ``split`` field, a folder of
-split files, a Hugging Face Hub dataset, or a seeded 80/10/10 split.
+Records are read and validated by :mod:`harness.data.records` (the layouts are described there),
+after the user's encoding, column and label mapping (:mod:`harness.data.mapping`); this module
+turns them into a :class:`TaskData`: splits from a ``split`` field, a folder of split files, a
+Hugging Face Hub dataset, or a seeded 80/10/10 split. Whether the task is scored as
+classification or free text, and why, is :mod:`harness.data.scoring`'s decision, kept as the
+note ``TaskData.scoring``.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import warnings
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from harness.data.hub import hub_splits
+from harness.data.mapping import RecordMapping, renamed
 from harness.data.records import (
     ANSWER_FIELD,
     SPLIT_ALIASES,
@@ -23,8 +28,10 @@ from harness.data.records import (
     SUPPORTED,
     DataError,
     DataWarning,
+    layout_counts,
     load_examples,
 )
+from harness.data.scoring import decide_scoring
 from harness.tasks.base import Example, TaskData, normalize_text
 
 __all__ = [
@@ -33,9 +40,11 @@ __all__ = [
 ]
 
 _DIR_LAYOUT = ("a directory holding train.* and eval.* (or test.*) files and optionally "
-               "validation.* (or valid.*, val.*, dev.*), each .jsonl, .json, .csv or .parquet")
-_FORMS = (f"a data file (.jsonl, .json, .csv, .parquet), {_DIR_LAYOUT}, or "
+               "validation.* (or valid.*, val.*, dev.*), each .jsonl, .json, .csv, .tsv or "
+               ".parquet")
+_FORMS = (f"a data file (.jsonl, .json, .csv, .tsv, .parquet), {_DIR_LAYOUT}, or "
           "hf:owner/name[:config] for a Hugging Face Hub dataset")
+Reader = Callable[[Path], list[Example]]
 
 
 def _source(example: Example) -> str:
@@ -130,8 +139,8 @@ def _by_split(parts: dict[str, list[Example]]) -> dict[str, list[Example]]:
     return parts
 
 
-def _from_file(path: Path, seed: int) -> dict[str, list[Example]]:
-    examples = load_examples(path)
+def _from_file(path: Path, seed: int, read: Reader) -> dict[str, list[Example]]:
+    examples = read(path)
     tagged = [e for e in examples if "split" in e.meta]
     if not tagged:
         return _random_split(examples, seed, str(path))
@@ -142,7 +151,7 @@ def _from_file(path: Path, seed: int) -> dict[str, list[Example]]:
     return {s: [e for e in examples if e.meta["split"] == s] for s in SPLITS}
 
 
-def _from_directory(path: Path) -> dict[str, list[Example]]:
+def _from_directory(path: Path, read: Reader) -> dict[str, list[Example]]:
     found: dict[str, Path] = {}
     for file in sorted(path.iterdir()):
         split = SPLIT_ALIASES.get(file.stem.lower())
@@ -156,32 +165,22 @@ def _from_directory(path: Path) -> dict[str, list[Example]]:
         names = ", ".join(sorted(f.name for f in path.iterdir())) or "nothing"
         raise DataError(f"{path}: no {' or '.join(missing)} file (found: {names}); "
                         f"expected {_DIR_LAYOUT}.")
-    return _by_split({split: load_examples(file) for split, file in found.items()})
+    return _by_split({split: read(file) for split, file in found.items()})
 
 
-def _from_hub(ref: str, seed: int) -> dict[str, list[Example]]:
-    parts = hub_splits(ref)
+def _from_hub(ref: str, seed: int, mapping: RecordMapping) -> dict[str, list[Example]]:
+    parts = hub_splits(ref, mapping)
     if "train" in parts and "eval" in parts:
         return _by_split(parts)
     return _random_split([e for s in SPLITS for e in parts.get(s, [])], seed, f"hf:{ref}")
 
 
-def _labels(examples: list[Example]) -> tuple[str, ...]:
-    choice_sets = {e.choices for e in examples}
-    if len(choice_sets) == 1:
-        return next(iter(choice_sets)) or _inferred_labels(examples)
-    return ()
-
-
-def _inferred_labels(examples: list[Example]) -> tuple[str, ...]:
-    counts = Counter(e.answer for e in examples)
-    if 2 <= len(counts) <= 20 and min(counts.values()) >= 2 and 3 * len(counts) <= len(examples):
-        return tuple(sorted(counts))
-    return ()
-
-
-def load_task_data(spec: str, seed: int) -> TaskData:
-    """Load, validate, split and shuffle a user's task data.
+def load_task_data(
+    spec: str, seed: int, *, labels: Sequence[str] = (), scoring: str = "auto",
+    columns: Mapping[str, str] | None = None, label_names: Mapping[str, str] | None = None,
+    encoding: str | None = None,
+) -> TaskData:
+    """Load, validate, split and shuffle a user's task data, and decide how it is scored.
 
     ``spec`` is a data file, a directory of split files (``train.*``, ``eval.*`` or ``test.*``,
     optional ``validation.*``, ``valid.*``, ``val.*`` or ``dev.*``), or ``hf:owner/name`` /
@@ -191,19 +190,41 @@ def load_task_data(spec: str, seed: int) -> TaskData:
     dropped per split, eval prompts must not occur in train or validation, and every split is
     shuffled with ``seed``.
 
-    ``labels``: if every example has the same non-empty ``choices``, those. If no example has
-    choices and the answers look like class labels -- 2 to 20 distinct values, each occurring
-    at least twice, and at most a third as many distinct values as records -- the sorted
-    distinct answers, which also become every example's ``choices``. Otherwise empty.
+    The keyword arguments are a data-file task's options (``--set task.NAME=...``):
+    ``columns`` and ``label_names`` map the user's column names and label values
+    (:mod:`harness.data.mapping`), ``encoding`` is the text files' encoding (default UTF-8),
+    and ``labels`` / ``scoring`` force the scoring decision of :mod:`harness.data.scoring`.
+    That decision sets ``labels`` (which also become every example's ``choices``) and the note
+    ``scoring``, which also names a file's mix of layouts and the options used.
     """
+    mapping = RecordMapping(dict(columns or {}), dict(label_names or {}))
+    try:
+        name, splits = _splits(spec, seed, mapping, encoding)
+        examples = [example for items in splits for example in items]
+        decision = decide_scoring(examples, spec, labels=labels, scoring=scoring)
+    except DataError as error:
+        raise renamed(error, mapping.columns) from None  # in the user's column names
+    train, validation, eval_items = map(decision.apply, splits)
+    mixed = len({e.meta.get("format") for e in examples}) > 1
+    note = "; ".join(part for part in (
+        decision.note, f"read {layout_counts(examples)}" if mixed else "", mapping.describe(),
+        f"encoding {encoding}" if encoding else "") if part)
+    return TaskData(name=name, train=train, validation=validation, eval=eval_items,
+                    labels=decision.labels, scoring=note)
+
+
+def _splits(spec: str, seed: int, mapping: RecordMapping, encoding: str | None,
+            ) -> tuple[str, tuple[list[Example], list[Example], list[Example]]]:
+    """The task's name and its train, validation and eval examples: read, checked, shuffled."""
+    read = functools.partial(load_examples, encoding=encoding, mapping=mapping)
     if spec.startswith("hf:"):
-        name, parts = spec[3:], _from_hub(spec[3:], seed)
+        name, parts = spec[3:], _from_hub(spec[3:], seed, mapping)
     else:
         path = Path(spec).expanduser()
         if path.is_dir():
-            name, parts = path.resolve().name, _from_directory(path)
+            name, parts = path.resolve().name, _from_directory(path, read)
         elif path.is_file():
-            name, parts = path.stem, _from_file(path, seed)
+            name, parts = path.stem, _from_file(path, seed, read)
         else:
             raise DataError(f"{spec}: no such file or directory. Give {_FORMS}.")
     rng = random.Random(seed)
@@ -217,8 +238,4 @@ def load_task_data(spec: str, seed: int) -> TaskData:
     check_overlap(train + validation, eval_items, train_name="train/validation", eval_name="eval")
     for items in (train, validation, eval_items):
         rng.shuffle(items)
-    labels = _labels(train + validation + eval_items)
-    if labels and not train[0].choices:
-        train, validation, eval_items = ([replace(e, choices=labels) for e in items]
-                                         for items in (train, validation, eval_items))
-    return TaskData(name=name, train=train, validation=validation, eval=eval_items, labels=labels)
+    return name, (train, validation, eval_items)

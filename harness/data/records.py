@@ -1,8 +1,10 @@
 """Reading users' data files record by record, with errors that name file, line and field.
 
-Files: JSON Lines (``.jsonl``; ``.json`` holding JSON Lines or one JSON array), ``.csv`` with a
-header row, or ``.parquet``; Hub dataset rows go through the same checks (see
-:mod:`harness.data.load`). Each record is in one of three layouts,
+Files: JSON Lines (``.jsonl``; ``.json`` holding JSON Lines or one JSON array), ``.csv`` or
+``.tsv`` (tab-separated) with a header row, or ``.parquet``; Hub dataset rows go through the same
+checks (see :mod:`harness.data.load`). Text files are UTF-8 unless ``task.encoding`` says
+otherwise; columns and label values are mapped first if the user asks (``--columns``,
+``--label-names``: :mod:`harness.data.mapping`). Each record is in one of three layouts,
 detected per record from its keys; they follow the usual public fine-tuning layouts:
 
 1. **Instruction** -- Alpaca (https://github.com/tatsu-lab/stanford_alpaca#data-release):
@@ -22,7 +24,8 @@ in CSV; the answer must be one of them) and ``split`` (train / validation / eval
 dev and test are aliases). Null and blank values count as absent; other fields are ignored. In
 CSV and Parquet, message lists may be JSON strings. Every problem raises :class:`DataError`
 naming the file, the line (file line in JSONL/JSON/CSV, where the CSV header is line 1; "row N"
-in Parquet and Hub datasets), the field, and what to do.
+in Parquet and Hub datasets), the field, and what to do. A file that mixes layouts is read, with
+a :class:`DataWarning` counting the records of each layout.
 """
 
 from __future__ import annotations
@@ -31,12 +34,19 @@ import csv
 import io
 import json
 import re
-from dataclasses import dataclass
+import warnings
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
+from harness.data.errors import DataError, DataWarning, Location, absent, type_name
+from harness.data.mapping import RecordMapping, decode, renamed
 from harness.tasks.base import Example, Message
 
-SUPPORTED = (".jsonl", ".json", ".csv", ".parquet")
+__all__ = ["ANSWER_FIELD", "SPLITS", "SPLIT_ALIASES", "SUPPORTED", "DataError", "DataWarning",
+           "Location", "layout_counts", "load_examples", "read_rows", "to_example"]
+
+SUPPORTED = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
 SPLITS = ("train", "validation", "eval")
 SPLIT_ALIASES = {"train": "train", "validation": "validation", "valid": "validation",
                  "val": "validation", "dev": "validation", "eval": "eval", "test": "eval"}
@@ -48,32 +58,10 @@ ANSWER_FIELD = {"instruction": "output", "chat": "messages", "preference": "chos
 _HINT = ("Each record needs 'instruction' and 'output' (optional 'input'), or 'messages', "
          "or 'prompt'/'chosen'/'rejected'.")
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
+_MAPPING_HINT = "Other column names can be mapped: --columns input=text,output=label."
 
 
-class DataError(ValueError):
-    """Unusable data; the message names the file, the line or row, the field and the fix."""
-
-
-class DataWarning(UserWarning):
-    """The data was usable but was changed on load (for example, duplicates were dropped)."""
-
-
-@dataclass(frozen=True)
-class Location:
-    file: str
-    line: int
-    unit: str = "line"  # "row" for Parquet files and Hub datasets
-
-    def error(self, message: str) -> DataError:
-        at = f":{self.line}" if self.unit == "line" else f" row {self.line}"
-        return DataError(f"{self.file}{at}: {message}")
-
-
-def _kind(value: object) -> str:
-    return "null" if value is None else type(value).__name__
-
-
-def _read(path: Path) -> tuple[list[tuple[int, object]], str, bool]:
+def _read(path: Path, encoding: str | None) -> tuple[list[tuple[int, object]], str, bool]:
     """(line or row number, raw record) pairs, the location unit, and whether it is tabular."""
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED:
@@ -84,12 +72,13 @@ def _read(path: Path) -> tuple[list[tuple[int, object]], str, bool]:
             import pyarrow.parquet as pq
 
             return list(enumerate(pq.read_table(path).to_pylist(), 1)), "row", True
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, ValueError) as exc:  # includes UnicodeDecodeError and pyarrow errors
+        data = path.read_bytes()
+    except (OSError, ValueError) as exc:  # includes pyarrow errors
         raise DataError(f"{path}: cannot read the file ({exc}); check that it exists, is "
-                        f"readable and is valid UTF-8 {suffix[1:].upper()}.") from exc
-    if suffix == ".csv":
-        return _csv_rows(path, text), "line", True
+                        f"readable and is a valid {suffix[1:].upper()} file.") from exc
+    text = decode(path, data, encoding)
+    if suffix in (".csv", ".tsv"):
+        return _csv_rows(path, text, "\t" if suffix == ".tsv" else ","), "line", True
     if text.lstrip().startswith("["):
         return _json_array(path, text), "line", False
     records = []
@@ -125,8 +114,9 @@ def _json_array(path: Path, text: str) -> list[tuple[int, object]]:
     return records
 
 
-def _csv_rows(path: Path, text: str) -> list[tuple[int, object]]:
-    reader, header, rows = csv.reader(io.StringIO(text, newline=""), strict=True), None, []
+def _csv_rows(path: Path, text: str, delimiter: str) -> list[tuple[int, object]]:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    header, rows = None, []
     while True:
         start = reader.line_num + 1
         try:
@@ -134,25 +124,22 @@ def _csv_rows(path: Path, text: str) -> list[tuple[int, object]]:
         except StopIteration:
             return rows
         except csv.Error as exc:
-            raise DataError(f"{path}:{start}: invalid CSV ({exc}).") from None
+            raise DataError(f"{path}:{start}: invalid {path.suffix[1:].upper()} ({exc}).") from None
         if not any(cell.strip() for cell in row):
             continue
         if header is None:
             header = [cell.strip() for cell in row]
         elif len(row) > len(header):
+            separator = "tabs" if delimiter == "\t" else "commas"
             raise DataError(f"{path}:{start}: {len(row)} values but the header has "
-                            f"{len(header)} columns; quote values that contain commas.")
+                            f"{len(header)} columns; quote values that contain {separator}.")
         else:
             rows.append((start, dict(zip(header, row, strict=False))))
 
 
-def _absent(value: object) -> bool:
-    return value is None or value != value or (isinstance(value, str) and not value.strip())
-
-
 def _text(record: dict, key: str, where: Location) -> str:
     if not isinstance(record[key], str):
-        raise where.error(f"field '{key}' must be a string, got {_kind(record[key])}.")
+        raise where.error(f"field '{key}' must be a string, got {type_name(record[key])}.")
     return record[key]
 
 
@@ -171,13 +158,13 @@ def _maybe_json(value: object, tabular: bool) -> object:
 def _messages(value: object, key: str, where: Location) -> list[Message]:
     if not isinstance(value, list) or not value:
         raise where.error(f"field '{key}' must be a non-empty list of {{\"role\": ..., "
-                          f"\"content\": ...}} messages, got {_kind(value)}.")
+                          f"\"content\": ...}} messages, got {type_name(value)}.")
     out = []
     for i, message in enumerate(value):
         name = f"{key}[{i}]"
         if not isinstance(message, dict):
             raise where.error(f"field '{name}' must be an object with 'role' and 'content', "
-                              f"got {_kind(message)}.")
+                              f"got {type_name(message)}.")
         for part in ("role", "content"):
             if not isinstance(message.get(part), str):
                 problem = "is missing" if message.get(part) is None else "must be a string"
@@ -212,8 +199,8 @@ def _reply(record: dict, key: str, where: Location, tabular: bool) -> str:
 def to_example(raw: object, where: Location, id_prefix: str, tabular: bool) -> Example:
     """One validated :class:`Example` from a raw record (the layouts are in the module doc)."""
     if not isinstance(raw, dict):
-        raise where.error(f"the record is not an object (got {_kind(raw)}). {_HINT}")
-    record = {key: value for key, value in raw.items() if not _absent(value)}
+        raise where.error(f"the record is not an object (got {type_name(raw)}). {_HINT}")
+    record = {key: value for key, value in raw.items() if not absent(value)}
     complete = [kind for kind, keys in _LAYOUTS.items() if all(k in record for k in keys)]
     marked = [kind for kind, keys in _MARKERS.items() if any(k in record for k in keys)]
     if len(complete) > 1 or (not complete and len(marked) > 1):
@@ -222,7 +209,8 @@ def to_example(raw: object, where: Location, id_prefix: str, tabular: bool) -> E
                           f"use one layout per record. {_HINT}")
     if not complete:
         if not marked:
-            raise where.error(f"no known field (found {sorted(map(str, record))}). {_HINT}")
+            raise where.error(f"no known field (found {sorted(map(str, record))}). {_HINT} "
+                              f"{_MAPPING_HINT}")
         missing = next(k for k in _LAYOUTS[marked[0]] if k not in record)
         raise where.error(f"field '{missing}' is missing or empty. {_HINT}")
     kind, rejected = complete[0], None
@@ -260,7 +248,7 @@ def to_example(raw: object, where: Location, id_prefix: str, tabular: bool) -> E
             value = [c.strip() for c in value.split("|") if c.strip()]
         if not isinstance(value, list) or not value or not all(isinstance(c, str) for c in value):
             raise where.error("field 'choices' must be a list of strings (in CSV, one string "
-                              f"with the choices separated by '|'), got {_kind(value)}.")
+                              f"with the choices separated by '|'), got {type_name(value)}.")
         choices = tuple(value)
         if answer not in choices:
             raise where.error(f"field '{ANSWER_FIELD[kind]}': the answer {answer!r} is not one "
@@ -274,15 +262,48 @@ def to_example(raw: object, where: Location, id_prefix: str, tabular: bool) -> E
         meta["split"] = SPLIT_ALIASES[split.strip().lower()]
     item_id = record.get("id", f"{id_prefix}:{where.line}")
     if isinstance(item_id, bool) or not isinstance(item_id, (str, int)):
-        raise where.error(f"field 'id' must be a string or an integer, got {_kind(item_id)}.")
+        raise where.error(f"field 'id' must be a string or an integer, got {type_name(item_id)}.")
     return Example(id=str(item_id), messages=tuple(prompt), answer=answer, choices=choices,
                    rejected=rejected, meta=meta)
 
 
-def load_examples(path: Path) -> list[Example]:
-    """Read and validate every record of a .jsonl, .json, .csv or .parquet file, in order."""
+def layout_counts(examples: Sequence[Example]) -> str:
+    """How many records of each layout, e.g. ``40 instruction records and 3 chat records``."""
+    parts = [f"{n} {layout} record{'' if n == 1 else 's'}"
+             for layout, n in Counter(e.meta.get("format", "?") for e in examples).most_common()]
+    return ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else "".join(parts)
+
+
+def read_rows(rows: Sequence[tuple[int, object]], name: str, unit: str, tabular: bool,
+              mapping: RecordMapping | None = None, id_prefix: str = "") -> list[Example]:
+    """Validate the raw records of one file or Hub split ``name``: (line or row number,
+    record) pairs, mapped first (:class:`~harness.data.mapping.RecordMapping`). Errors name the
+    user's columns; a file that mixes layouts is read with a :class:`DataWarning` counting them.
+    """
+    mapping = mapping or RecordMapping()
+    if mapping.columns:
+        mapping.check_columns(name, list(dict.fromkeys(
+            key for _, raw in rows if isinstance(raw, dict) for key in raw)))
+    examples = []
+    for number, raw in rows:
+        where = Location(name, number, unit)
+        record, names = mapping.rename(raw)
+        try:
+            examples.append(to_example(mapping.relabel(record, where), where,
+                                       id_prefix or name, tabular))
+        except DataError as error:
+            raise renamed(error, names) from None  # in the user's column names
+    if len({e.meta["format"] for e in examples}) > 1:
+        warnings.warn(f"{name}: read {layout_counts(examples)}", DataWarning, stacklevel=2)
+    return examples
+
+
+def load_examples(path: Path, *, encoding: str | None = None,
+                  mapping: RecordMapping | None = None) -> list[Example]:
+    """Read and validate every record of a .jsonl, .json, .csv, .tsv or .parquet file, in
+    order; ``encoding`` (default UTF-8) and ``mapping`` as in :mod:`harness.data.mapping`."""
     path = Path(path)
-    rows, unit, tabular = _read(path)
+    rows, unit, tabular = _read(path, encoding)
     if not rows:
         raise DataError(f"{path}: the file holds no records; add at least one. {_HINT}")
-    return [to_example(raw, Location(str(path), n, unit), path.name, tabular) for n, raw in rows]
+    return read_rows(rows, str(path), unit, tabular, mapping, id_prefix=path.name)

@@ -6,6 +6,11 @@ which takes ~20 s, and refuses to ``save_pretrained`` such a model; so the first
 plain model from the dequantized weights and saves it as safetensors in the cache directory
 (``TUNEBENCH_CACHE``, default ``~/.cache/tunebench``). Later loads read that folder in well
 under a second. No network is needed for the default.
+
+Loading runs no code that comes with a model: ``trust_remote_code`` is passed as ``False``
+unless the user asks for it (``--trust-remote-code``), weights are read with safetensors or
+``torch.load(weights_only=True)``, and the converted default loads from safetensors only
+(README, "Security"; tests/test_security.py).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import os
+import pickle
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -45,6 +51,12 @@ class BaseModelSpec:
     """A local folder or a hub id, as passed to ``from_pretrained``."""
     version: str
     """Identifies the weights for caching (wheel version, config hash, or hub id)."""
+    trust_remote_code: bool = False
+    """Whether Python code shipped with the model (``auto_map`` in its config) may run; only
+    with ``--trust-remote-code``."""
+    safetensors_only: bool = False
+    """The folder is one tunebench wrote itself (the converted default): load safetensors and
+    nothing else."""
 
 
 def _embedded_gguf() -> Path:
@@ -106,21 +118,25 @@ def folder_version(path: Path) -> str:
     return digest.hexdigest()[:12]
 
 
-def resolve_model(name: str) -> BaseModelSpec:
-    """Turn a ``--model`` value into something loadable, converting the embedded GGUF once."""
+def resolve_model(name: str, *, trust_remote_code: bool = False) -> BaseModelSpec:
+    """Turn a ``--model`` value into something loadable, converting the embedded GGUF once.
+
+    ``trust_remote_code`` lets a model's own Python code run when it is loaded (the user's
+    ``--trust-remote-code``); off, such a model is refused (:func:`load_model`)."""
     if name in (EMBEDDED_MODEL, "default"):
         version = importlib.metadata.version(EMBEDDED_WHEEL) if _embedded_gguf() else ""
         target = cache_dir() / "models" / f"{EMBEDDED_MODEL}-{version}"
         if not (target / "config.json").is_file():
             convert_gguf(_embedded_gguf(), target)
-        return BaseModelSpec(EMBEDDED_MODEL, str(target), f"{EMBEDDED_WHEEL}=={version}")
+        return BaseModelSpec(EMBEDDED_MODEL, str(target), f"{EMBEDDED_WHEEL}=={version}",
+                             safetensors_only=True)
     path = Path(name).expanduser()
     if path.exists():
         if not (path / "config.json").is_file():
             raise ModelLoadError(f"--model {name}: {path} has no config.json; not a model folder")
         return BaseModelSpec(str(path.resolve()), str(path.resolve()),
-                             f"config:{folder_version(path)}")
-    return BaseModelSpec(name, name, f"hub:{name}")
+                             f"config:{folder_version(path)}", trust_remote_code)
+    return BaseModelSpec(name, name, f"hub:{name}", trust_remote_code)
 
 
 def attention_implementation(device: torch.device) -> str:
@@ -136,7 +152,10 @@ def load_model(
     """A fresh ``(model, tokenizer)``, in eval mode on ``device``; pad token set for batching.
 
     ``kwargs`` go to ``from_pretrained``; a ``quantization_config`` loads straight onto the
-    device (quantized weights cannot be moved afterwards).
+    device (quantized weights cannot be moved afterwards). A model whose config maps it to
+    its own Python code is refused unless ``spec.trust_remote_code``; pickled weights
+    (``pytorch_model.bin``) are read with ``torch.load(weights_only=True)``, which refuses a
+    pickle holding anything but tensors.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -144,10 +163,27 @@ def load_model(
     if quantized:
         kwargs.setdefault("device_map", {"": device})
     kwargs.setdefault("attn_implementation", attention_implementation(device))
+    if spec.safetensors_only:
+        kwargs.setdefault("use_safetensors", True)
+    trust = spec.trust_remote_code
     try:
-        tokenizer = AutoTokenizer.from_pretrained(spec.source)
-        model = AutoModelForCausalLM.from_pretrained(spec.source, dtype=dtype, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(spec.source, trust_remote_code=trust)
+        model = AutoModelForCausalLM.from_pretrained(
+            spec.source, dtype=dtype, trust_remote_code=trust, weights_only=True, **kwargs)
+    except pickle.UnpicklingError as error:
+        raise ModelLoadError(
+            f"--model {spec.name}: its pickled weights (.bin) hold more than tensors, and "
+            "loading them fully could run code; tunebench reads .bin weights only with "
+            "torch.load(weights_only=True). Use a copy of the model with safetensors weights "
+            "(model.safetensors), or convert the checkpoint with a tool you trust."
+        ) from error
     except (OSError, ValueError) as error:
+        if not trust and "trust_remote_code" in str(error):
+            raise ModelLoadError(
+                f"--model {spec.name}: its config maps the model to Python code shipped with "
+                "it (auto_map), which tunebench does not run by default. Read that code; to "
+                "run it, pass --trust-remote-code."
+            ) from error
         raise ModelLoadError(
             f"--model {spec.name}: could not load ({error}). Give a local folder, a hub id "
             f"reachable from here, or {EMBEDDED_MODEL!r} for the embedded default."

@@ -16,6 +16,7 @@ from harness.data.records import DataError, Location
 from harness.tasks.base import Passage
 
 TEXT_SUFFIXES = (".txt", ".md")
+PASSAGES_SUFFIX = ".jsonl"
 
 
 @dataclass(frozen=True)
@@ -95,10 +96,15 @@ def _jsonl_passages(path: Path) -> list[Passage]:
 
 def load_corpus(spec: str) -> list[Passage]:
     """A user's documents: a folder of .txt/.md files (one passage per file) or a JSONL file
-    of ``{"id", "title", "text"}`` objects (``text`` required)."""
+    of ``{"id", "title", "text"}`` objects (``text`` required). Files are only ever read as
+    text; any other file type is refused."""
     path = Path(spec).expanduser()
     if not path.exists():
         raise DataError(f"{path}: no such file or folder (rag.corpus)")
+    if path.is_file() and path.suffix.lower() != PASSAGES_SUFFIX:
+        raise DataError(f"{path}: unsupported file type '{path.suffix or '(none)'}' for "
+                        f"rag.corpus; give a {PASSAGES_SUFFIX} file of passages or a folder "
+                        f"of {' or '.join(TEXT_SUFFIXES)} files")
     passages = _folder_passages(path) if path.is_dir() else _jsonl_passages(path)
     if not passages:
         raise DataError(f"{path}: the corpus is empty; add documents with text")

@@ -21,6 +21,7 @@ import pytest
 from harness.core.approach import Candidate
 from harness.runner.matrix import Cell
 from harness.runner.session import ExperimentSession, Recorder, Run, SessionOptions
+from harness.runner.store import ResultsFileError, ResultsWriteError
 
 STASH = pytest.StashKey[ExperimentSession]()
 
@@ -37,12 +38,33 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--task", default="sentiment", metavar="TASK",
-        help="a registered task name, a data file/folder (JSONL, CSV, parquet) or hf:<dataset id>."
-        f" Default: sentiment. Registered: {', '.join(tasks().names())}.",
+        help="a registered task name, a data file/folder (JSONL, JSON, CSV, TSV, parquet) or "
+        "hf:<dataset id>; a data file's options are --set task.NAME=VALUE (labels, scoring, "
+        "columns, label_names, encoding), --columns and --label-names. "
+        f"Default: sentiment. Registered: {', '.join(tasks().names())}.",
+    )
+    group.addoption(
+        "--columns", default="", metavar="FIELD=COLUMN,...",
+        help="read a data file (--task=PATH) whose columns have other names, without "
+        "rewriting it: FIELD=COLUMN pairs, e.g. --columns input=sentence,output=label. "
+        "Fields: input (the prompt text; with no instruction it is the whole prompt), output "
+        "(the answer), instruction, system, id, split, choices (and messages, prompt, chosen, "
+        "rejected). Same as --set task.columns=...",
+    )
+    group.addoption(
+        "--label-names", default="", metavar="VALUE=LABEL,...",
+        help="rename a data file's answer (and choice) values on load, e.g. --label-names "
+        "0=negative,1=positive, so a model chooses between words; any other value is an "
+        "error naming its line. Same as --set task.label_names=...",
     )
     group.addoption(
         "--model", default="smollm2-135m", metavar="MODEL",
         help="base model: 'smollm2-135m' (embedded, offline), a local folder or a hub id.",
+    )
+    group.addoption(
+        "--trust-remote-code", action="store_true",
+        help="let the base model run Python code it ships with (a config auto_map); off by "
+        "default, such a model is refused. Read the code first.",
     )
     group.addoption("--seed", type=int, default=0, help="seed for data, sampling, training.")
     group.addoption(
@@ -89,7 +111,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--set", action="append", default=[], dest="overrides", metavar="APPROACH.FIELD=VALUE",
-        help="override an approach option, e.g. --set few-shot.k=8 (repeatable).",
+        help="override an approach option, e.g. --set few-shot.k=8 (repeatable), or a data "
+        "file's task option, e.g. --set task.labels=negative,positive (scoring=auto|"
+        "classification|generation, columns, label_names, encoding=cp1252).",
     )
     group.addoption(
         "--sweep", action="append", default=[], dest="sweeps", metavar="APPROACH.FIELD=V1,V2",
@@ -148,6 +172,13 @@ def _integers(text: str, option: str) -> list[int]:
         ) from None
 
 
+def _task_shorthands(config: pytest.Config) -> list[str]:
+    """``--columns`` and ``--label-names`` as the ``--set task.NAME=...`` items they stand for."""
+    return [f"task.{name}={value}" for name, value in (
+        ("columns", config.getoption("columns")),
+        ("label_names", config.getoption("label_names"))) if value]
+
+
 def pytest_configure(config: pytest.Config) -> None:
     sizes = _integers(config.getoption("data_sizes"), "--data-sizes")
     if any(size < 1 for size in sizes):
@@ -156,10 +187,11 @@ def pytest_configure(config: pytest.Config) -> None:
         approaches=[n.strip() for v in config.getoption("approach") for n in v.split(",")],
         task=config.getoption("task"),
         model=config.getoption("model"),
+        trust_remote_code=config.getoption("trust_remote_code"),
         seed=config.getoption("seed"),
         budget=config.getoption("budget"),
         results=Path(config.getoption("results")),
-        overrides=config.getoption("overrides"),
+        overrides=config.getoption("overrides") + _task_shorthands(config),
         device=config.getoption("device"),
         precision=config.getoption("precision"),
         retrain=config.getoption("retrain"),
@@ -181,7 +213,7 @@ def pytest_configure(config: pytest.Config) -> None:
         session = ExperimentSession(options)
         _ = session.cells  # approaches that cannot run on the task fail now
         config.stash[STASH] = session
-    except (KeyError, ValueError) as error:
+    except (KeyError, ValueError, ResultsFileError) as error:
         raise pytest.UsageError(str(error)) from None
     config.pluginmanager.register(FailedCells(session), "tunebench-failed-cells")
     if worker is not None:
@@ -341,6 +373,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     experiment = session.config.stash.get(STASH, None)
     if experiment is not None and exitstatus == pytest.ExitCode.INTERRUPTED:
         experiment.interrupted = True
+
+
+def pytest_exception_interact(node: pytest.Item, call: pytest.CallInfo[Any],
+                              report: pytest.TestReport) -> None:
+    """A write the results file refused (disk full, file too large) ends the session, as
+    ``--maxfail`` would: nothing measured later could be stored either. The open run is closed
+    as ``interrupted`` and the summary says what was kept."""
+    if call.excinfo is not None and isinstance(call.excinfo.value, ResultsWriteError):
+        node.session.shouldfail = str(call.excinfo.value)
+        experiment = node.config.stash.get(STASH, None)
+        if experiment is not None:
+            experiment.interrupted = True
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

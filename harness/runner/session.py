@@ -25,7 +25,7 @@ from harness.models.loading import BaseModelSpec, load_model, resolve_model
 from harness.runner.matrix import Cell, build_cells, check_sweeps, parse_sweeps
 from harness.runner.provenance import code_version, package_versions, source_hash, stable_hash
 from harness.runner.resources import peak_memory
-from harness.runner.store import RunRecord, Store
+from harness.runner.store import RunRecord, Store, check_results_file
 from harness.tasks import Task, TaskData, resolve_task
 
 
@@ -61,6 +61,8 @@ class SessionOptions:
     """``--sweep approach.field=v1,v2`` options: the matrix's sweep points."""
     resume: bool = False
     """Reuse finished runs of identical cells (``--resume``) instead of running them again."""
+    trust_remote_code: bool = False
+    """Let a base model's own Python code run when it loads (``--trust-remote-code``)."""
 
 
 @dataclass
@@ -116,7 +118,9 @@ class ExperimentSession:
         self.options = options
         self.registry = plugins.approaches()
         self.metrics = plugins.metrics()
-        self.overrides = parse_overrides(options.overrides, self.registry)
+        task = resolve_task(options.task)  # its Config types the --set task.NAME options
+        self.overrides = parse_overrides(options.overrides, self.registry, task)
+        task_options = self.overrides.pop("task", {})
         self.sweeps = parse_sweeps(options.sweeps, self.registry)
         if not options.approaches:  # the swept approaches, else zero-shot
             options.approaches = list(dict.fromkeys(s.approach for s in self.sweeps)) or [
@@ -128,8 +132,9 @@ class ExperimentSession:
         if options.budget not in BUDGETS:
             raise ValueError(f"unknown budget {options.budget!r}; use one of {', '.join(BUDGETS)}")
         self.budget: Budget = BUDGETS[options.budget]
-        self.task: Task = resolve_task(options.task)
+        self.task: Task = resolve_task(options.task, task_options) if task_options else task
         self.task_data()  # bad data fails now, naming file, line and field
+        check_results_file(options.results)  # so does a file that is no results database
         self.device = resolve_device(options.device)
         self.precision: Precision = resolve_precision(options.precision, self.device)
         self.run_ids: list[int] = []
@@ -249,7 +254,8 @@ class ExperimentSession:
 
     @functools.cached_property
     def base_model(self) -> BaseModelSpec:
-        return resolve_model(self.options.model)
+        return resolve_model(self.options.model,
+                             trust_remote_code=self.options.trust_remote_code)
 
     def load_base(self, *, trainable: bool = False, **kwargs: Any) -> tuple[Any, Any]:
         """A fresh base model: fp32 when its weights will be trained (master weights), else
@@ -351,6 +357,9 @@ class ExperimentSession:
         data = self.task_data(seed, train_size)
         run_id = self.store.start_run(self.run_record(name, seed, train_size, point))
         self.run_ids.append(run_id)
+        data_info = {"task_scoring": data.scoring} if data.scoring else {}
+        if data_info:  # how the task is scored and why (users' data), even if prepare fails
+            self.store.update_info(run_id, data_info)
         status, error = "finished", None
         try:
             reason = approach.unsupported_reason(data)
@@ -372,7 +381,7 @@ class ExperimentSession:
             candidate.info["prepare_seconds"] = round(time.perf_counter() - started, 3)
             candidate.set_precision(self.precision)
             candidate.info.update(memory)
-            self.store.update_info(run_id, candidate.info)
+            self.store.update_info(run_id, {**data_info, **candidate.info})
             run = Run(run_id, name, candidate, seed, point)
             self.record_cost(run)
             plugins.pm.hook.on_candidate_ready(candidate=candidate, run=run)
@@ -391,10 +400,15 @@ class ExperimentSession:
             plugins.pm.hook.on_run_finished(run_id=run_id, status=status)
 
     def summary(self) -> str:
-        from harness.runner.summary import session_table
+        """The results table of the session; after a Ctrl-C, also what was kept."""
+        from harness.runner.summary import interrupted_line, session_table
 
-        return session_table(self.store, self.options.session, self.options.results,
-                             self.metrics, reused=self.reused)
+        table = session_table(self.store, self.options.session, self.options.results,
+                              self.metrics, reused=self.reused)
+        if not self.interrupted:
+            return table
+        return "\n".join([table, interrupted_line(self.store, self.options.session,
+                                                   self.options.results)])
 
     def close(self) -> None:
         if "store" in self.__dict__:

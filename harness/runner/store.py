@@ -5,6 +5,12 @@ Tables: ``runs`` (one candidate measured in one session, with its provenance and
 Every write commits on its own, so a crash or Ctrl-C loses at most the write in flight; a run
 whose process died is found on the next open (its pid is gone) and marked ``interrupted``.
 The dashboard only reads; it opens the file with ``mode=ro``.
+
+Faults are measured by ``tests/test_faults.py``: a file that is no results database (or one of a
+newer schema) is refused before anything is written to it (:func:`check_results_file`); several
+processes may write one file at once (a writer waits for the others' short transactions, and
+retries when SQLite gives up early); a write that fails for lack of space raises
+:class:`ResultsWriteError` and leaves every committed row readable.
 """
 
 from __future__ import annotations
@@ -12,14 +18,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import random
 import socket
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 SCHEMA_VERSION = 4
 MIGRATIONS = {
@@ -128,7 +136,74 @@ class RunRecord:
     seed, precision, what is measured): ``--resume`` reuses a finished run with the same."""
 
 
-def _pid_alive(pid: int) -> bool:
+LOCK_WAIT = 30.0
+"""Seconds SQLite's busy handler waits for another process's write to end, per attempt."""
+LOCK_ATTEMPTS = 4
+"""Attempts to start a write before giving up (SQLite can report a lock before ``LOCK_WAIT``
+when its busy handler does not apply, e.g. while another process recovers the WAL)."""
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+class ResultsFileError(RuntimeError):
+    """The results file cannot be used (not SQLite, not ours, a newer schema); nothing was
+    written to it."""
+
+
+class ResultsWriteError(RuntimeError):
+    """A write to the results file failed (disk full, file too large, I/O error, locked too
+    long); it was rolled back and every earlier write is intact."""
+
+
+def check_results_file(path: Path) -> None:
+    """Raise :class:`ResultsFileError` unless ``path`` is missing, empty or a tunebench results
+    database of this or an older schema. Only reads: the file is left byte-for-byte as it is."""
+    if not path.exists() or (path.is_file() and path.stat().st_size == 0):
+        return
+    what_to_do = ("nothing was written to it; give --results another file name (or move "
+                  "the file away) and rerun")
+    if not path.is_file():
+        raise ResultsFileError(f"{path} is not a file; {what_to_do}")
+    with path.open("rb") as file:
+        header = file.read(len(SQLITE_HEADER))
+    if header != SQLITE_HEADER:
+        raise ResultsFileError(f"{path} is not a tunebench results database (not an SQLite "
+                               f"file); {what_to_do}")
+    try:
+        reader = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True,
+                                 timeout=LOCK_WAIT)
+        try:
+            version = reader.execute("PRAGMA user_version").fetchone()[0]
+            tables = {row[0] for row in reader.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            reader.close()
+    except sqlite3.DatabaseError as error:
+        raise ResultsFileError(f"{path} cannot be read as an SQLite database ({error}); "
+                               f"{what_to_do}") from error
+    if version > SCHEMA_VERSION:
+        raise ResultsFileError(
+            f"{path} was written by a newer tunebench (schema {version}, this one writes "
+            f"{SCHEMA_VERSION}); upgrade tunebench or use another --results file; nothing was "
+            "written to it")
+    if tables and "runs" not in tables:
+        raise ResultsFileError(
+            f"{path} is an SQLite database of something else (tables: "
+            f"{', '.join(sorted(tables)[:5])}), not tunebench results; {what_to_do}")
+
+
+def _locked(error: sqlite3.Error) -> bool:
+    name = getattr(error, "sqlite_errorname", "")  # Python 3.11+; the message before
+    return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "is locked" in str(error)
+
+
+def _out_of_space(error: sqlite3.Error) -> bool:
+    name = getattr(error, "sqlite_errorname", "")
+    return name.startswith(("SQLITE_FULL", "SQLITE_IOERR")) or str(error) in {
+        "database or disk is full", "disk I/O error"}
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this host."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -143,39 +218,71 @@ class Store:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self.retries = 0
+        """Writes that found the file locked after SQLite's busy wait and were tried again."""
+        check_results_file(self.path)  # before anything can write to it
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        self.db = sqlite3.connect(self.path, timeout=LOCK_WAIT, isolation_level=None)
         self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
+        if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            self._retry_locked(lambda: self.db.execute("PRAGMA journal_mode=WAL"))
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self._create_schema()
         self.mark_orphaned_runs()
 
     def _create_schema(self) -> None:
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise RuntimeError(
-                f"{self.path} was written by a newer tunebench (schema {version}); upgrade "
-                "tunebench or use another --results file"
-            )
-        existing = self.db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'runs'")
-        old = version > 0 and existing.fetchone()[0] > 0  # older tables to bring up to date
-        upgrades = "".join(MIGRATIONS[v] for v in range(version + 1, SCHEMA_VERSION + 1)
-                           if old)
-        self.db.executescript(
-            f"BEGIN; {upgrades} {SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+        if self.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+            return  # nothing to write (opening never competes with other writers for a lock)
+        with self.transaction() as db:  # read again inside: another process may have done it
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            existing = db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'runs'")
+            old = version > 0 and existing.fetchone()[0] > 0  # older tables to bring up to date
+            for statement in [*(MIGRATIONS[v] for v in range(version + 1, SCHEMA_VERSION + 1)
+                                if old), SCHEMA]:
+                for part in statement.split(";"):
+                    if part.strip():
+                        db.execute(part)
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def _retry_locked(self, operation: Callable[[], Any]) -> Any:
+        """``operation()``, tried again (after a short random pause) while another process
+        holds the write lock past SQLite's own busy wait."""
+        for attempt in range(1, LOCK_ATTEMPTS + 1):
+            try:
+                return operation()
+            except sqlite3.OperationalError as error:
+                if not _locked(error):
+                    raise
+                if attempt == LOCK_ATTEMPTS:
+                    raise ResultsWriteError(
+                        f"{self.path} stayed locked by another writer through {attempt} waits "
+                        f"of up to {LOCK_WAIT:.0f} s ({error}); nothing recorded so far is "
+                        "lost: find the process holding it (fuser) and rerun") from error
+                self.retries += 1
+                time.sleep(random.uniform(0.01, 0.1) * attempt)
+        raise AssertionError("unreachable")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic write: all of it lands, or (on any error, Ctrl-C included) none of it."""
-        self.db.execute("BEGIN IMMEDIATE")
+        """One atomic write: all of it lands, or (on any error, Ctrl-C included) none of it.
+
+        A write that fails for lack of space (or any I/O error) raises
+        :class:`ResultsWriteError`; SQLite rolls it back and the file stays intact."""
         try:
+            self._retry_locked(lambda: self.db.execute("BEGIN IMMEDIATE"))
             yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
+            self.db.execute("COMMIT")
+        except BaseException as error:
+            if self.db.in_transaction:  # not when COMMIT itself succeeded before a Ctrl-C
+                with suppress(sqlite3.Error):  # SQLite rolls back itself after some I/O errors
+                    self.db.execute("ROLLBACK")
+            if isinstance(error, sqlite3.Error) and _out_of_space(error):
+                raise ResultsWriteError(
+                    f"no space left / file too large writing {self.path} ({error}): free space "
+                    "and rerun; nothing recorded so far is lost (this write was rolled back)"
+                ) from error
             raise
-        self.db.execute("COMMIT")
 
     def mark_orphaned_runs(self) -> int:
         """Mark ``running`` runs of this host whose process is gone as ``interrupted``."""
@@ -183,7 +290,7 @@ class Store:
             "SELECT id, pid FROM runs WHERE status = 'running' AND host = ?",
             (socket.gethostname(),),
         ).fetchall()
-        dead = [row["id"] for row in rows if not _pid_alive(row["pid"])]
+        dead = [row["id"] for row in rows if not pid_alive(row["pid"])]
         for run_id in dead:
             self.finish_run(run_id, "interrupted", "the process ended without closing the run")
         return len(dead)

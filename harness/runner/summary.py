@@ -70,7 +70,8 @@ def session_table(store: Store, session: str, path: Path, catalogue: Catalogue,
     chosen = f"(r.session = ? OR r.id IN ({','.join('?' * len(old))}))"
     runs = _matrix_order(store.query(
         "SELECT id, approach, task, model, budget, seed, status, config_json, device, "
-        f"precision, sweep_json FROM runs r WHERE {chosen} ORDER BY id", (session, *old),
+        f"precision, sweep_json, info_json FROM runs r WHERE {chosen} ORDER BY id",
+        (session, *old),
     ))
     if not runs:
         return f"no runs recorded; results database: {path.resolve()}"
@@ -102,7 +103,7 @@ def session_table(store: Store, session: str, path: Path, catalogue: Catalogue,
     context = (f"task={first['task']} model={first['model']} budget={first['budget']} "
                f"{seeds} device={first['device']} precision={first['precision']} "
                "(95% bootstrap CIs in brackets)")
-    out = [context, *lines, *forgetting_lines(store, runs, several_seeds)]
+    out = [context, *scoring_lines(runs), *lines, *forgetting_lines(store, runs, several_seeds)]
     if reused:
         out.append(f"reused {len(reused)} finished cell(s) from earlier runs (--resume), "
                    "not run again: " + ", ".join(f"{cell} (run {run_id})"
@@ -110,6 +111,42 @@ def session_table(store: Store, session: str, path: Path, catalogue: Catalogue,
     if several_seeds:
         out += ["", *seed_table(runs, metrics, quality)]
     return "\n".join([*out, f"results database: {path.resolve()} (session {session})"])
+
+
+def scoring_lines(runs) -> list[str]:
+    """One line per data-file task: how it was scored and why (``TaskData.scoring``)."""
+    notes = dict.fromkeys((run["task"], json.loads(run["info_json"] or "{}").get("task_scoring"))
+                          for run in runs)
+    return [f"task {task}: {note}" for task, note in notes if note]
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def interrupted_line(store: Store, session: str, path: Path) -> str:
+    """What an interrupted session (Ctrl-C) kept in the database: its finished runs, and the
+    metrics and per-item rows the runs it cut short had recorded (each run marked
+    ``interrupted``, never half-written: every stored row is a whole committed write)."""
+    runs = store.query(
+        "SELECT r.id, r.approach, r.status, "
+        "(SELECT count(*) FROM metrics m WHERE m.run_id = r.id) AS metrics, "
+        "(SELECT count(*) FROM examples e WHERE e.run_id = r.id) AS examples "
+        "FROM runs r WHERE r.session = ? ORDER BY r.id", (session,))
+    finished = [r for r in runs if r["status"] == "finished"]
+    failed = [r for r in runs if r["status"] == "failed"]
+    cut = [r for r in runs if r["status"] not in ("finished", "failed")]
+    kept = f"interrupted: kept {_count(len(finished), 'finished run')}"
+    if failed:
+        kept += f", {_count(len(failed), 'failed run')}"
+    if cut:
+        names = ", ".join(dict.fromkeys(r["approach"] for r in cut))
+        which = "the interrupted run" if len(cut) == 1 else f"the {len(cut)} interrupted runs"
+        kept += (f" and {_count(sum(r['metrics'] for r in cut), 'metric')}, "
+                 f"{_count(sum(r['examples'] for r in cut), 'per-item row')} of {which} "
+                 f"({names}, marked 'interrupted')")
+    return (f"{kept} in {path}; nothing recorded was lost. Rerun with --resume to run only "
+            "what did not finish.")
 
 
 def forgetting_lines(store: Store, runs, several_seeds: bool) -> list[str]:

@@ -1,41 +1,51 @@
-"""Tasks: built-in generated tasks and users' own data files behind one ``Task`` interface."""
+"""Tasks: built-in generated tasks and users' own data files behind one ``Task`` interface.
+
+``DataFileTask`` (:mod:`harness.tasks.data_file`) is imported on first use: it needs the
+approach contracts, which import this package.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any
 
 from harness.tasks.base import Example, Task, TaskData
+
+if TYPE_CHECKING:
+    from harness.tasks.data_file import DataFileTask
 
 __all__ = ["DataFileTask", "Example", "Task", "TaskData", "resolve_task"]
 
 
-class DataFileTask(Task):
-    """A task read from a user's file, folder or Hugging Face dataset (``harness.data``)."""
+def __getattr__(name: str) -> Any:
+    if name == "DataFileTask":
+        from harness.tasks.data_file import DataFileTask
 
-    name: ClassVar[str] = "file"
-    description: ClassVar[str] = "your own data: a JSONL/CSV/parquet file, a folder or hf:<id>"
-
-    def __init__(self, spec: str) -> None:
-        self.spec = spec
-
-    def load(self, seed: int) -> TaskData:
-        from harness.data.load import load_task_data
-
-        return load_task_data(self.spec, seed)
+        return DataFileTask
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def resolve_task(spec: str) -> Task:
+def resolve_task(spec: str, options: Mapping[str, Any] | None = None) -> Task:
     """A registered task by name, or a data path / ``hf:`` id wrapped as a task.
 
+    ``options`` (field -> value, as parsed from ``--set task.NAME=VALUE``) configure a
+    data-file task; a built-in task has none, and giving it some raises ``ValueError``.
     Raises ``UnknownNameError`` (with "did you mean") for anything else.
     """
     from harness.core.plugins import tasks
 
     registry = tasks()
     if spec in registry:
+        if options:
+            given = ", ".join(f"task.{name}" for name in options)
+            raise ValueError(f"task options ({given}) apply to data files (--task=PATH or "
+                             f"hf:<id>); {spec!r} is a built-in task and has none")
         return registry.get(spec)()
     if spec.startswith("hf:") or Path(spec).expanduser().exists():
-        return DataFileTask(spec)
+        from harness.core.overrides import build_config
+        from harness.tasks.data_file import DataFileTask
+
+        return DataFileTask(spec, build_config(DataFileTask, dict(options or {}), name="task"))
     registry.get(spec)  # raises, listing the registered tasks
     raise AssertionError("unreachable")

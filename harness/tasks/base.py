@@ -84,6 +84,10 @@ class TaskData:
     """Training prompts beyond the budget's, answers removed: inputs an approach may label
     itself (sequence-level distillation's extra inputs). Never scored, and not part of
     :meth:`fingerprint` (an approach that reads them hashes what it read)."""
+    scoring: str = ""
+    """How the task is scored and why, for users' data (``harness.data.scoring``), e.g.
+    "scored as classification over 2 labels (negative, positive)"; stored with every run and
+    printed in the session summary. Empty for built-in tasks."""
 
     def fingerprint(self) -> str:
         """SHA-256 over every example and passage (``unlabeled`` apart): the data hash
@@ -116,6 +120,7 @@ class TaskData:
             update_eval=head(self.update_eval, eval),
             unlabeled=[replace(e, answer="", rejected=None)
                        for e in self.train[len(head(self.train, train)):]],
+            scoring=self.scoring,
         )
 
 
