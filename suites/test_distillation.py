@@ -8,8 +8,11 @@ a student has, its teacher, scored on the same items and requests:
   difference ``accuracy_vs_teacher`` (student minus teacher, same items);
 - ``size_ratio``: the student's parameters over the teacher's;
 - ``latency_speedup`` and ``decode_speedup``: the teacher's batch-1 latency p50 and decode
-  time per token over the student's, measured here one after the other on the same requests
-  (paired bootstrap CIs); the teacher's own numbers and serving cost are recorded beside.
+  time per token over the student's, measured here on the same requests, interleaved
+  (``harness.measure.latency.measure_pair``: each request timed on both, the order
+  alternating) so a drift of the machine's speed falls on both sides (paired bootstrap CIs);
+  the teacher's own numbers and serving cost are recorded beside. A student with the
+  teacher's architecture (``student=self``) is the null control: its speedups should be 1.
 
 Candidates without a teacher (:class:`~harness.core.capabilities.TaughtByTeacher`) are skipped.
 """
@@ -19,7 +22,7 @@ import pytest
 
 from harness.core.capabilities import TaughtByTeacher
 from harness.measure.evaluate import score_primary
-from harness.measure.latency import measure
+from harness.measure.latency import measure_pair
 from harness.measure.metrics import accuracy, mean, paired_difference, percentile, ratio
 from harness.models.student import parameter_count
 
@@ -74,8 +77,8 @@ def test_speedup(candidate, teacher, task, task_data, tunebench, record, run_see
     budget = tunebench.budget.name
     requests = [e.messages for e in task_data.eval[: REQUESTS[budget]]]
     options = SMOKE_DECODE if budget == "smoke" else {}
-    student = measure(candidate, requests, task.max_new_tokens, **options)
-    teachers = measure(teacher, requests, task.max_new_tokens, **options)
+    student, teachers = measure_pair(candidate, teacher, requests, task.max_new_tokens,
+                                     **options)
     ms = 1000.0
     record.metric("teacher_latency_p50_ms",
                   percentile([x * ms for x in teachers.end_to_end], 50, seed=run_seed))

@@ -68,6 +68,40 @@ def _timed_generate(
     return timed(candidate, lambda: candidate.generate(prompts, max_new_tokens))
 
 
+def _warm_up(candidate: Candidate, requests: Sequence[Sequence[Message]],
+             max_new_tokens: int) -> None:
+    for prompt in list(requests[:WARMUP_REQUESTS]):
+        candidate.generate([prompt], max_new_tokens)
+
+
+def _time_request(candidate: Candidate, prompt: Sequence[Message], max_new_tokens: int,
+                  sample: LatencySample) -> None:
+    _, first, _ = _timed_generate(candidate, [prompt], 1)
+    outputs, total, phases = _timed_generate(candidate, [prompt], max_new_tokens)
+    sample.ttft.append(first)
+    sample.end_to_end.append(total)
+    sample.end_to_end_tokens.append(count_tokens(candidate, outputs[0]))
+    sample.phases.append(phases)
+
+
+def _time_decode(candidate: Candidate, text: str, decode_tokens: int,
+                 sample: LatencySample) -> None:
+    prompt = [{"role": "user", "content": text}]
+    _, first, _ = _timed_generate(candidate, [prompt], 1)
+    outputs, total, _ = _timed_generate(candidate, [prompt], decode_tokens)
+    tokens = count_tokens(candidate, outputs[0])
+    if tokens >= 2 and total > first:  # else too short to tell decoding from noise
+        sample.decode_per_token.append((total - first) / (tokens - 1))
+
+
+def _time_batched(candidate: Candidate, requests: Sequence[Sequence[Message]],
+                  max_new_tokens: int, sample: LatencySample) -> None:
+    outputs, seconds, _ = _timed_generate(candidate, list(requests), max_new_tokens)
+    sample.batched_seconds = seconds
+    sample.batched_requests = len(requests)
+    sample.batched_tokens = sum(count_tokens(candidate, text) for text in outputs)
+
+
 def measure(
     candidate: Candidate,
     requests: Sequence[Sequence[Message]],
@@ -78,27 +112,46 @@ def measure(
 ) -> LatencySample:
     """Time ``requests`` one by one and batched, and decoding on ``decode_prompts``."""
     sample = LatencySample()
-    for prompt in list(requests[:WARMUP_REQUESTS]):
-        candidate.generate([prompt], max_new_tokens)
+    _warm_up(candidate, requests, max_new_tokens)
     for prompt in requests:
-        _, first, _ = _timed_generate(candidate, [prompt], 1)
-        outputs, total, phases = _timed_generate(candidate, [prompt], max_new_tokens)
-        sample.ttft.append(first)
-        sample.end_to_end.append(total)
-        sample.end_to_end_tokens.append(count_tokens(candidate, outputs[0]))
-        sample.phases.append(phases)
+        _time_request(candidate, prompt, max_new_tokens, sample)
     for text in decode_prompts:
-        prompt = [{"role": "user", "content": text}]
-        _, first, _ = _timed_generate(candidate, [prompt], 1)
-        outputs, total, _ = _timed_generate(candidate, [prompt], decode_tokens)
-        tokens = count_tokens(candidate, outputs[0])
-        if tokens >= 2 and total > first:  # else too short to tell decoding from noise
-            sample.decode_per_token.append((total - first) / (tokens - 1))
-    outputs, seconds, _ = _timed_generate(candidate, list(requests), max_new_tokens)
-    sample.batched_seconds = seconds
-    sample.batched_requests = len(requests)
-    sample.batched_tokens = sum(count_tokens(candidate, text) for text in outputs)
+        _time_decode(candidate, text, decode_tokens, sample)
+    _time_batched(candidate, requests, max_new_tokens, sample)
     return sample
+
+
+def measure_pair(
+    first: Candidate,
+    second: Candidate,
+    requests: Sequence[Sequence[Message]],
+    max_new_tokens: int,
+    *,
+    decode_prompts: Sequence[str] = DECODE_PROMPTS,
+    decode_tokens: int = DECODE_TOKENS,
+) -> tuple[LatencySample, LatencySample]:
+    """:func:`measure` of two candidates whose speeds are compared, interleaved: each request
+    (and decode prompt, and the batched call) is timed on both, the order alternating
+    (ABBA), so a drift of the machine's speed during the measurement (another process, the
+    clock, caches) falls on both sides alike instead of on whichever was timed second. Timed
+    one after the other, two copies of the same model differed by 20% in decode time here."""
+    samples = (LatencySample(), LatencySample())
+    pair = ((first, samples[0]), (second, samples[1]))
+
+    def in_turn(index: int):
+        return pair if index % 2 == 0 else pair[::-1]
+
+    for candidate, _ in pair:
+        _warm_up(candidate, requests, max_new_tokens)
+    for index, prompt in enumerate(requests):
+        for candidate, sample in in_turn(index):
+            _time_request(candidate, prompt, max_new_tokens, sample)
+    for index, text in enumerate(decode_prompts):
+        for candidate, sample in in_turn(index):
+            _time_decode(candidate, text, decode_tokens, sample)
+    for candidate, sample in pair:
+        _time_batched(candidate, requests, max_new_tokens, sample)
+    return samples
 
 
 def _is_quantized(model: Any) -> bool:
