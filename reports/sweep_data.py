@@ -26,6 +26,7 @@ from reports.data import (
     _swept,
     metrics,
     parse_sweep,
+    snapshot,
     sweep_name,
 )
 
@@ -93,11 +94,12 @@ def sweep_points(
     """Metric rows of the finished sweep points, one per (run, metric): the
     :func:`sweep_runs` columns and ``suite``, ``name``, ``value``, ``ci_low``, ``ci_high``,
     ``n``, ``higher_is_better``, in :func:`sweep_runs` order."""
-    runs = sweep_runs(conn, filters=filters, latest_only=latest_only)
     measured = ["run_id", "suite", "name", "value", "ci_low", "ci_high", "n", "higher_is_better"]
-    if runs.empty:
-        return pd.DataFrame(columns=[*_SWEEP_RUN_COLUMNS, *measured[1:]])
-    rows = metrics(conn, names=names, run_ids=runs["run_id"].tolist(), latest_only=False)
+    with snapshot(conn):  # the runs and their metric rows as of one moment
+        runs = sweep_runs(conn, filters=filters, latest_only=latest_only)
+        if runs.empty:
+            return pd.DataFrame(columns=[*_SWEEP_RUN_COLUMNS, *measured[1:]])
+        rows = metrics(conn, names=names, run_ids=runs["run_id"].tolist(), latest_only=False)
     return runs.merge(rows[measured], on="run_id", how="inner")
 
 

@@ -392,6 +392,16 @@ def test_help_explains_the_data_options(tmp_path):
     assert "--set task.labels=negative,positive" in options and "TSV" in options
 
 
+@pytest.mark.slow
+def test_a_shorthand_and_its_set_option_together_are_a_usage_error(tmp_path):
+    path = write_tsv(tmp_path / "sst.tsv", reviews(40))
+    result = run_suites([f"--task={path}", "--columns", "input=sentence,output=label",
+                         "--set", "task.columns=input=text,output=label"], tmp_path)
+    assert result.returncode == 4
+    assert "--columns and --set task.columns=... both given; keep one" in result.stderr
+    assert not (tmp_path / "results").exists()
+
+
 def test_hub_dataset_columns_and_label_ids_are_mapped(tmp_path, monkeypatch):
     import datasets
 

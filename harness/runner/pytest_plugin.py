@@ -173,10 +173,17 @@ def _integers(text: str, option: str) -> list[int]:
 
 
 def _task_shorthands(config: pytest.Config) -> list[str]:
-    """``--columns`` and ``--label-names`` as the ``--set task.NAME=...`` items they stand for."""
-    return [f"task.{name}={value}" for name, value in (
-        ("columns", config.getoption("columns")),
-        ("label_names", config.getoption("label_names"))) if value]
+    """``--columns`` and ``--label-names`` as the ``--set task.NAME=...`` items they stand for;
+    giving one both ways is a usage error (neither silently wins)."""
+    given = {item.partition("=")[0].replace(" ", "") for item in config.getoption("overrides")}
+    items = []
+    for name, flag in (("columns", "--columns"), ("label_names", "--label-names")):
+        value = config.getoption(name)
+        if value and f"task.{name}" in given:
+            raise pytest.UsageError(f"{flag} and --set task.{name}=... both given; keep one")
+        if value:
+            items.append(f"task.{name}={value}")
+    return items
 
 
 def pytest_configure(config: pytest.Config) -> None:
