@@ -15,9 +15,9 @@ from pathlib import Path
 APP = Path(__file__).resolve().parent / "app.py"
 
 
-def command(argv: list[str] | None = None) -> list[str]:
+def command(argv: list[str] | None = None, prog: str = "python -m reports") -> list[str]:
     """The ``streamlit run`` command line for these arguments."""
-    parser = argparse.ArgumentParser(prog="python -m reports", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     parser.add_argument("--db", help="results database (default: $TUNEBENCH_RESULTS or "
                         "results/tunebench.db)")
     parser.add_argument("--port", type=int, default=8501)
@@ -30,9 +30,13 @@ def command(argv: list[str] | None = None) -> list[str]:
     return [*line, "--", "--db", args.db] if args.db else line
 
 
-def main() -> None:
-    line = command()
+def launch(line: list[str]) -> None:
+    """Replace this process with Streamlit (Ctrl-C then stops the dashboard itself)."""
     os.execv(line[0], line)
+
+
+def main() -> None:
+    launch(command())
 
 
 if __name__ == "__main__":

@@ -417,3 +417,41 @@ def latency_samples(
     if not parts:
         return pd.DataFrame(columns=["run_id", "item_id", "latency_ms"])
     return pd.concat(parts, ignore_index=True)
+
+
+def finished_candidates(conn: sqlite3.Connection) -> pd.DataFrame:
+    """The latest finished run of every candidate (approach/task/model/seed/budget/config, as
+    the leaderboard tells them apart), without data-efficiency side runs; ``runs`` columns,
+    oldest first. Used by the exports (``reports.lmeval_json``, ``reports.model_card``)."""
+    every = runs(conn)
+    finished = every[(every["status"] == "finished") & every["train_examples"].isna()]
+    keys = ["approach", "task", "model", "seed", "budget", "config_hash"]
+    latest = finished.sort_values("run_id").drop_duplicates(keys, keep="last")  # MAX(id)
+    return latest.sort_values(["started_at", "run_id"]).reset_index(drop=True)
+
+
+_RUN_JSON_FIELDS = {"info": "info_json", "packages": "packages_json", "config": "config_json"}
+
+
+def run_json_field(conn: sqlite3.Connection, run_ids: Sequence[int],
+                   field: str) -> dict[int, dict[str, Any]]:
+    """``run_id -> parsed JSON`` of one run column (``info``: what preparing the candidate
+    reported, e.g. ``artifact_dir``; ``packages``: installed versions; ``config``); ``{}``
+    where the stored text is not a JSON object."""
+    column = _RUN_JSON_FIELDS[field]
+    out: dict[int, dict[str, Any]] = {}
+    for run_id, text in conn.execute(
+            f"SELECT id, {column} FROM runs WHERE id IN ({_marks(run_ids)})",
+            [*map(int, run_ids)]):
+        try:
+            parsed = json.loads(text or "{}")
+        except ValueError:
+            parsed = {}
+        out[int(run_id)] = parsed if isinstance(parsed, dict) else {}
+    return out
+
+
+class NoTrainedCandidates(LookupError):
+    """The results database has runs, but none trained a candidate folder (the model-card
+    export's error; here so the command line need not import the trainer's code to catch it)."""
+

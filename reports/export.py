@@ -10,8 +10,10 @@ requirements (``--help`` explains each) and shows the requirements, the exclusio
 candidate's paired difference from the best (CI, McNemar p). The format follows the
 extension. The HTML is self-contained (inline CSS, no script, no
 external resource), so it can be mailed or attached to a ticket; every stored string is
-escaped. Same data functions and rule as the dashboard (``reports.data``,
-``reports.analysis``, ``reports.decision``), one section per task.
+escaped. It also carries the dashboard's charts per task as inline SVG
+(``reports.report_charts``); the Markdown has none, so it stays one pasteable file. Same
+data functions and rule as the dashboard (``reports.data``, ``reports.analysis``,
+``reports.decision``), one section per task.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import datetime as dt
 import html
 import math
 import os
+import re
 import sqlite3
 import sys
 from collections.abc import Callable
@@ -40,21 +43,33 @@ from reports.decision import (
     report,
     verdict_table,
 )
+from reports.report_charts import (
+    Figure,
+    figures_html,
+    leaderboard_figure,
+    scope_figures,
+)
 from reports.rule import check_settings
 
 LEADERBOARD_METRICS = 6
-CSS = """body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:72rem;color:#222}
+CSS = """body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:72rem;padding:0 1rem;
+color:#222}h1,h2,h3,p,li,figcaption{overflow-wrap:anywhere}
+.wrap{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}
-th,td{border:1px solid #ccc;padding:.3rem .6rem;text-align:left;vertical-align:top;
-white-space:nowrap}.wrap{overflow-x:auto}
+th,td{border:1px solid #ccc;padding:.3rem .6rem;text-align:left;vertical-align:top}
+.nb{white-space:nowrap}
 th{background:#f3f3f3}.rec{background:#eef8ef;border-left:4px solid #2e7d32;padding:.6rem}
-.note{color:#555;font-size:.85rem}"""
+.note,figcaption{color:#555;font-size:.85rem}figure{margin:1.5rem 0}
+figure svg{display:block;max-width:100%;height:auto}"""
+"""Cells wrap at spaces, a bracketed CI never inside; a table still wider than the page
+scrolls in its own box (``.wrap``), never the page; charts shrink to the page's width."""
 
 
 @dataclass
 class Section:
-    """One task: its leaderboard, then its decision report (recommendation, notes on the
-    requirements, exclusions and rule, and captioned tables)."""
+    """One task: its leaderboard (table, then chart), its decision report (recommendation,
+    notes on the requirements, exclusions and rule, and captioned tables), then the charts
+    of the decision report's runs (``reports.report_charts``; HTML only)."""
 
     title: str
     leaderboard: pd.DataFrame
@@ -63,6 +78,9 @@ class Section:
     recommendation: str | None = None
     notes: list[str] = field(default_factory=list)
     tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
+    leaderboard_chart: Figure | None = None
+    charts_title: str = "Charts"
+    charts: list[Figure] = field(default_factory=list)
 
 
 def leaderboard_cells(long: pd.DataFrame) -> tuple[pd.DataFrame, str]:
@@ -117,7 +135,8 @@ def sections(conn: sqlite3.Connection, *, requirements: Requirements | None = No
         section = Section(f"Task {task}", board, (
             f"Leaderboard: 95% CIs in brackets; 'tied with best' on {chosen} means the "
             "interval overlaps the best candidate's (not shown to differ; the decision "
-            "report below uses a paired test instead)."))
+            "report below uses a paired test instead)."),
+            leaderboard_chart=leaderboard_figure(long, chosen))
         latest = data.scope_options(conn, task)["latest"]
         narrow = long[(long["model"] == latest["model"]) & (long["budget"] == latest["budget"])
                       & (long["seed"] == latest["seed"])]
@@ -131,6 +150,9 @@ def sections(conn: sqlite3.Connection, *, requirements: Requirements | None = No
         section.recommendation, section.notes, section.tables = decision_part(
             found, requirements)
         section.tables.append(("What was measured, per aspect.", table.astype(str)))
+        section.charts_title = (f"Charts (model {latest['model']}, budget {latest['budget']}, "
+                                f"seed {latest['seed']}, as the decision report)")
+        section.charts = scope_figures(conn, narrow, found.metric if found else None)
         out.append(section)
     return out
 
@@ -158,9 +180,18 @@ def to_markdown(title: str, parts: list[Section]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _html_cell(value: object) -> str:
+    """Escaped text whose bracketed parts (a CI, a sweep point) never break across lines,
+    and that may break after a ``/`` (model paths) or a ``+`` joining names (compositions
+    such as ``lora+rag``)."""
+    text = re.sub(r"(?<=\w)([/+])(?=\w)", r"\1<wbr>", html.escape(str(value)))
+    return re.sub(r"\[[^\]]*\]", lambda part: f'<span class="nb">{part.group(0)}</span>',
+                  text)
+
+
 def _html_table(table: pd.DataFrame) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
+    head = "".join(f"<th>{_html_cell(c)}</th>" for c in table.columns)
+    body = "".join("<tr>" + "".join(f"<td>{_html_cell(v)}</td>" for v in row) + "</tr>"
                    for row in table.to_numpy())
     return (f'<div class="wrap"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody>'
             "</table></div>")
@@ -170,8 +201,10 @@ def to_html(title: str, parts: list[Section]) -> str:
     body = [f"<h1>{html.escape(title)}</h1>"]
     for part in parts:
         body += [f"<h2>{html.escape(part.title)}</h2>", _html_table(part.leaderboard),
-                 f'<p class="note">{html.escape(part.leaderboard_note)}</p>',
-                 f"<h3>{html.escape(part.decision_title)}</h3>"]
+                 f'<p class="note">{html.escape(part.leaderboard_note)}</p>']
+        if part.leaderboard_chart is not None:
+            body.append(figures_html([part.leaderboard_chart]))
+        body.append(f"<h3>{html.escape(part.decision_title)}</h3>")
         if part.recommendation:
             body.append(f'<p class="rec"><b>Recommendation:</b> '
                         f"{html.escape(part.recommendation)}</p>")
@@ -179,15 +212,90 @@ def to_html(title: str, parts: list[Section]) -> str:
                     + "</ul>")
         for caption, table in part.tables:
             body += [f'<p class="note">{html.escape(caption)}</p>', _html_table(table)]
+        if part.charts:
+            body += [f"<h3>{html.escape(part.charts_title)}</h3>", figures_html(part.charts)]
     return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f"<title>{html.escape(title)}</title><style>{CSS}</style></head>"
             f"<body>{''.join(body)}</body></html>\n")
 
 
-def export(db: Path, out: Path, *, requirements: Requirements | None = None,
+FORMATS = {
+    "html": "one self-contained HTML page (inline CSS, inline SVG charts, no script), per "
+            "task the leaderboard with 95% CIs, the decision report and the dashboard's charts "
+            "(--out: the file)",
+    "markdown": "the same report as Markdown (--out: the file)",
+    "lm-eval-json": "one lm-evaluation-harness results file per candidate (the latest finished "
+                    "run of each approach per task/model/budget/seed) as lm-eval writes them, "
+                    "OUT/<model>/results_<date>.json, with the headline metric as acc,none or "
+                    "exact_match,none and lm-eval's stderr, and every other tunebench metric "
+                    "(CIs, forgetting, latency, cost) and the provenance under 'tunebench' "
+                    "(--out: a folder)",
+    "model-card": "a Hugging Face model card (README.md with YAML metadata and model-index, "
+                  "then results with 95% CIs, forgetting, latency, cost, training config, data "
+                  "hash, how to load) for every trained candidate, written into its cached "
+                  "folder, whose checksum manifest is updated so it still reloads from the "
+                  "cache (--out DIR: into DIR/<run-id>-<approach>/README.md instead)",
+    "mlflow": "every run mirrored into MLflow tracking, as --mlflow does while running "
+              "($MLFLOW_TRACKING_URI, else sqlite:///<db folder>/mlflow.db; experiment "
+              "$MLFLOW_EXPERIMENT_NAME, else tunebench/<task>); runs already there are "
+              "skipped; needs pip install 'tunebench[mlflow]' (--out: not used)",
+}
+"""Export formats and what each writes (``--help`` shows them)."""
+FOLDER_FORMATS = ("lm-eval-json", "model-card")
+
+
+def format_of(out: Path | None, chosen: str | None = None) -> str:
+    """The format asked for, else the one ``out``'s extension implies (``.md``/``.markdown``
+    Markdown, anything else HTML)."""
+    if chosen:
+        return chosen
+    markdown = out is not None and out.suffix.lower() in {".md", ".markdown"}
+    return "markdown" if markdown else "html"
+
+
+def export_files(db: Path, kind: str, out: Path | None) -> tuple[list[Path], list[str]]:
+    """Write the lm-eval-json or model-card export of ``db`` (``out``: the folder, optional
+    for model cards); returns the files written and a note per candidate left out. Raises
+    ``FileNotFoundError`` without the database, ``LookupError`` when it has nothing to
+    export, ``NotADirectoryError`` when ``out`` is a file."""
+    from reports import lmeval_json, model_card  # lm-eval, and the trainer's cache code
+
+    conn = data.connect(db)
+    try:
+        if kind == "lm-eval-json":
+            if out is None:
+                raise ValueError("lm-eval-json needs --out, a folder")
+            return lmeval_json.export(conn, db, out)
+        if kind == "model-card":
+            return model_card.export(conn, db, out)
+        raise ValueError(f"{kind!r} is no file-set format; use one of {FOLDER_FORMATS}")
+    finally:
+        conn.close()
+
+
+def export_mlflow(db: Path) -> int:
+    """``--format mlflow``: the runs of ``db`` not yet in MLflow, logged whole
+    (:func:`plugins.mlflow_tracking.log_results_file`); returns the exit status."""
+    from plugins.mlflow_tracking import MlflowUnavailable, log_results_file, tracking_uri
+
+    try:
+        logged = log_results_file(db)
+    except MlflowUnavailable as error:
+        print(error, file=sys.stderr)
+        return 2
+    print(f"mlflow: {len(logged)} run(s) logged to {tracking_uri(db)}")
+    return 0
+
+
+def export(db: Path, out: Path, *, format: str | None = None,
+           requirements: Requirements | None = None,
            margin: float = DEFAULT_MARGIN, alpha: float = DEFAULT_ALPHA) -> str:
-    """Write the report for ``db`` to ``out`` (``.md`` Markdown, else HTML); returns the
-    format written. Raises ``LookupError`` when the database has no runs."""
+    """Write the report for ``db`` to ``out`` (``format`` ``html`` or ``markdown``; by
+    default ``.md`` Markdown, else HTML); returns the format written. Raises ``LookupError``
+    when the database has no runs. The folder formats are :func:`export_files`'."""
+    kind = format_of(out, format)
+    if kind not in {"html", "markdown"}:
+        raise ValueError(f"export() writes html or markdown; {kind} is export_files()'")
     check_settings(margin, alpha)
     conn = data.connect(db)
     try:
@@ -199,10 +307,10 @@ def export(db: Path, out: Path, *, requirements: Requirements | None = None,
         conn.close()
     stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     title = f"tunebench report: {db.name} ({stamp})"
-    markdown = out.suffix.lower() in {".md", ".markdown"}
+    markdown = kind == "markdown"
     out.write_text(to_markdown(title, parts) if markdown else to_html(title, parts),
                    encoding="utf-8")
-    return "markdown" if markdown else "html"
+    return kind
 
 
 def bounded(low: float, high: float, *, low_open: bool = False, high_open: bool = False,
@@ -229,8 +337,10 @@ def parser() -> argparse.ArgumentParser:
     """The command line (``python -m reports.export --help``)."""
     cli = argparse.ArgumentParser(
         prog="python -m reports.export",
-        description="Export the leaderboard and decision report of a results database. "
-        "The decision rule: requirements exclude candidates first; the best remaining "
+        description="Export the leaderboard and decision report of a results database "
+        "(html, markdown), or its candidates as lm-eval results files (lm-eval-json) or "
+        "Hugging Face model cards (model-card); the rule and requirements below apply to "
+        "the report. The decision rule: requirements exclude candidates first; the best remaining "
         "candidate on the headline metric (accuracy, else gen_accuracy) is compared with "
         "each other one on the same eval items (paired bootstrap CI, McNemar's exact test); "
         "a candidate is good enough when the difference is not significant (p >= --alpha) "
@@ -239,8 +349,14 @@ def parser() -> argparse.ArgumentParser:
         "report says so.")
     cli.add_argument("--db", type=Path, default=None,
                      help=f"results database (default: ${data.ENV_VAR} or {data.DEFAULT_DB})")
-    cli.add_argument("--out", type=Path, required=True,
-                     help="output file; .md for Markdown, anything else for HTML")
+    cli.add_argument("--format", choices=list(FORMATS), default=None,
+                     help="what to write (default: from --out's extension, markdown for "
+                     ".md, else html). " + " ".join(
+                         f"{name}: {text}." for name, text in FORMATS.items()).replace("%", "%%"))
+    cli.add_argument("--out", type=Path, default=None,
+                     help="where: the file for html/markdown (required), the folder for "
+                     "lm-eval-json (required), for model-card an optional folder to put "
+                     "the cards in instead of the candidates' folders")
     rule = cli.add_argument_group("the rule")
     rule.add_argument("--margin", type=bounded(0, 1, high_open=True, what="absolute accuracy"),
                       default=DEFAULT_MARGIN,
@@ -275,19 +391,51 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    cli = parser()
+    args = cli.parse_args(argv)
+    kind = format_of(args.out, args.format)
+    if kind == "mlflow":
+        try:
+            return export_mlflow(args.db or data.resolve_path([], os.environ))
+        except FileNotFoundError as error:
+            print(f"{error}. Fill it first: `{data.FILL_HINT[0]}` or `{data.FILL_HINT[1]}`.",
+                  file=sys.stderr)
+            return 1
+    if args.out is None and kind != "model-card":
+        cli.error(f"--out is required for --format {kind} (the "
+                  f"{'folder' if kind in FOLDER_FORMATS else 'file'} to write)")
+    if args.out is not None and kind in FOLDER_FORMATS and args.out.is_file():
+        cli.error(f"--out {args.out} is a file; --format {kind} writes a folder of files: "
+                  "give a folder path (it is created if missing)")
+    if args.out is not None and kind not in FOLDER_FORMATS and args.out.is_dir():
+        cli.error(f"--out {args.out} is a folder; --format {kind} writes one file: give a "
+                  "file path")
     db = args.db or data.resolve_path([], os.environ)
     requirements = Requirements(args.max_p95_ms, args.max_cost_per_1k, args.max_train_cost,
                                 args.updatable_knowledge, args.min_forgetting)
+    written: list[Path] = []
     try:
-        kind = export(db, args.out, requirements=requirements, margin=args.margin,
-                      alpha=args.alpha)
+        if kind in FOLDER_FORMATS:
+            written, skipped = export_files(db, kind, args.out)
+        else:
+            export(db, args.out, format=kind, requirements=requirements, margin=args.margin,
+                   alpha=args.alpha)
+    except data.NoTrainedCandidates as error:
+        print(f"{error}.", file=sys.stderr)
+        return 1
     except (FileNotFoundError, LookupError) as error:
         print(f"{error}. Fill it first: `{data.FILL_HINT[0]}` or `{data.FILL_HINT[1]}`.",
               file=sys.stderr)
         return 1
-    print(f"wrote {kind} report to {args.out}")
-    return 0
+    if kind not in FOLDER_FORMATS:
+        print(f"wrote {kind} report to {args.out}")
+        return 0
+    for note in skipped:
+        print(f"skipped {note}", file=sys.stderr)
+    for path in written:
+        print(f"wrote {path}")
+    print(f"{kind}: {len(written)} file(s) written, {len(skipped)} candidate(s) skipped")
+    return 0 if written else 1
 
 
 if __name__ == "__main__":

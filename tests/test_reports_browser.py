@@ -1,6 +1,8 @@
 """The dashboard as a person sees it: ``streamlit run reports/app.py`` on the sample database,
 loaded in headless Chromium through Selenium, a screenshot saved, seeded text asserted, and the
-Sweeps page's charts drawn (Vega's SVG marks in the page).
+Sweeps page's charts drawn (Vega's SVG marks in the page). And the one-file HTML report
+(``python -m reports.export``) of a real smoke session on the tiny model, opened as a file:
+its inline charts drawn, nothing fetched, no sideways page scroll at 1000 px.
 
 Needs Debian's ``chromium`` and ``chromium-driver``: skipped without them on a developer
 machine, failed in CI (env ``CI`` set), where it must run.
@@ -9,6 +11,7 @@ machine, failed in CI (env ``CI`` set), where it must run.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -19,7 +22,10 @@ from pathlib import Path
 
 import pytest
 
+from reports import export
 from reports.sample import write_sample
+from tests.conftest import run_suites
+from tests.test_report_html import COMPOSITION, write_results
 
 pytestmark = pytest.mark.slow  # a real browser
 
@@ -93,21 +99,28 @@ def dashboard(tmp_path: Path):
             process.wait()
 
 
-def test_leaderboard_decision_and_sweeps_in_chromium(dashboard: str, driver_path: str,
-                                                     tmp_path: Path):
+def chrome(driver_path: str, tmp_path: Path, size: str):
+    """Headless Chromium of window ``size`` (``"1500,1200"``), a fresh profile in
+    ``tmp_path``."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu",
                      "--disable-dev-shm-usage", "--disable-background-networking",
                      "--disable-component-update", "--disable-sync", "--no-first-run",
-                     "--window-size=1500,1200", f"--user-data-dir={tmp_path / 'profile'}"):
+                     f"--window-size={size}", f"--user-data-dir={tmp_path / 'profile'}"):
         options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    return webdriver.Chrome(service=Service(driver_path), options=options)
+
+
+def test_leaderboard_decision_and_sweeps_in_chromium(dashboard: str, driver_path: str,
+                                                     tmp_path: Path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = chrome(driver_path, tmp_path, "1500,1200")
     try:
         def page_text() -> str:
             return driver.find_element(By.TAG_NAME, "body").text
@@ -155,3 +168,85 @@ def test_leaderboard_decision_and_sweeps_in_chromium(dashboard: str, driver_path
         assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
     finally:
         driver.quit()
+
+
+LAYOUT = """
+const wrappers = [...document.querySelectorAll('table')].map(table => {
+  const box = table.parentElement;
+  return {cls: box.className, overflow: getComputedStyle(box).overflowX,
+          head: table.tHead.textContent, text: table.tBodies[0].textContent,
+          fits: table.getBoundingClientRect().width <= box.clientWidth + 1,
+          scrolls: box.scrollWidth > box.clientWidth};
+});
+const wide = [...document.querySelectorAll('body *')].filter(
+  e => !e.closest('svg') && e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1)
+  .map(e => e.getAttribute('class') || e.tagName);
+const charts = [...document.querySelectorAll('figure')].map(figure => {
+  const svg = figure.querySelector('svg'), box = svg.getBoundingClientRect();
+  return {title: figure.getAttribute('aria-label'), width: box.width, height: box.height,
+          right: box.right, text: svg.textContent,
+          marks: svg.querySelectorAll('.role-mark path, .role-mark line').length};
+});
+return {page: [document.documentElement.scrollWidth, document.documentElement.clientWidth],
+        wrappers, wide, charts, scripts: document.scripts.length,
+        fetched: performance.getEntriesByType('resource').map(r => r.name)};
+"""
+
+
+@pytest.fixture(scope="module")
+def smoke_results(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real results database: a smoke session of zero-shot, few-shot and lora."""
+    folder = tmp_path_factory.mktemp("smoke")
+    result = run_suites(["--approach=zero-shot,few-shot,lora", "--budget=smoke",
+                         f"--model={tiny_model_dir}", "--results=r.db", "-q"], folder)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return folder / "r.db"
+
+
+def test_html_report_charts_and_tables_fit_in_chromium(smoke_results: Path, driver_path: str,
+                                                       tmp_path: Path):
+    reports = {"smoke": smoke_results, "wide": write_results(tmp_path / "wide.db")}
+    for name, db in reports.items():
+        assert export.main(["--db", str(db), "--out", str(tmp_path / f"{name}.html")]) == 0
+        text = (tmp_path / f"{name}.html").read_text(encoding="utf-8")
+        assert not re.search(r"(src|href)\s*=\s*[\"']?https?:", text)
+    driver = chrome(driver_path, tmp_path, "1000,900")
+    try:
+        seen = {}
+        for name in reports:
+            driver.get((tmp_path / f"{name}.html").as_uri())
+            seen[name] = driver.execute_script(LAYOUT)
+            height = driver.execute_script("return document.documentElement.scrollHeight")
+            driver.set_window_size(1000, min(height, 8000))
+            driver.save_screenshot(str(tmp_path / f"{name}.png"))
+            driver.set_window_size(1000, 900)
+    finally:
+        driver.quit()
+    for name, layout in seen.items():
+        width, client = layout["page"]
+        assert width <= client <= 1000, f"{name}: the page scrolls sideways"
+        assert layout["scripts"] == 0 and layout["fetched"] == [], name
+        for table in layout["wrappers"]:  # fully visible, or its own box scrolls
+            assert table["cls"] == "wrap" and table["overflow"] == "auto", name
+            assert table["fits"] or table["scrolls"], name
+        assert set(layout["wide"]) <= {"wrap"}, f"{name}: only a table's box may scroll"
+        for chart in layout["charts"]:
+            assert chart["width"] > 200 and chart["height"] > 60, chart["title"]
+            assert chart["right"] <= client and chart["marks"] > 0, chart["title"]
+    charts = {chart["title"]: chart for chart in seen["smoke"]["charts"]}
+    assert set(charts) == {
+        "Leaderboard: accuracy", "Pareto view: accuracy vs latency_p50_ms",
+        "Pareto view: accuracy vs train_cost",
+        "Forgetting: probe accuracy change vs the base model",
+        "Latency: p50, p95 and p99 per request", "Latency: per-request distribution",
+        "Training curve: loss"}
+    for title in ("Leaderboard: accuracy", "Pareto view: accuracy vs latency_p50_ms",
+                  "Forgetting: probe accuracy change vs the base model"):
+        for candidate in ("zero-shot", "few-shot", "lora"):
+            assert candidate in charts[title]["text"], (title, candidate)
+    assert "lora" in charts["Training curve: loss"]["text"]
+    wide = {chart["title"]: chart for chart in seen["wide"]["charts"]}
+    assert COMPOSITION in wide["Leaderboard: accuracy"]["text"]
+    verdicts = [table for table in seen["wide"]["wrappers"]
+                if "good enough" in table["head"] and COMPOSITION in table["text"]]
+    assert len(verdicts) == 1 and verdicts[0]["fits"]  # long reasons wrap: it fits the page

@@ -23,6 +23,14 @@ def register_metrics(register):
 
 
 @hookspec
+def on_run_started(run_id, record):
+    """Observe a run as it opens, before its candidate is prepared: ``record`` is its
+    :class:`harness.runner.store.RunRecord` (approach, task, model, seed, budget, config,
+    data and code hashes). Curve points and metrics of ``run_id`` follow, then
+    ``on_run_finished``."""
+
+
+@hookspec
 def on_candidate_ready(candidate, run):
     """Observe a candidate once its approach has prepared it, before any suite measures it."""
 
@@ -40,3 +48,11 @@ def on_metric_recorded(run, metric):
 @hookspec
 def on_run_finished(run_id, status):
     """Observe the end of a run; ``status`` is "finished", "failed" or "interrupted"."""
+
+
+@hookspec
+def on_runs_imported(store, run_ids):
+    """Observe runs written whole into ``store`` (a :class:`harness.runner.store.Store`) by this
+    process, whose other hooks fired elsewhere or never: the cells of a distributed executor
+    (``--executor=ray``) as the driver imports them, or the failure record of a cell whose task
+    sent back no run. Read them with ``store.query``."""

@@ -20,6 +20,7 @@ import pytest
 
 from harness.core.approach import Candidate
 from harness.runner.matrix import Cell
+from harness.runner.progress import ProgressReporter
 from harness.runner.session import ExperimentSession, Recorder, Run, SessionOptions
 from harness.runner.store import ResultsFileError, ResultsWriteError
 
@@ -146,6 +147,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "cluster has GPUs, else 0; cells that train nothing ask for none.",
     )
     group.addoption(
+        "--mlflow", action="store_true",
+        help="mirror every run into MLflow tracking as it happens (pip install "
+        "'tunebench[mlflow]'): one MLflow run per run, named like lora-seed0, with the "
+        "approach config (approach.field), task, model, seed, budget, precision, device, "
+        "hashes and code version as params; every metric with its CI and n (NAME, "
+        "NAME_ci_low, NAME_ci_high, NAME_n); training curves by step (train_loss, "
+        "validation_loss); the per-item examples as table artifacts (examples/SUITE.json); "
+        "the status. Where: $MLFLOW_TRACKING_URI, else sqlite:///<results folder>/mlflow.db "
+        "(artifacts in <results folder>/mlartifacts); experiment $MLFLOW_EXPERIMENT_NAME, else "
+        "tunebench/<task>. If MLflow fails, a warning says so and the results file keeps "
+        "everything.",
+    )
+    group.addoption(
         "--retrain", action="store_true",
         help="train again even if a cached candidate with the same config, data, model and "
         "code exists.",
@@ -223,12 +237,28 @@ def pytest_configure(config: pytest.Config) -> None:
     except (KeyError, ValueError, ResultsFileError) as error:
         raise pytest.UsageError(str(error)) from None
     config.pluginmanager.register(FailedCells(session), "tunebench-failed-cells")
+    config.pluginmanager.register(ProgressReporter(config, session, worker=worker is not None),
+                                  "tunebench-progress")
     if worker is not None:
         session.keep_only(worker.cell)
     elif config.getoption("executor") == "ray":
         from harness.runner.ray_executor import RayExecutor
 
         config.pluginmanager.register(RayExecutor(config, session), "tunebench-ray")
+    if config.getoption("mlflow") and worker is None:
+        _start_mlflow(config, session)
+
+
+def _start_mlflow(config: pytest.Config, session: ExperimentSession) -> None:
+    """``--mlflow``: the session's runs mirrored into MLflow (``plugins.mlflow_tracking``,
+    which imports MLflow only now)."""
+    from plugins.mlflow_tracking import MlflowSession, MlflowUnavailable
+
+    try:
+        tracking = MlflowSession.start(session.options.results, session.options.session)
+    except MlflowUnavailable as error:
+        raise pytest.UsageError(f"--mlflow: {error}") from None
+    config.pluginmanager.register(tracking, "tunebench-mlflow")
 
 
 class CellWorker:

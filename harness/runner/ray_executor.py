@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from harness.core import plugins
 from harness.runner.matrix import Cell
 from harness.runner.session import ExperimentSession, SessionOptions
 
@@ -266,6 +267,7 @@ class RayExecutor:
         ids = experiment.store.import_runs(result.runs, session=experiment.options.session,
                                            info=info)
         experiment.run_ids.extend(ids)
+        plugins.pm.hook.on_runs_imported(store=experiment.store, run_ids=ids)
         if not result.runs and result.exit_code != 0:  # the task's pytest stopped early
             cell = experiment.test_cells[items[0].nodeid]
             self._record(cell, "failed", f"pytest exit {result.exit_code} on {result.host}:\n"
@@ -294,6 +296,7 @@ class RayExecutor:
             cell.approach, cell.seed, point=cell.point))
         experiment.store.finish_run(run_id, status, message)
         experiment.run_ids.append(run_id)
+        plugins.pm.hook.on_runs_imported(store=experiment.store, run_ids=[run_id])
 
     def _fail(self, session: pytest.Session, cell: Cell, items: list[pytest.Item],
               message: str) -> None:

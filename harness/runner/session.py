@@ -355,8 +355,10 @@ class ExperimentSession:
         seed = self.options.seed if seed is None else seed
         approach = self.make_approach(name, point)
         data = self.task_data(seed, train_size)
-        run_id = self.store.start_run(self.run_record(name, seed, train_size, point))
+        record = self.run_record(name, seed, train_size, point)
+        run_id = self.store.start_run(record)
         self.run_ids.append(run_id)
+        plugins.pm.hook.on_run_started(run_id=run_id, record=record)
         data_info = {"task_scoring": data.scoring} if data.scoring else {}
         if data_info:  # how the task is scored and why (users' data), even if prepare fails
             self.store.update_info(run_id, data_info)

@@ -119,6 +119,11 @@ def quiet_library_noise() -> None:
     warnings.filterwarnings("ignore", message=".*gradient_checkpointing.* is deprecated.*",
                             category=FutureWarning)
     logging.getLogger("transformers.trainer").setLevel(logging.ERROR)
+    # trl prepares a dataset in four sub-second passes, each with its own bar; the training
+    # bar (harness.train.callbacks.TrainingProgress) is the one that tells how far along it is.
+    import datasets
+
+    datasets.disable_progress_bars()
 
 
 def _check_truncation(given: int, kept: int, max_length: int) -> None:
@@ -222,7 +227,11 @@ def common_arguments(
 
 def run_trainer(trainer: Any, curves: CurveLogger, patience: PatienceStopping | None = None,
                 *, validate: bool) -> TrainingResult:
-    """Train, make sure the validation curve ends at the last step, and report."""
+    """Train, make sure the validation curve ends at the last step, and report. Progress is
+    one bar with the loss, not the trainer's printed log dictionaries (every trainer here)."""
+    from harness.train.callbacks import show_training_progress
+
+    show_training_progress(trainer)
     started = time.perf_counter()
     trainer.train()
     seconds, eval_seconds = time.perf_counter() - started, curves.eval_seconds
