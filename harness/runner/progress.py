@@ -159,6 +159,8 @@ class ProgressReporter:
             if reporter is None:
                 print(line, flush=True)
             elif end_of_group or self.config.get_verbosity() > 0:
+                if self.config.get_terminal_writer().width_of_current_line:
+                    self.config.get_terminal_writer().line()  # after -q's result dots
                 reporter.write_line(line)
                 reporter.flush()
             else:
