@@ -120,10 +120,11 @@ def decision_part(found: Recommendation | None, requirements: Requirements
 
 
 def sections(conn: sqlite3.Connection, *, requirements: Requirements | None = None,
-             margin: float = DEFAULT_MARGIN, alpha: float = DEFAULT_ALPHA) -> list[Section]:
+             margin: float = DEFAULT_MARGIN, alpha: float = DEFAULT_ALPHA,
+             charts: bool = True) -> list[Section]:
     """Per task: the leaderboard (latest run of every candidate) and the decision report for
     the model/budget/seed of the task's latest run, under ``requirements`` and the rule's
-    ``margin`` and ``alpha``."""
+    ``margin`` and ``alpha``; with ``charts``, the charts too (the HTML report's)."""
     requirements = requirements or Requirements()
     out = []
     for task in data.filter_options(conn)["task"]:
@@ -136,7 +137,7 @@ def sections(conn: sqlite3.Connection, *, requirements: Requirements | None = No
             f"Leaderboard: 95% CIs in brackets; 'tied with best' on {chosen} means the "
             "interval overlaps the best candidate's (not shown to differ; the decision "
             "report below uses a paired test instead)."),
-            leaderboard_chart=leaderboard_figure(long, chosen))
+            leaderboard_chart=leaderboard_figure(long, chosen) if charts else None)
         latest = data.scope_options(conn, task)["latest"]
         narrow = long[(long["model"] == latest["model"]) & (long["budget"] == latest["budget"])
                       & (long["seed"] == latest["seed"])]
@@ -152,7 +153,8 @@ def sections(conn: sqlite3.Connection, *, requirements: Requirements | None = No
         section.tables.append(("What was measured, per aspect.", table.astype(str)))
         section.charts_title = (f"Charts (model {latest['model']}, budget {latest['budget']}, "
                                 f"seed {latest['seed']}, as the decision report)")
-        section.charts = scope_figures(conn, narrow, found.metric if found else None)
+        if charts:
+            section.charts = scope_figures(conn, narrow, found.metric if found else None)
         out.append(section)
     return out
 
@@ -302,7 +304,8 @@ def export(db: Path, out: Path, *, format: str | None = None,
         with data.snapshot(conn):  # one state of the file, if a runner writes meanwhile
             if data.run_count(conn) == 0:
                 raise LookupError(f"{db} has no runs")
-            parts = sections(conn, requirements=requirements, margin=margin, alpha=alpha)
+            parts = sections(conn, requirements=requirements, margin=margin, alpha=alpha,
+                             charts=kind == "html")
     finally:
         conn.close()
     stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M")

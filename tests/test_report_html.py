@@ -14,7 +14,7 @@ import pytest
 
 from harness.runner.matrix import point_label
 from harness.runner.store import RunRecord, Store
-from reports import export
+from reports import data, export
 from reports.report_charts import to_svg
 
 COMPOSITION = point_label("lora+rag+distill", {"lora.lr": 0.0001})
@@ -140,6 +140,13 @@ def test_markdown_stays_one_file_without_charts(tmp_path):
     markdown = (out / "r.md").read_text(encoding="utf-8")
     assert "## Task wide" in markdown and "<svg" not in markdown
     assert [p.name for p in out.iterdir()] == ["r.md"]  # no image files beside it
+    connection = data.connect(db)
+    try:  # and Markdown's sections draw no chart at all (the HTML's take about 1.5 s)
+        parts = export.sections(connection, charts=False)
+        assert parts and all(p.leaderboard_chart is None and not p.charts for p in parts)
+        assert any(p.charts for p in export.sections(connection))
+    finally:
+        connection.close()
 
 
 def test_clip_path_ids_of_inline_charts_never_collide():
