@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from harness.runner.matrix import point_label
-from harness.runner.store import RunRecord
+from harness.runner.store import RunRecord, open_read_only
 
 MAX_PARAM_VALUE = 6000
 MAX_TAG_VALUE = 8000
@@ -32,6 +32,8 @@ MAX_KEY = 250
 record is kept in the run's ``tunebench/run.json`` artifact."""
 BATCH = {"metrics": 1000, "params": 100, "tags": 100, "total": 1000}
 """MLflow's ``log_batch`` limits per call."""
+
+
 def tracking_uri(results: Path) -> str:
     """``MLFLOW_TRACKING_URI`` when set, else an SQLite store beside the results file."""
     given = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
@@ -141,8 +143,7 @@ class ResultsReader:
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         if self._db is None:
-            self._db = sqlite3.connect(f"file:{quote(str(self.path.resolve()))}?mode=ro",
-                                       uri=True, timeout=30)
+            self._db = open_read_only(self.path)
             self._db.row_factory = sqlite3.Row
         return self._db.execute(sql, params).fetchall()
 

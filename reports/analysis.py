@@ -109,6 +109,13 @@ def candidate_names(frame: pd.DataFrame, vary: Sequence[str] = IDENTITY) -> pd.S
     return names
 
 
+def names_by_run(frame: pd.DataFrame) -> dict[int, str]:
+    """``run_id -> candidate name`` (:func:`candidate_names`) for the runs in a metrics
+    frame."""
+    runs = frame.drop_duplicates("run_id")
+    return dict(zip(runs["run_id"].tolist(), candidate_names(runs).tolist(), strict=True))
+
+
 def tie_marks(rows: pd.DataFrame, higher: bool = True) -> pd.DataFrame:
     """``tied_group`` (1 = the best group) and ``tied_with_best`` for rows of one metric,
     grouping candidates within each task/model/budget by overlapping CIs."""

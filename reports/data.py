@@ -22,11 +22,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pandas as pd
 
 from harness.runner.matrix import point_label, swept_field
+from harness.runner.store import open_read_only
 
 DEFAULT_DB = Path("results/tunebench.db")
 ENV_VAR = "TUNEBENCH_RESULTS"
@@ -65,10 +65,7 @@ def connect(path: str | Path) -> sqlite3.Connection:
     file = Path(path).resolve()
     if not file.is_file():
         raise FileNotFoundError(f"no results database at {file}")
-    conn = sqlite3.connect(f"file:{quote(str(file))}?mode=ro", uri=True,
-                           check_same_thread=False, timeout=10)
-    conn.execute("PRAGMA query_only=ON")
-    return conn
+    return open_read_only(file, timeout=10)
 
 
 @contextmanager
@@ -209,15 +206,7 @@ def run_details(conn: sqlite3.Connection, run_id: int) -> dict[str, Any]:
 
 def run_configs(conn: sqlite3.Connection, run_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     """``run_id -> config`` (parsed JSON; ``{}`` where it is not a JSON object)."""
-    out: dict[int, dict[str, Any]] = {}
-    for run_id, text in conn.execute(
-            f"SELECT id, config_json FROM runs WHERE id IN ({_marks(run_ids)})", list(run_ids)):
-        try:
-            config = json.loads(text or "{}")
-        except ValueError:
-            config = {}
-        out[run_id] = config if isinstance(config, dict) else {}
-    return out
+    return run_json_field(conn, run_ids, "config")
 
 
 def metric_catalog(conn: sqlite3.Connection) -> pd.DataFrame:

@@ -31,9 +31,9 @@ import vl_convert
 
 from reports import data
 from reports.analysis import (
-    candidate_names,
     higher_is_better,
     metric_direction,
+    names_by_run,
     pareto_table,
 )
 from reports.charts import (
@@ -62,13 +62,6 @@ class Figure:
     title: str
     chart: alt.TopLevelMixin | None
     note: str
-
-
-def names_by_run(frame: pd.DataFrame) -> dict[int, str]:
-    """``run_id -> candidate name`` for the runs in a metrics frame (as ``reports.ui``'s
-    helper of the same name, without importing Streamlit)."""
-    runs = frame.drop_duplicates("run_id")
-    return dict(zip(runs["run_id"].tolist(), candidate_names(runs).tolist(), strict=True))
 
 
 def _named(rows: pd.DataFrame, names: dict[int, str]) -> pd.DataFrame:

@@ -22,7 +22,7 @@ import pandas as pd
 import streamlit as st
 
 from reports import data, sweep_data
-from reports.analysis import candidate_names
+from reports.analysis import names_by_run as names_by_run  # the pages call ui.names_by_run
 
 _LOCK = threading.Lock()  # one cached connection is shared by every session's thread
 SCOPE = ("task", "model", "budget", "seed")
@@ -152,12 +152,6 @@ def scoped_runs(results: Results, filters: dict[str, list[Any]], ids: str) -> pd
     for column, allowed in filters.items():
         runs = runs[runs[column].isin(allowed)]
     return runs[runs["run_id"].isin(set(results.load(ids)))]
-
-
-def names_by_run(frame: pd.DataFrame) -> dict[int, str]:
-    """``run_id -> candidate name`` for the runs in a metrics frame."""
-    runs = frame.drop_duplicates("run_id")
-    return dict(zip(runs["run_id"].tolist(), candidate_names(runs).tolist(), strict=True))
 
 
 def pick_candidates(names: dict[int, str], key: str, label: str = "candidates",

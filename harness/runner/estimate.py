@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness.runner.store import open_read_only
+
 if TYPE_CHECKING:
     from harness.runner.matrix import Cell
     from harness.runner.session import ExperimentSession
@@ -97,7 +99,7 @@ def past_timings(results: Path, setting: Setting, approaches: Iterable[str]) -> 
     if not results.is_file() or not names:
         return {}
     try:
-        connection = sqlite3.connect(f"{results.resolve().as_uri()}?mode=ro", uri=True)
+        connection = open_read_only(results, timeout=5.0)
     except sqlite3.Error:
         return {}
     try:
@@ -242,7 +244,6 @@ def cached_candidate(session: ExperimentSession, cell: Cell) -> bool:
     """Whether ``cell``'s trained candidate is already in the cache (a manifest where
     ``prepare`` looks), so it is reloaded rather than trained; compositions are not looked up
     (their key depends on the inner candidate) and count as trained."""
-    from harness.core.approach import RunContext
     from harness.train.trained import MANIFEST, TrainedApproach
 
     if session.options.retrain:
@@ -250,12 +251,7 @@ def cached_candidate(session: ExperimentSession, cell: Cell) -> bool:
     approach = session.make_approach(cell.approach, cell.point)
     if not isinstance(approach, TrainedApproach):
         return False
-    context = RunContext(
-        task=session.task_data(cell.seed), load_base=session.load_base,
-        model_name=session.base_model.name, model_version=session.base_model.version,
-        budget=session.budget, seed=cell.seed, device=session.device, run_dir=Path("."),
-        precision=session.precision,
-    )
+    context = session.run_context(session.task_data(cell.seed), cell.seed, Path("."))
     return (approach.cache_folder(context) / MANIFEST).is_file()
 
 

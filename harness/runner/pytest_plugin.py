@@ -20,7 +20,7 @@ import pytest
 
 from harness.core.approach import Candidate
 from harness.runner.matrix import Cell
-from harness.runner.progress import ProgressReporter
+from harness.runner.progress import ProgressReporter, suite_of
 from harness.runner.session import ExperimentSession, Recorder, Run, SessionOptions
 from harness.runner.store import ResultsFileError, ResultsWriteError
 
@@ -372,7 +372,7 @@ def candidate(run: Run) -> Candidate:
 @pytest.fixture
 def record(tunebench: ExperimentSession, run: Run, request: pytest.FixtureRequest) -> Recorder:
     """Records metrics and per-item examples of the current candidate into the store."""
-    suite = request.module.__name__.rpartition(".")[2].removeprefix("test_")
+    suite = suite_of(request.node.nodeid)
     return Recorder(tunebench, run, suite)
 
 

@@ -341,6 +341,16 @@ class ExperimentSession:
         return any(isinstance(part, TrainedApproach)
                    for part in getattr(approach, "parts", [approach]))
 
+    def run_context(self, data: TaskData, seed: int, run_dir: Path, **extra: Any) -> RunContext:
+        """What an approach's ``prepare`` (and ``cache_folder``) sees of this session for
+        ``data`` and ``seed``; ``extra`` sets the other fields (``log_curve``)."""
+        return RunContext(
+            task=data, load_base=self.load_base, model_name=self.base_model.name,
+            model_version=self.base_model.version, budget=self.budget, seed=seed,
+            device=self.device, precision=self.precision, run_dir=run_dir,
+            retrain=self.options.retrain, shared_base=lambda: self.shared_base, **extra,
+        )
+
     @contextmanager
     def open_run(
         self, name: str, seed: int | None = None, train_size: int | None = None,
@@ -369,14 +379,8 @@ class ExperimentSession:
                 raise ValueError(f"approach {name!r} cannot run on task {data.name!r}: {reason}")
             run_dir = self.options.results.parent / "runs" / f"{run_id}-{name}"
             run_dir.mkdir(parents=True, exist_ok=True)
-            context = RunContext(
-                task=data, load_base=self.load_base, model_name=self.base_model.name,
-                model_version=self.base_model.version, budget=self.budget,
-                seed=seed, device=self.device, precision=self.precision, run_dir=run_dir,
-                log_curve=functools.partial(self.log_curve, run_id),
-                retrain=self.options.retrain,
-                shared_base=lambda: self.shared_base,
-            )
+            context = self.run_context(data, seed, run_dir,
+                                       log_curve=functools.partial(self.log_curve, run_id))
             started = time.perf_counter()
             with peak_memory(self.device) as memory:
                 candidate = approach.prepare(context)

@@ -154,6 +154,17 @@ class ResultsWriteError(RuntimeError):
     long); it was rolled back and every earlier write is intact."""
 
 
+def open_read_only(path: Path, *, timeout: float = LOCK_WAIT) -> sqlite3.Connection:
+    """A connection that cannot write to the results file ``path`` (SQLite's ``mode=ro`` URI
+    and ``PRAGMA query_only``): for readers while a runner may be writing (the dashboard, the
+    exports, the time estimate, the MLflow mirror). ``timeout`` is how long a query waits for
+    a writer's lock."""
+    connection = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True,
+                                 check_same_thread=False, timeout=timeout)
+    connection.execute("PRAGMA query_only=ON")
+    return connection
+
+
 def check_results_file(path: Path) -> None:
     """Raise :class:`ResultsFileError` unless ``path`` is missing, empty or a tunebench results
     database of this or an older schema. Only reads: the file is left byte-for-byte as it is."""
@@ -169,8 +180,7 @@ def check_results_file(path: Path) -> None:
         raise ResultsFileError(f"{path} is not a tunebench results database (not an SQLite "
                                f"file); {what_to_do}")
     try:
-        reader = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True,
-                                 timeout=LOCK_WAIT)
+        reader = open_read_only(path)
         try:
             version = reader.execute("PRAGMA user_version").fetchone()[0]
             tables = {row[0] for row in reader.execute(
