@@ -97,10 +97,12 @@ def run_params(record: RunRecord) -> dict[str, str]:
 
 
 def run_name(record: RunRecord) -> str:
-    """``lora-seed0``, ``dpo[beta=0.3]-seed1``, ``lora-n64-seed0`` (a data-efficiency run)."""
-    size = record.config.get("train_examples")
+    """``lora-seed0``, ``dpo[beta=0.3]-seed1``, ``lora-n64-seed0`` (a data-efficiency run),
+    ``lora-noise0.2-seed0`` (a label-noise run)."""
+    size, noise = record.config.get("train_examples"), record.config.get("label_noise")
     return (f"{point_label(record.approach, record.sweep)}"
-            f"{f'-n{size}' if size is not None else ''}-seed{record.seed}")
+            f"{f'-n{size}' if size is not None else ''}"
+            f"{f'-noise{noise:g}' if noise else ''}-seed{record.seed}")
 
 
 def metric_values(name: str, metric: Mapping[str, Any]) -> dict[str, float]:

@@ -37,6 +37,7 @@ navigation = st.navigation({
         st.Page(PAGES / "latency.py", title="Latency and memory"),
         st.Page(PAGES / "examples.py", title="Examples"),
         st.Page(PAGES / "provenance.py", title="Provenance"),
+        st.Page(PAGES / "data_quality.py", title="Data check"),
     ],
 })
 st.sidebar.caption(f"results database (read-only): `{db_path()}`")

@@ -92,6 +92,20 @@ def data_efficiency_chart(frame: pd.DataFrame) -> alt.LayerChart:
     return alt.layer(band, line).properties(title="data efficiency", height=340)
 
 
+def noise_robustness_chart(frame: pd.DataFrame) -> alt.LayerChart:
+    """Accuracy against the share of corrupted training answers (``label_noise``), one line
+    per candidate, CIs as bands."""
+    data = _with_ci(frame)
+    x = alt.X("label_noise:Q", axis=alt.Axis(format="%"), title="corrupted training answers")
+    base = alt.Chart(data).encode(x=x, color=CANDIDATE)
+    band = base.mark_area(opacity=0.15).encode(y="ci_low:Q", y2="ci_high:Q")
+    line = base.mark_line(point=True).encode(
+        y=alt.Y("value:Q", title="accuracy"),
+        tooltip=["candidate:N", alt.Tooltip("label_noise:Q", format=".0%"),
+                 alt.Tooltip("value:Q", format=".3f")])
+    return alt.layer(band, line).properties(title="label-noise robustness", height=340)
+
+
 def latency_distribution_chart(samples: pd.DataFrame) -> alt.Chart:
     """Per-request latency distribution per candidate (box plot)."""
     return alt.Chart(samples).mark_boxplot(extent="min-max").encode(

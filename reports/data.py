@@ -27,6 +27,7 @@ import pandas as pd
 
 from harness.runner.matrix import point_label, swept_field
 from harness.runner.store import open_read_only
+from harness.runner.summary import SIDE_RUN_FIELDS
 
 DEFAULT_DB = Path("results/tunebench.db")
 ENV_VAR = "TUNEBENCH_RESULTS"
@@ -35,15 +36,19 @@ FILL_HINT = ("make bench", "pytest suites/ --approach=zero-shot,few-shot --task=
 
 _TRAIN_N = ("CASE WHEN json_valid(r.config_json) "
             "THEN json_extract(r.config_json, '$.train_examples') END")
+_NOISE = ("CASE WHEN json_valid(r.config_json) "
+          "THEN json_extract(r.config_json, '$.label_noise') END")
+_MAIN_RUN = f"({_TRAIN_N} IS NULL AND {_NOISE} IS NULL)"
+"""A run that is no side run (:data:`harness.runner.summary.SIDE_RUN_FIELDS`)."""
 _RUN_COLUMNS = (
     "r.approach, r.task, r.model, r.seed, r.budget, r.status, r.config_hash, "
-    f"{_TRAIN_N} AS train_examples, "
-    f"CASE WHEN {_TRAIN_N} IS NULL THEN r.approach "
-    f"ELSE r.approach || ' (n=' || {_TRAIN_N} || ')' END AS label"
+    f"{_TRAIN_N} AS train_examples, {_NOISE} AS label_noise, "
+    f"r.approach || COALESCE(' (n=' || {_TRAIN_N} || ')', '') "
+    f"|| COALESCE(' (noise=' || {_NOISE} || ')', '') AS label"
 )
-"""Run columns joined onto metric rows; ``label`` names data-efficiency side runs
-("lora (n=64)") the way ``harness.runner.summary`` does, and :func:`_point_labels` then names
-sweep points by their point ("dpo[beta=0.3]")."""
+"""Run columns joined onto metric rows; ``label`` names side runs ("lora (n=64)",
+"lora (noise=0.2)") the way ``harness.runner.summary`` does, and :func:`_point_labels` then
+names sweep points by their point ("dpo[beta=0.3]")."""
 _LATEST = ("SELECT MAX(id) FROM runs GROUP BY approach, task, model, seed, budget, "
            "config_hash")
 
@@ -408,12 +413,24 @@ def latency_samples(
     return pd.concat(parts, ignore_index=True)
 
 
+def main_runs(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``frame`` (runs or metric rows) that are not side runs: no training
+    examples count (``--data-sizes``) and no label-noise share (``--label-noise``) in their
+    config (:data:`harness.runner.summary.SIDE_RUN_FIELDS`)."""
+    keep = pd.Series(True, index=frame.index)
+    for column in SIDE_RUN_FIELDS:
+        if column in frame:
+            keep &= frame[column].isna()
+    return frame[keep]
+
+
 def finished_candidates(conn: sqlite3.Connection) -> pd.DataFrame:
     """The latest finished run of every candidate (approach/task/model/seed/budget/config, as
-    the leaderboard tells them apart), without data-efficiency side runs; ``runs`` columns,
-    oldest first. Used by the exports (``reports.lmeval_json``, ``reports.model_card``)."""
-    every = runs(conn)
-    finished = every[(every["status"] == "finished") & every["train_examples"].isna()]
+    the leaderboard tells them apart), without side runs (:func:`main_runs`); ``runs``
+    columns, oldest first. Used by the exports (``reports.lmeval_json``,
+    ``reports.model_card``)."""
+    every = main_runs(runs(conn))
+    finished = every[every["status"] == "finished"]
     keys = ["approach", "task", "model", "seed", "budget", "config_hash"]
     latest = finished.sort_values("run_id").drop_duplicates(keys, keep="last")  # MAX(id)
     return latest.sort_values(["started_at", "run_id"]).reset_index(drop=True)
@@ -444,3 +461,26 @@ class NoTrainedCandidates(LookupError):
     """The results database has runs, but none trained a candidate folder (the model-card
     export's error; here so the command line need not import the trainer's code to catch it)."""
 
+
+
+DATA_FINDING_COLUMNS = ["task", "data_hash", "session", "split", "name", "count", "value",
+                        "summary", "rows_json", "recorded_at"]
+
+
+def data_findings(conn: sqlite3.Connection) -> pd.DataFrame:
+    """The data check's findings (``data_findings``, ``harness.data.quality``) of the latest
+    session that checked each task's data (task and data hash), newest data first, in the
+    order recorded. Empty for a results file older than the table (schema 4 and before); a
+    file of no tunebench schema lacking it is an error, like any missing table."""
+    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                          "name = 'data_findings'").fetchone()
+    if not exists:
+        if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+            raise sqlite3.DatabaseError("no such table: data_findings")
+        return pd.DataFrame(columns=DATA_FINDING_COLUMNS)
+    return _frame(conn, (
+        f"SELECT {', '.join(DATA_FINDING_COLUMNS)} FROM data_findings f WHERE session = ("
+        "SELECT g.session FROM data_findings g WHERE g.task = f.task AND g.data_hash = "
+        "f.data_hash ORDER BY g.recorded_at DESC, g.id DESC LIMIT 1) "
+        "ORDER BY (SELECT MAX(h.recorded_at) FROM data_findings h WHERE h.task = f.task AND "
+        "h.data_hash = f.data_hash) DESC, id"))

@@ -32,6 +32,7 @@ import pandas as pd
 
 from harness.core.kinds import KIND_LABELS, KINDS
 from reports.analysis import candidate_names, catalogue, control_approaches, fmt
+from reports.data import main_runs
 from reports.decision_table import LABELS, UNKNOWN, decision_table, kind_of, kind_rank, measured
 from reports.requirements import Exclusion, Requirements
 from reports.rule import (
@@ -281,12 +282,11 @@ def report(long: pd.DataFrame, configs: Mapping[int, Mapping[str, Any]] | None =
            margin: float = DEFAULT_MARGIN, alpha: float = DEFAULT_ALPHA,
            ) -> tuple[pd.DataFrame, Recommendation | None, str | None]:
     """The decision table, the recommendation and the headline metric for the metric rows
-    of one task's candidates (data-efficiency side runs and control approaches are left
-    out). ``items`` loads the
-    per-item rows the paired test needs; without it every candidate falls back to CI
-    overlap (and the recommendation says so)."""
+    of one task's candidates (side runs, ``reports.data.main_runs``, and control approaches
+    are left out). ``items`` loads the per-item rows the paired test needs; without it every
+    candidate falls back to CI overlap (and the recommendation says so)."""
     check_settings(margin, alpha)
-    main = long[long["train_examples"].isna()] if "train_examples" in long else long
+    main = main_runs(long)
     main = main[~main["approach"].isin(control_approaches())]  # never a candidate to pick
     if main.empty:
         return pd.DataFrame(), None, None

@@ -119,6 +119,22 @@ def decision_part(found: Recommendation | None, requirements: Requirements
     return found.sentence, notes, [] if table is None else [(caption, table)]
 
 
+def data_check_tables(conn: sqlite3.Connection, task: str) -> list[tuple[str, pd.DataFrame]]:
+    """The data check's findings on the task's most recently checked data (``data_findings``),
+    as one captioned table; none if its data was never checked."""
+    found = data.data_findings(conn)
+    found = found[found["task"] == task]
+    if found.empty:
+        return []
+    latest = found[found["data_hash"] == found["data_hash"].iloc[0]]
+    table = latest[["name", "count", "value", "summary"]].copy()
+    table["value"] = table["value"].map(lambda v: "" if pd.isna(v) else f"{v:.3g}")
+    caption = (f"Data check (data {latest['data_hash'].iloc[0][:12]}): what to review in the "
+               "task's data, lower is better; the example rows are on the dashboard's Data "
+               "check page.")
+    return [(caption, table.astype(str))]
+
+
 def sections(conn: sqlite3.Connection, *, requirements: Requirements | None = None,
              margin: float = DEFAULT_MARGIN, alpha: float = DEFAULT_ALPHA,
              charts: bool = True) -> list[Section]:
@@ -129,7 +145,7 @@ def sections(conn: sqlite3.Connection, *, requirements: Requirements | None = No
     out = []
     for task in data.filter_options(conn)["task"]:
         long = data.metrics(conn, filters={"task": [task]})
-        long = long[long["train_examples"].isna()]
+        long = data.main_runs(long)
         if long.empty:
             continue
         board, chosen = leaderboard_cells(long)
@@ -151,6 +167,7 @@ def sections(conn: sqlite3.Connection, *, requirements: Requirements | None = No
         section.recommendation, section.notes, section.tables = decision_part(
             found, requirements)
         section.tables.append(("What was measured, per aspect.", table.astype(str)))
+        section.tables += data_check_tables(conn, task)
         section.charts_title = (f"Charts (model {latest['model']}, budget {latest['budget']}, "
                                 f"seed {latest['seed']}, as the decision report)")
         if charts:

@@ -17,8 +17,8 @@ import pandas as pd
 from harness.runner.matrix import point_label, swept_field, value_text
 from reports.data import (
     _LATEST,
+    _MAIN_RUN,
     _RUN_COLUMNS,
-    _TRAIN_N,
     _frame,
     _newer_columns,
     _point_labels,
@@ -45,8 +45,8 @@ def sweep_runs(
     conn: sqlite3.Connection, *, filters: Mapping[str, Sequence[Any]] | None = None,
     latest_only: bool = True,
 ) -> pd.DataFrame:
-    """The finished sweep points (runs whose ``sweep_json`` is not empty; data-efficiency side
-    runs left out), one row each.
+    """The finished sweep points (runs whose ``sweep_json`` is not empty; side runs of
+    ``--data-sizes`` and ``--label-noise`` left out), one row each.
 
     Runs of one approach/task/model/budget over the same swept fields form one sweep, named
     ``sweep`` (``dpo[beta]``, :func:`sweep_name`); ``fields`` are its swept fields, comma-joined
@@ -55,7 +55,7 @@ def sweep_runs(
     model, budget and sweep, then by the swept values (numerically), then by seed.
     """
     clauses, params = _run_filters(filters)
-    clauses += ["r.status = 'finished'", _swept(conn), f"{_TRAIN_N} IS NULL"]
+    clauses += ["r.status = 'finished'", _swept(conn), _MAIN_RUN]
     if latest_only:
         clauses.append(f"r.id IN ({_LATEST})")
     runs = _point_labels(_frame(conn, (

@@ -5,18 +5,32 @@
 - Train vs eval accuracy on equal-size samples: a large gap means memorisation.
 - ``--data-sizes 64,256,1024`` trains the approach again at each size and records accuracy
   against the number of training examples ("how many examples do I need?").
+- ``--label-noise 0.1,0.2,0.4`` prepares the approach again with that share of its training
+  answers corrupted (``harness.data.noise``; eval stays clean) and records accuracy and the
+  paired drop against the clean candidate on the same eval items ("how much do bad labels
+  hurt?"). Every approach runs: few-shot's demonstrations come from the corrupted split, and
+  zero-shot's flat line is measured, not assumed. Each noisy candidate also looks for the
+  corrupted items (``harness.measure.label_issues``, confident learning): the precision and
+  recall of what it flags, against the injected noise, say how far "which of my examples
+  look wrong?" can be trusted.
 """
+
+import warnings
 
 import pytest
 
-from harness.measure.compare import unpaired_difference
+from harness.data.noise import corrupted_ids
+from harness.measure.compare import compare_by_id, unpaired_difference
 from harness.measure.evaluate import score_primary
+from harness.measure.label_issues import detection_hits, find_suspect_labels
 from harness.measure.metrics import accuracy
 from harness.measure.overfitting import VERDICT_CODES, VERDICT_RULE, read_curves
 from harness.runner.session import Recorder
 
 GAP_ITEMS = 100
 """Items per split for the train/eval accuracy gap (fewer if a split is smaller)."""
+SUSPECTS_SHOWN = 50
+"""Flagged training items stored per noisy run, least likely first."""
 
 
 def last_stage(points):
@@ -103,3 +117,72 @@ def test_data_efficiency(cell, tunebench, task, record):
 
     assert [trained for _, trained, _ in points] == sorted(sizes)
     assert all(0 <= acc.value <= 1 and acc.low <= acc.value <= acc.high for *_, acc in points)
+
+
+def noise_label(share):
+    """A noise share as metric names carry it: ``0.1``, ``0``."""
+    return f"{share:g}"
+
+
+def record_detection(record, noisy, data, share, seed, in_sample):
+    """How well the noisy candidate's suspect labels (:mod:`harness.measure.label_issues`)
+    find the answers that were corrupted: precision and recall against the injected noise."""
+    try:
+        suspects = find_suspect_labels(noisy.candidate, data.train)
+    except ValueError as error:  # e.g. too few items of a label for confident learning
+        warnings.warn(f"noisy-label detector not scored at noise {share:g}: {error}",
+                      stacklevel=2)
+        return
+    precision_hits, recall_hits = detection_hits(suspects, data.train)
+    name, extra = noise_label(share), {"label_noise": share, "flagged": len(suspects),
+                                       "run_id": noisy.id, "in_sample": in_sample}
+    if precision_hits:
+        record.metric(f"noise_detection_precision[{name}]",
+                      accuracy(precision_hits, seed=seed), **extra)
+    if recall_hits:
+        record.metric(f"noise_detection_recall[{name}]", accuracy(recall_hits, seed=seed),
+                      **extra)
+    corrupted = set(corrupted_ids(data))  # "correct": the flag points at an injected error
+    Recorder(record.session, noisy, "data_quality").examples(
+        [s.row() | {"correct": s.item_id in corrupted} for s in suspects[:SUSPECTS_SHOWN]],
+        part="suspect_labels")
+
+
+def test_noise_robustness(cell, run, tunebench, task, task_data, record):
+    shares = sorted({share for share in tunebench.options.label_noise if share > 0})
+    if not shares:
+        pytest.skip("pass --label-noise 0.1,0.2,0.4 to measure accuracy against the share of "
+                    "corrupted training answers")
+    clean_rows = score_primary(run.candidate, task, task_data.eval, cache=run.scored)
+    clean = {r["item_id"]: bool(r["correct"]) for r in clean_rows}
+    record.metric("noise_robustness[0]", accuracy(list(clean.values()), seed=cell.seed),
+                  label_noise=0.0, corrupted=0, run_id=run.id)
+    drops = []
+    for share in shares:
+        with tunebench.open_run(cell.approach, cell.seed, label_noise=share,
+                                point=cell.point) as noisy:
+            data = tunebench.task_data(cell.seed, label_noise=share)
+            rows = score_primary(noisy.candidate, task, data.eval)
+            acc = accuracy([r["correct"] for r in rows], seed=cell.seed)
+            comparison = compare_by_id(clean, {r["item_id"]: bool(r["correct"]) for r in rows},
+                                       seed=cell.seed)
+            corrupted = len(corrupted_ids(data))
+            side = Recorder(tunebench, noisy, "accuracy")
+            side.metric("primary_accuracy", acc)
+            side.examples(rows, part="choice" if all(e.choices for e in data.eval)
+                          else "generation")  # per item: approaches compare paired at p
+            name = noise_label(share)
+            record.metric(f"noise_robustness[{name}]", acc, label_noise=share,
+                          corrupted=corrupted, run_id=noisy.id)
+            record.metric(f"noise_drop[{name}]", comparison.delta, label_noise=share,
+                          corrupted=corrupted, fixed=comparison.fixed,
+                          broken=comparison.broken, p_value=comparison.p_value, run_id=noisy.id)
+            record_detection(record, noisy, data, share, cell.seed, tunebench.trains(
+                cell.approach))
+            drops.append((share, corrupted, len(data.train), acc, comparison))
+
+    assert all(corrupted == round(share * n) for share, corrupted, n, *_ in drops)
+    for *_, acc, comparison in drops:
+        assert comparison.n == len(clean)
+        assert abs(comparison.delta.value - (acc.value - sum(clean.values()) / len(clean))) < 1e-9
+        assert comparison.delta.low <= comparison.delta.value <= comparison.delta.high

@@ -17,7 +17,7 @@ from reports.sample import write_sample
 
 APP = Path(__file__).resolve().parent.parent / "reports" / "app.py"
 PAGES = ["leaderboard", "pareto", "sweeps", "decision", "curves", "forgetting", "latency",
-         "examples", "provenance"]
+         "examples", "provenance", "data_quality"]
 
 
 @pytest.fixture(scope="module")
@@ -181,6 +181,72 @@ def test_provenance(monkeypatch, sample_db):
     runs = app.dataframe[0].value
     assert runs.loc[runs["stale"], "code_version"].tolist() == ["git:0ld0001"]
     assert "RuntimeError: out of memory" in runs["error"].fillna("").str.cat()
+
+
+def test_data_check(monkeypatch, tmp_path):
+    """Findings of the data check alone (no run yet): the table, and each finding's rows."""
+    from harness.data.quality import cheap_findings, store_findings
+    from harness.tasks.base import Example, TaskData
+
+    def item(line: int, text: str, answer: str) -> Example:
+        return Example(f"i{line}", ({"role": "user", "content": text},), answer,
+                       meta={"source": f"mine.jsonl:{line}"})
+
+    train = [item(k, f"question number {k} about topic {k * 7}", "a b") for k in range(1, 9)]
+    train += [item(9, "Question number 1 about topic 7!", "a b")]
+    data = TaskData("mine", train, [], [item(20, "what else is there", "c")])
+    store = Store(tmp_path / "checked.db")
+    store_findings(store, "s1", data, cheap_findings(data))
+    store.close()
+    app = open_page(monkeypatch, tmp_path / "checked.db", "data_quality")
+    table = app.dataframe[0].value.set_index("name")
+    assert table.loc["duplicate_items", "count"] == 1
+    assert table.loc["near_duplicates", "count"] == 0
+    assert "**1 of 6 findings** to review" in texts(app)
+    assert [e.label for e in app.expander] == ["duplicate_items: 1"]
+    rows = app.dataframe[1].value
+    assert rows["source"].tolist() == ["mine.jsonl:9"] and rows["matches"][0] == "mine.jsonl:1"
+
+
+def test_data_check_shows_each_candidates_suspect_labels(monkeypatch, tmp_path):
+    """Per candidate: how many answers it finds unlikely, their rows with file:line, and the
+    detector's precision and recall against injected label noise."""
+    from harness.data.quality import cheap_findings, store_findings
+    from harness.tasks.base import Example, TaskData
+
+    train = [Example(f"i{k}", ({"role": "user", "content": f"item {k} text {k * 3}"},), "a",
+                     meta={"source": f"mine.jsonl:{k}"}) for k in range(1, 6)]
+    store = Store(tmp_path / "suspect.db")
+    store_findings(store, "s1", TaskData("mine", train, [], []), cheap_findings(
+        TaskData("mine", train, [], [])))
+    run = store.start_run(RunRecord(
+        session="s1", approach="zero-shot", task="mine", model="m", seed=0, budget="quick",
+        config={}, config_hash="c", data_hash="d", model_version="v", code_version="git:x",
+        packages={}, device="cpu", kind="prompting"))
+    store.add_metric(run, "data_quality", "suspect_labels", 2, higher_is_better=None,
+                     extra={"scored": 5, "in_sample": False})
+    store.add_metric(run, "overfitting", "noise_detection_recall[0.2]", 0.5, low=0.1,
+                     high=0.9, n=2, higher_is_better=True, extra={"label_noise": 0.2,
+                                                                  "flagged": 3})
+    store.add_examples(run, "data_quality.suspect_labels", [
+        {"item_id": f"i{k}", "prompt": f"item {k}", "prediction": "b", "reference": "a",
+         "correct": None, "score": 0.1 * k, "extra": {"source": f"mine.jsonl:{k}"}}
+        for k in (4, 2)])
+    store.finish_run(run, "finished")
+    store.close()
+    app = open_page(monkeypatch, tmp_path / "suspect.db", "data_quality")
+    assert not app.exception, [e.value for e in app.exception]
+    tables = [d.value for d in app.dataframe]
+    flagged = next(t for t in tables if "flagged" in t.columns and "scored" in t.columns)
+    assert flagged.to_dict("records") == [{"candidate": "zero-shot", "flagged": 2, "scored": 5,
+                                           "in-sample": False}]
+    rows = next(t for t in tables if "given" in t.columns)
+    assert rows["source"].tolist() == ["mine.jsonl:4", "mine.jsonl:2"]
+    detection = next(t for t in tables if "measure" in t.columns)
+    assert detection.to_dict("records")[0] == {
+        "candidate": "zero-shot", "noise": 0.2, "measure": "recall", "value": 0.5,
+        "ci_low": 0.1, "ci_high": 0.9, "n": 2, "flagged": 3}
+    assert "zero-shot: 2 least likely answers" in [e.label for e in app.expander]
 
 
 @pytest.mark.parametrize("page", PAGES)

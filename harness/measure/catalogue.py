@@ -89,8 +89,21 @@ BUILTIN: tuple[Metric, ...] = (
     _share("refused", "share of replies that refuse to answer", higher=None),
     _ms("retrieval_ms", "mean time per request spent retrieving passages"),
     _ms("model_ms", "mean time per request spent in the model (end to end minus phases)"),
-    _share("primary_accuracy", "the task's accuracy of a data-efficiency side run"),
+    _share("primary_accuracy", "the task's accuracy of a side run (--data-sizes, "
+           "--label-noise)"),
     _share("data_efficiency", "accuracy when trained on [n] examples"),
+    _share("noise_robustness", "accuracy when [p] of training answers are corrupted"),
+    Metric("noise_drop", True, "share", "paired accuracy change when [p] of training answers "
+           "are corrupted (noisy minus clean, same eval items; negative: hurt by bad labels)"),
+    _share("noise_detection_precision", "share of the training items the candidate flags as "
+           "mislabelled that were corrupted, when [p] of training answers are corrupted"),
+    _share("noise_detection_recall", "share of the corrupted training items the candidate "
+           "flags as mislabelled, when [p] of training answers are corrupted"),
+    # data-quality suite (per candidate)
+    Metric("suspect_labels", None, "count", "training items whose given answer the candidate "
+           "finds least likely (confident learning, Northcutt et al. 2021): labels to review"),
+    _share("suspect_label_share", "share of training items flagged as suspect labels",
+           higher=None),
     # retrieval suite
     _share("recall_at_k", "share of a question's gold passages among the k retrieved",
            headline=6),

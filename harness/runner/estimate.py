@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.runner.store import open_read_only
+from harness.runner.summary import SIDE_RUN_FIELDS
 
 if TYPE_CHECKING:
     from harness.runner.matrix import Cell
@@ -122,7 +123,7 @@ def _read_timings(connection: sqlite3.Connection, setting: Setting,
     ).fetchall()
     runs: dict[str, list[tuple[int, str, float, dict]]] = {}
     for run_id, session, approach, started, _, info_json, config_json in rows:
-        if "train_examples" in json.loads(config_json):  # a data-size curve's extra run
+        if SIDE_RUN_FIELDS & json.loads(config_json).keys():  # a curve's extra run
             continue
         info = json.loads(info_json)
         if isinstance(info.get("prepare_seconds"), (int, float)) and (

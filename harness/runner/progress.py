@@ -317,10 +317,15 @@ class ProgressReporter:
     @hookimpl
     def on_run_started(self, run_id: int, record: Any) -> None:
         cell = self.current_cell
-        if self.open_runs:  # a run inside a test (e.g. --data-sizes): name its size
+        if self.open_runs:  # a run inside a test (--data-sizes, --label-noise): name its data
             size = record.config.get("train_examples")
-            label = f"{cell} @ {size} examples" if size is not None else cell
-            self.open_runs[run_id] = label or record.approach
+            noise = record.config.get("label_noise")
+            label = cell or record.approach
+            if size is not None:
+                label += f" @ {size} examples"
+            if noise is not None:
+                label += f" @ {noise * 100:g}% noisy labels"
+            self.open_runs[run_id] = label
             self.phase(self.open_runs[run_id], "preparing")
             return
         self.open_runs[run_id] = cell or record.approach

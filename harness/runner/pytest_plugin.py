@@ -25,6 +25,7 @@ from harness.runner.session import ExperimentSession, Recorder, Run, SessionOpti
 from harness.runner.store import ResultsFileError, ResultsWriteError
 
 STASH = pytest.StashKey[ExperimentSession]()
+DATA_CHECK = pytest.StashKey[list[str]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -77,6 +78,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--data-sizes", default="", metavar="N,N,...",
         help="data-efficiency curve: train each training approach again on this many "
         "examples (e.g. 64,256,1024) and record accuracy against size.",
+    )
+    group.addoption(
+        "--label-noise", default="", metavar="P,P,...",
+        help="label-noise robustness curve: prepare each approach again with this share of "
+        "its training answers corrupted, seeded (e.g. 0.1,0.2,0.4; each in [0, 1); eval "
+        "data stays clean) and record accuracy and the paired drop against noise.",
     )
     group.addoption(
         "--forgetting-tasks", action="append", default=[], metavar="TASKS",
@@ -186,6 +193,19 @@ def _integers(text: str, option: str) -> list[int]:
         ) from None
 
 
+def _shares(text: str, option: str) -> list[float]:
+    try:
+        shares = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise pytest.UsageError(
+            f"{option}={text}: give comma-separated shares, e.g. {option}=0.1,0.2,0.4") from None
+    wrong = [share for share in shares if not 0 <= share < 1]
+    if wrong:
+        raise pytest.UsageError(f"{option}: {wrong[0]:g} is not a share in [0, 1); give the "
+                                f"share of training answers to corrupt, e.g. {option}=0.1,0.2")
+    return shares
+
+
 def _task_shorthands(config: pytest.Config) -> list[str]:
     """``--columns`` and ``--label-names`` as the ``--set task.NAME=...`` items they stand for;
     giving one both ways is a usage error (neither silently wins)."""
@@ -218,6 +238,7 @@ def pytest_configure(config: pytest.Config) -> None:
         retrain=config.getoption("retrain"),
         seeds=_integers(config.getoption("seeds"), "--seeds"),
         data_sizes=sizes,
+        label_noise=_shares(config.getoption("label_noise"), "--label-noise"),
         forgetting_tasks=[t.strip() for v in config.getoption("forgetting_tasks")
                           for t in v.split(",") if t.strip()],
         price_per_hour=config.getoption("price_per_hour"),
@@ -356,6 +377,13 @@ def task_data(tunebench: ExperimentSession, run_seed: int) -> Any:
 
 
 @pytest.fixture(scope="session")
+def session_data(tunebench: ExperimentSession) -> Any:
+    """All of the task's data for the session's seed, no split cut to the budget: what tests
+    of no matrix cell read (the data check, ``suites/test_data_quality.py``)."""
+    return tunebench.full_task_data()
+
+
+@pytest.fixture(scope="session")
 def run(tunebench: ExperimentSession, cell: Cell) -> Iterator[Run]:
     """One cell's run: its candidate is prepared once and the run closed with a status."""
     with tunebench.open_run(cell.approach, cell.seed, point=cell.point,
@@ -422,6 +450,45 @@ def pytest_exception_interact(node: pytest.Item, call: pytest.CallInfo[Any],
         experiment = node.config.stash.get(STASH, None)
         if experiment is not None:
             experiment.interrupted = True
+
+
+def data_check_lines(config: pytest.Config) -> list[str]:
+    """The data check at the start of a session on a user's data file (``--task=PATH``), once:
+    the checks that need no tokenizer (``harness.data.quality.cheap_findings``) on all of its
+    data, stored, and the lines the session header shows. Nothing for built-in tasks, in a
+    cell worker of an executor, or with ``--collect-only``."""
+    if DATA_CHECK in config.stash:
+        return config.stash[DATA_CHECK]
+    from harness.data.quality import cheap_findings, header_lines, store_findings
+    from harness.tasks.data_file import DataFileTask
+
+    session = config.stash.get(STASH, None)
+    lines: list[str] = []
+    if (session is not None and isinstance(session.task, DataFileTask)
+            and cell_worker(config) is None and not config.option.collectonly):
+        data = session.full_task_data()
+        findings = cheap_findings(data)
+        lines = header_lines(findings, session.options.task)
+        try:
+            store_findings(session.store, session.options.session, data, findings)
+        except ResultsWriteError as error:
+            lines.append(f"  (not stored: {error})")
+    config.stash[DATA_CHECK] = lines
+    return lines
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return data_check_lines(config)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """With ``-q`` pytest shows no header: the data check's lines are written anyway."""
+    config = session.config
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and (config.get_verbosity() < 0 or config.option.no_header):
+        for line in data_check_lines(config):
+            reporter.write_line(line)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

@@ -19,6 +19,7 @@ from harness.core import plugins
 from harness.core.approach import BUDGETS, Approach, Budget, Candidate, RunContext
 from harness.core.compose import check_composition, make_approach, split_name
 from harness.core.overrides import build_config, parse_overrides
+from harness.data.noise import corrupt_answers
 from harness.measure.metrics import Estimate
 from harness.models.hardware import Precision, resolve_device, resolve_precision
 from harness.models.loading import BaseModelSpec, load_model, resolve_model
@@ -49,6 +50,9 @@ class SessionOptions:
     """Several seeds (``--seeds 0,1,2``): every approach runs once per seed; empty = ``seed``."""
     data_sizes: list[int] = field(default_factory=list)
     """Training-set sizes for the data-efficiency curve (``--data-sizes 64,256``)."""
+    label_noise: list[float] = field(default_factory=list)
+    """Shares of training answers corrupted for the robustness curve (``--label-noise 0.1,0.2``,
+    :func:`harness.data.noise.corrupt_answers`)."""
     forgetting_tasks: list[str] = field(default_factory=list)
     """lm-eval task names or YAML paths used as forgetting probes besides ``general``."""
     forgetting_mode: str = "both"
@@ -228,10 +232,19 @@ class ExperimentSession:
             raise ValueError(f"cell {cell.id} is not in this session's matrix")
         self.__dict__["cells"] = [cell]  # replaces the cached property's value
 
-    def task_data(self, seed: int | None = None, train_size: int | None = None) -> TaskData:
+    def task_data(self, seed: int | None = None, train_size: int | None = None,
+                  label_noise: float = 0.0) -> TaskData:
         """The task's splits for ``seed`` cut to the budget; ``train_size`` replaces the
-        budget's number of training examples (the data-efficiency curve)."""
-        return self._task_data(self.options.seed if seed is None else seed, train_size)
+        budget's number of training examples (the data-efficiency curve); ``label_noise``
+        corrupts that share of the training answers (the robustness curve)."""
+        seed = self.options.seed if seed is None else seed
+        if not label_noise:
+            return self._task_data(seed, train_size)
+        return self._noisy_task_data(seed, train_size, label_noise)
+
+    @functools.cache  # noqa: B019 - one session object per process
+    def _noisy_task_data(self, seed: int, train_size: int | None, share: float) -> TaskData:
+        return corrupt_answers(self._task_data(seed, train_size), share, seed)
 
     @functools.cache  # noqa: B019 - one session object per process
     def _task_data(self, seed: int, train_size: int | None) -> TaskData:
@@ -242,6 +255,11 @@ class ExperimentSession:
             raise ValueError(f"--data-sizes asks for {train_size} training examples; task "
                              f"{data.name!r} has {len(data.train)}")
         return data.subset(train, budget.validation_examples, budget.eval_examples)
+
+    def full_task_data(self, seed: int | None = None) -> TaskData:
+        """All of the task's data for ``seed`` (default: the session's), no split cut to the
+        budget: what the data check (``suites/test_data_quality.py``) reads."""
+        return self._full_task_data(self.options.seed if seed is None else seed)
 
     @functools.cache  # noqa: B019 - one session object per process
     def _full_task_data(self, seed: int) -> TaskData:
@@ -289,13 +307,16 @@ class ExperimentSession:
             cls, {**self.overrides.get(cls.name, {}), **swept.get(cls.name, {})}))
 
     def run_record(self, name: str, seed: int, train_size: int | None = None,
-                   point: tuple[tuple[str, Any], ...] = ()) -> RunRecord:
+                   point: tuple[tuple[str, Any], ...] = (),
+                   label_noise: float = 0.0) -> RunRecord:
         """How a run of ``name`` (at sweep ``point``) is described in the store."""
         approach = self.make_approach(name, point)
-        data = self.task_data(seed, train_size)
+        data = self.task_data(seed, train_size, label_noise)
         config = approach.config_dict()
         if train_size is not None:
             config = {**config, "train_examples": train_size}
+        if label_noise:
+            config = {**config, "label_noise": label_noise}
         return RunRecord(
             session=self.options.session, approach=name, task=data.name,
             model=self.base_model.name, seed=seed, budget=self.budget.name,
@@ -316,8 +337,8 @@ class ExperimentSession:
             "model": record.model_version, "code": record.code_version,
             "sources": source_hash(), "seed": cell.seed, "precision": record.precision,
             "device": record.device, "tests": sorted(tests),
-            "measure": [options.data_sizes, options.forgetting_tasks, options.forgetting_mode,
-                        options.probe_answers, options.price_per_hour],
+            "measure": [options.data_sizes, options.label_noise, options.forgetting_tasks,
+                        options.forgetting_mode, options.probe_answers, options.price_per_hour],
         })
 
     def cell_hash_of(self, cell: Cell) -> str:
@@ -355,17 +376,19 @@ class ExperimentSession:
     def open_run(
         self, name: str, seed: int | None = None, train_size: int | None = None,
         point: tuple[tuple[str, Any], ...] = (), cell_hash: str | None = None,
+        label_noise: float = 0.0,
     ) -> Iterator[Run]:
         """Prepare ``name``'s candidate inside a run that always ends with a status.
 
         ``train_size`` trains on that many examples instead of the budget's (recorded in the
-        run's config as ``train_examples``); ``point`` is the sweep point of the run's cell.
-        ``cell_hash`` is stored when the run finishes without a failed test of its cell, so
-        ``--resume`` can find it."""
+        run's config as ``train_examples``); ``label_noise`` trains on that share of training
+        answers corrupted (recorded as ``label_noise``); ``point`` is the sweep point of the
+        run's cell. ``cell_hash`` is stored when the run finishes without a failed test of its
+        cell, so ``--resume`` can find it."""
         seed = self.options.seed if seed is None else seed
         approach = self.make_approach(name, point)
-        data = self.task_data(seed, train_size)
-        record = self.run_record(name, seed, train_size, point)
+        data = self.task_data(seed, train_size, label_noise)
+        record = self.run_record(name, seed, train_size, point, label_noise)
         run_id = self.store.start_run(record)
         self.run_ids.append(run_id)
         plugins.pm.hook.on_run_started(run_id=run_id, record=record)

@@ -1,7 +1,9 @@
 """The results store: one SQLite file (stdlib ``sqlite3``, WAL), one transaction per write.
 
 Tables: ``runs`` (one candidate measured in one session, with its provenance and status),
-``metrics`` (value, CI, n), ``examples`` (per-item predictions) and ``curves`` (training loss).
+``metrics`` (value, CI, n), ``examples`` (per-item predictions), ``curves`` (training loss)
+and ``data_findings`` (what the data check, ``harness.data.quality``, found in a task's data:
+one row per session, data hash and finding; it belongs to no run).
 Every write commits on its own, so a crash or Ctrl-C loses at most the write in flight; a run
 whose process died is found on the next open (its pid is gone) and marked ``interrupted``.
 The dashboard only reads; it opens the file with ``mode=ro``.
@@ -29,12 +31,29 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
+DATA_FINDINGS = """
+CREATE TABLE IF NOT EXISTS data_findings (
+    id INTEGER PRIMARY KEY,
+    session TEXT NOT NULL,
+    task TEXT NOT NULL,
+    data_hash TEXT NOT NULL,
+    split TEXT NOT NULL,
+    name TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    value REAL,
+    summary TEXT NOT NULL,
+    rows_json TEXT NOT NULL DEFAULT '[]',
+    recorded_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS data_findings_task ON data_findings(task, data_hash);
+"""
 MIGRATIONS = {
     2: "ALTER TABLE runs ADD COLUMN precision TEXT NOT NULL DEFAULT 'fp32';",
     3: "ALTER TABLE runs ADD COLUMN kind TEXT;",
     4: "ALTER TABLE runs ADD COLUMN sweep_json TEXT NOT NULL DEFAULT '{}'; "
        "ALTER TABLE runs ADD COLUMN cell_hash TEXT;",
+    5: DATA_FINDINGS,
 }
 """Statements that bring a database of version ``n - 1`` to version ``n``."""
 
@@ -103,7 +122,7 @@ CREATE TABLE IF NOT EXISTS curves (
 CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id);
 CREATE INDEX IF NOT EXISTS examples_run ON examples(run_id, suite);
 CREATE INDEX IF NOT EXISTS curves_run ON curves(run_id);
-"""
+""" + DATA_FINDINGS
 
 
 @dataclass(frozen=True)
@@ -386,6 +405,24 @@ class Store:
             db.executemany(
                 "INSERT INTO curves (run_id, step, split, name, value) VALUES (?,?,?,?,?)",
                 [(run_id, *point) for point in points],
+            )
+
+    def add_data_finding(
+        self, *, session: str, task: str, data_hash: str, split: str, name: str, count: int,
+        summary: str, rows: Iterable[Mapping[str, Any]] = (), value: float | None = None,
+    ) -> None:
+        """One finding of the data check (``harness.data.quality.Finding``) on the data with
+        ``data_hash``; replaces the session's earlier row of the same data and name (the
+        start-of-session check's, when the suite runs the check again)."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM data_findings WHERE session = ? AND data_hash = ? AND "
+                       "name = ?", (session, data_hash, name))
+            db.execute(
+                "INSERT INTO data_findings (session, task, data_hash, split, name, count, value, "
+                "summary, rows_json, recorded_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (session, task, data_hash, split, name, int(count),
+                 None if value is None else float(value), summary,
+                 json.dumps([dict(r) for r in rows], sort_keys=True, default=str), time.time()),
             )
 
     def export_runs(self) -> list[dict[str, Any]]:

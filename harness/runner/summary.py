@@ -16,6 +16,11 @@ from harness.measure.forgetting import VERDICT_METRICS, read_forgetting
 from harness.runner.matrix import point_label
 from harness.runner.store import Store
 
+SIDE_RUN_FIELDS = frozenset({"train_examples", "label_noise"})
+"""Config fields that mark a side run: a cell's approach prepared again on other training data
+for a curve of the cell's run (``--data-sizes``, ``--label-noise``); tables of candidates
+leave such runs out."""
+
 SUMMARY_METRICS_LIMIT = 6
 """Quality metrics shown (headline ranks of the metric catalogue first); the cost columns
 are the catalogue's ranked cost metrics. Everything is in the database."""
@@ -36,9 +41,11 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def _label(run, several_seeds: bool) -> str:
     label = point_label(run["approach"], json.loads(run["sweep_json"] or "{}"))
-    train_examples = json.loads(run["config_json"]).get("train_examples")
-    if train_examples is not None:
-        label += f" (n={train_examples})"
+    config = json.loads(run["config_json"])
+    if config.get("train_examples") is not None:
+        label += f" (n={config['train_examples']})"
+    if config.get("label_noise") is not None:
+        label += f" (noise={config['label_noise']:g})"
     return f"{label} seed={run['seed']}" if several_seeds else label
 
 
@@ -171,7 +178,7 @@ def seed_table(runs, metrics, names: list[str]) -> list[str]:
     """Mean +- standard deviation over seeds, with a Student-t 95% interval, per approach;
     approaches tied on the first metric (overlapping intervals) share a group number."""
     main_runs = {r["id"]: _label(r, several_seeds=False) for r in runs
-                 if "train_examples" not in json.loads(r["config_json"])}
+                 if not SIDE_RUN_FIELDS & json.loads(r["config_json"]).keys()}
     values: dict[tuple[str, str], list[float]] = defaultdict(list)
     directions: dict[str, bool] = {}
     for row in metrics:

@@ -14,6 +14,7 @@ import streamlit as st
 
 from reports import ui
 from reports.charts import bars_with_ci
+from reports.data import main_runs
 from reports.decision import DEFAULT_ALPHA, DEFAULT_MARGIN, Requirements, report, verdict_table
 
 
@@ -53,7 +54,7 @@ st.title("Decision report")
 results = ui.results_or_stop()
 filters = ui.scope(results, "decision")
 long = results.load("metrics", filters=filters)
-long = long[long["train_examples"].isna()]
+long = main_runs(long)
 if long.empty:
     ui.nothing_recorded("metrics", f"Measure this task: `pytest suites/ --approach=all "
                         f"--task={filters['task'][0]}`.")

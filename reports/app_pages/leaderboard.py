@@ -12,6 +12,7 @@ import streamlit as st
 from reports import ui
 from reports.analysis import headline_metrics, higher_is_better, leaderboard, metric_direction
 from reports.charts import bars_with_ci
+from reports.data import main_runs
 
 CHART_LIMIT = 40
 SIDE_METRIC = "primary_accuracy"
@@ -32,16 +33,16 @@ chosen = middle.selectbox("rank and mark ties by", shown, key="leaderboard-chose
 latest = right.checkbox("latest run of each candidate only", value=True,
                         key="leaderboard-latest",
                         help="hide older runs of the same approach/task/model/seed/budget/config")
-side_runs = right.checkbox("data-efficiency side runs", value=False, key="leaderboard-side",
-                           help="runs trained on fewer examples (--data-sizes); they record "
-                           "primary_accuracy")
+side_runs = right.checkbox("side runs", value=False, key="leaderboard-side",
+                           help="runs trained on fewer examples (--data-sizes) or on "
+                           "corrupted answers (--label-noise); they record primary_accuracy")
 if side_runs and SIDE_METRIC in names and SIDE_METRIC not in shown:
     shown = [*shown, SIDE_METRIC]
 
 long = results.load("metrics", names=sorted({*shown, chosen}), filters=filters,
                     latest_only=latest)
 if not side_runs:
-    long = long[long["train_examples"].isna()]
+    long = main_runs(long)
 if long.empty:
     ui.nothing_recorded(", ".join(shown), "Widen the filters or run the suites that record "
                         "them (`pytest suites/ --approach=...`).")

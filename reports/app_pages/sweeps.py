@@ -16,6 +16,7 @@ import streamlit as st
 from reports import sweep_data, ui
 from reports.analysis import ci_text, higher_is_better, metric_direction
 from reports.charts import sweep_chart, sweep_frontier_chart
+from reports.data import main_runs
 
 HINT = "pytest suites/ --task=prefs --approach=dpo --sweep dpo.beta=0.05,0.1,0.3"
 ALL = "all sweeps of the task"
@@ -128,7 +129,7 @@ if x == y:
     st.stop()
 lines = sweep_data.metric_pairs(frontier_means(points), x, y, POINT_KEYS)
 others = results.load("metrics", names=sorted({x, y}), filters=scope, swept=False)
-others = others[(others["status"] == "finished") & others["train_examples"].isna()]
+others = main_runs(others[others["status"] == "finished"])
 singles = sweep_data.metric_pairs(sweep_data.seed_means(others, ["label"]), x, y, ["label"]).rename(
     columns={"label": "candidate"})
 if lines.empty:
