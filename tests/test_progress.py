@@ -3,6 +3,7 @@ with the loss (and no printed log dictionaries) on a terminal."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import re
@@ -173,6 +174,31 @@ def test_without_past_runs_the_reference_table_or_nothing_is_said():
     nothing = estimate(plans, {}, reference_timings(SETTING))
     assert "no estimate of the time" in describe(nothing, cells=2, suites=3,
                                                  results=Path("r.db"))
+
+
+def test_side_runs_of_curves_are_counted_and_do_not_inflate_the_overfitting_suite(tmp_path):
+    """A --label-noise or --data-sizes side run costs loading, scaled training and the accuracy
+    suite; the overfitting time of a session that had side runs is not taken as its own."""
+    db = tmp_path / "r.db"
+    store = Store(db)
+    _past_run(store, db, _record("lora"), start=1000.0, finish=1300.0,
+              info={"prepare_seconds": 105.0, "train_seconds": 100.0},
+              suites={"accuracy": 1135.0, "overfitting": 1140.0})
+    # a later session with a noisy side run: its overfitting suite took 150 s
+    _past_run(store, db, _record("lora", session="s2"), start=2000.0, finish=2300.0,
+              info={"prepare_seconds": 105.0, "train_seconds": 100.0},
+              suites={"accuracy": 2135.0, "overfitting": 2285.0})
+    side = store.start_run(dataclasses.replace(_record("lora", session="s2"),
+                                               config={"label_noise": 0.2}))
+    store.update_info(side, {"prepare_seconds": 105.0, "train_seconds": 100.0})
+    store.finish_run(side, "finished")
+    store.close()
+    past = past_timings(db, SETTING, ["lora"])
+    assert past["lora"].suites["overfitting"] == 5.0  # from the session without side runs
+    plans = [CellPlan("lora", "lora", ("accuracy", "overfitting"), side_runs=(1.0, 0.5))]
+    result = estimate(plans, past, {})
+    # 5 s + (5 s load + 100 s x 1.0 + 30 s accuracy) + (5 + 100 x 0.5 + 30)
+    assert result.parts[("lora", "overfitting")] == 5.0 + 135.0 + 85.0
 
 
 def test_time_left_follows_the_pace_of_the_finished_parts():

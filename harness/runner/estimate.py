@@ -13,7 +13,10 @@ run on it. A part's expected seconds come from, in order of preference:
    comparison;
 4. else the part is unknown, and the estimate says so rather than guess.
 
-A trained candidate whose cache folder already holds a manifest costs its loading only.
+A trained candidate whose cache folder already holds a manifest costs its loading only. The
+side runs of a curve (``--label-noise``, ``--data-sizes``) are counted in the overfitting
+suite's part: each costs the approach's loading, its training scaled by the training size, and
+its accuracy suite; past overfitting times are taken only from sessions without side runs.
 While the session runs, :class:`Countdown` scales what is left by how fast the finished parts
 went against their estimates (the pace), so the remaining time follows this machine.
 """
@@ -37,6 +40,8 @@ if TYPE_CHECKING:
 
 PREPARE = "prepare"
 """The part name of a candidate's preparation (suites are named as in the store)."""
+SIDE_RUN_SUITE = "overfitting"
+"""The suite that prepares the side runs of the robustness and data-efficiency curves."""
 RECENT_RUNS = 5
 Part = tuple[str, str]
 """(cell id, ``prepare`` or a suite name)."""
@@ -122,8 +127,10 @@ def _read_timings(connection: sqlite3.Connection, setting: Setting,
          *names),
     ).fetchall()
     runs: dict[str, list[tuple[int, str, float, dict]]] = {}
+    with_side_runs: set[str] = set()
     for run_id, session, approach, started, _, info_json, config_json in rows:
         if SIDE_RUN_FIELDS & json.loads(config_json).keys():  # a curve's extra run
+            with_side_runs.add(session)
             continue
         info = json.loads(info_json)
         if isinstance(info.get("prepare_seconds"), (int, float)) and (
@@ -144,7 +151,8 @@ def _read_timings(connection: sqlite3.Connection, setting: Setting,
     for session, suite in connection.execute(
             f"SELECT DISTINCT r.session, m.suite FROM metrics m JOIN runs r ON r.id = m.run_id "
             f"WHERE r.session IN ({','.join('?' * len(sessions))})", sessions):
-        covered.setdefault(session, set()).add(suite)
+        if not (suite == SIDE_RUN_SUITE and session in with_side_runs):  # their time is in it
+            covered.setdefault(session, set()).add(suite)
     return {approach: _median_timing(approach_runs, ends, covered)
             for approach, approach_runs in runs.items()}
 
@@ -184,6 +192,9 @@ class CellPlan:
     approach: str
     suites: tuple[str, ...]
     cached: bool = False
+    side_runs: tuple[float, ...] = ()
+    """The side runs its overfitting suite prepares (``--label-noise``, ``--data-sizes``), as
+    their training size over the budget's (1.0 for a noisy run)."""
 
 
 @dataclass
@@ -232,6 +243,14 @@ def estimate(plans: list[CellPlan], past: Mapping[str, Timing],
                 seconds = (fallback.suites if fallback else {}).get(suite, 0.0)
             else:
                 seconds = None
+            if suite == SIDE_RUN_SUITE and seconds is not None and plan.side_runs:
+                side = own or fallback
+                if side is None:
+                    seconds = None
+                else:
+                    scoring = side.suites.get("accuracy", 0.0)
+                    seconds += sum(side.load + side.train * scale + scoring
+                                   for scale in plan.side_runs)
             result.parts[(plan.cell_id, suite)] = seconds
         if any(result.parts[(plan.cell_id, part)] is None for part in (PREPARE, *plan.suites)):
             result.unknown.append(plan.cell_id)

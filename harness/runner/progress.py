@@ -55,6 +55,7 @@ from harness.runner.estimate import (
     past_timings,
     reference_timings,
 )
+from harness.runner.matrix import Cell
 from harness.runner.session import ExperimentSession
 
 HEARTBEAT_SECONDS = 60.0
@@ -97,6 +98,21 @@ class _TrainingHandler(logging.Handler):
         event = getattr(record, "training", None)
         if isinstance(event, dict):
             self.reporter.training_event(event)
+
+
+def side_runs(experiment: ExperimentSession, cell: Cell) -> tuple[float, ...]:
+    """The side runs the cell's selected tests prepare, as training size over the budget's:
+    one per ``--label-noise`` share (every approach), one per ``--data-sizes`` size (training
+    approaches)."""
+    tests = experiment.cell_tests.get(cell.id, [])
+    options, budget = experiment.options, experiment.budget.train_examples
+    runs: list[float] = []
+    if any(t.endswith("::test_noise_robustness") for t in tests):
+        runs += [1.0 for share in set(options.label_noise) if share > 0]
+    if (any(t.endswith("::test_data_efficiency") for t in tests) and options.data_sizes
+            and experiment.trains(cell.approach)):
+        runs += [size / budget if budget else 1.0 for size in set(options.data_sizes)]
+    return tuple(runs)
 
 
 class ProgressReporter:
@@ -213,7 +229,8 @@ class ProgressReporter:
             cells = {i: c for i, c in cells.items()
                      if experiment.finished_run(experiment.cell_hash_of(c)) is None}
         self.cell_order = list(cells)
-        plans = [CellPlan(i, c.approach, tuple(suites[i]), cached_candidate(experiment, c))
+        plans = [CellPlan(i, c.approach, tuple(suites[i]), cached_candidate(experiment, c),
+                          side_runs(experiment, c))
                  for i, c in cells.items()]
         setting = Setting(experiment.task_data().name, experiment.base_model.name,
                           experiment.budget.name, str(experiment.device),

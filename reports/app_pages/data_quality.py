@@ -42,8 +42,9 @@ def suspect_labels(task: str) -> None:
     else:
         st.caption("Training items whose given answer the candidate finds least likely "
                    "(confident learning, Northcutt et al. 2021). A candidate trained on them "
-                   "(in-sample) has seen their answers and flags fewer; prompting candidates "
-                   "give the out-of-sample view.")
+                   "(in-sample) has seen their answers; prompting candidates give the "
+                   "out-of-sample view. Against injected noise (--label-noise), the "
+                   "precision and recall below say whose flags to trust.")
         names = ui.names_by_run(flagged)
         table = pd.DataFrame({
             "candidate": flagged["run_id"].map(names), "flagged": flagged["value"].astype(int),
