@@ -74,9 +74,11 @@ def test_smoke_run_records_runs_metrics_and_examples(smoke_run):
         examples = rows(db, "SELECT suite, count(*) AS n FROM examples WHERE run_id=? "
                             "GROUP BY suite", run["id"])
         prompted = {"forgetting.general.prompted": 24} if run["approach"] == "few-shot" else {}
+        flagged = int(metrics["suspect_labels"]["value"])  # the data check's suspect labels
+        suspects = {"data_quality.suspect_labels": min(flagged, 50)} if flagged else {}
         assert {e["suite"]: e["n"] for e in examples} == {
             "accuracy.choice": 40, "accuracy.generation": 40, "forgetting.general": 24,
-            "forgetting.general.raw": 24, "latency": 3, **prompted}
+            "forgetting.general.raw": 24, "latency": 3, **prompted, **suspects}
     assert json.loads(runs[1]["config_json"]) == {"k": 2, "balanced": True}
     auto = resolve_precision("auto", torch.device("cpu")).name
     assert {run["precision"] for run in runs} == {auto}  # --precision auto, recorded
