@@ -71,16 +71,17 @@ class Timing:
 
 REFERENCE_SOURCE = "benchmarks/README.md, make bench on 2 CPU cores"
 REFERENCE_SETTING = Setting("sentiment", "smollm2-135m", "quick", "cpu", "bf16")
-_REFERENCE_SUITES = ("accuracy", "distillation", "forgetting", "latency", "overfitting")
+_REFERENCE_SUITES = ("accuracy", "data_quality", "distillation", "forgetting", "latency",
+                     "overfitting")
 _REFERENCE_ROWS = {  # load, train, then the seconds of _REFERENCE_SUITES
-    "adapters": (5, 99, 27, 0, 100, 21, 4),
-    "distill": (5, 237, 30, 51, 48, 22, 2),
-    "few-shot": (0, 0, 52, 0, 96, 38, 5),
-    "full-ft": (1, 149, 27, 0, 45, 21, 2),
-    "lora": (1, 103, 27, 0, 51, 47, 3),
-    "peft": (1, 112, 38, 0, 59, 51, 4),
-    "qlora": (4, 173, 114, 0, 249, 124, 13),
-    "zero-shot": (0, 0, 39, 0, 75, 35, 4),
+    "adapters": (3, 101, 32, 16, 0, 96, 19, 2),
+    "distill": (4, 192, 32, 19, 61, 57, 25, 3),
+    "few-shot": (0, 0, 72, 40, 0, 110, 50, 7),
+    "full-ft": (1, 143, 31, 24, 0, 59, 27, 3),
+    "lora": (1, 128, 33, 20, 0, 68, 53, 3),
+    "peft": (0, 98, 30, 19, 0, 56, 45, 3),
+    "qlora": (3, 170, 107, 62, 0, 205, 91, 10),
+    "zero-shot": (0, 0, 29, 18, 0, 48, 22, 2),
 }
 REFERENCE = {
     name: Timing(load, train, dict(zip(_REFERENCE_SUITES, suites, strict=True)), 0)
@@ -88,9 +89,9 @@ REFERENCE = {
 }
 """Seconds per approach in the default comparison (``pytest suites/ --approach=all
 --budget=quick``, ``sentiment``, the embedded model, bf16), measured alone on 2 CPU cores on
-2026-11-30 (40 min 16 s in all; benchmarks/README.md "The default comparison, timed by
+2026-11-30 (42 min 40 s in all; benchmarks/README.md "The default comparison, timed by
 phase"): load = prepare - train; suites not listed took 0 s (they skip on ``sentiment``).
-distill's teacher (full-ft, 149 s) is counted under full-ft: in the comparison distill trains
+distill's teacher (full-ft, 143 s) is counted under full-ft: in the comparison distill trains
 it and full-ft reloads it. Used only for exactly that setting (:data:`REFERENCE_SETTING`)."""
 
 
