@@ -208,17 +208,20 @@ def test_data_check(monkeypatch, tmp_path):
     assert rows["source"].tolist() == ["mine.jsonl:9"] and rows["matches"][0] == "mine.jsonl:1"
 
 
-def test_data_check_shows_each_candidates_suspect_labels(monkeypatch, tmp_path):
+@pytest.mark.parametrize("checked", [True, False], ids=["with-findings", "suspects-only"])
+def test_data_check_shows_each_candidates_suspect_labels(monkeypatch, tmp_path, checked):
     """Per candidate: how many answers it finds unlikely, their rows with file:line, and the
-    detector's precision and recall against injected label noise."""
+    detector's precision and recall against injected label noise; also in a file whose data
+    was never checked (only ``-k suspect`` ran)."""
     from harness.data.quality import cheap_findings, store_findings
     from harness.tasks.base import Example, TaskData
 
     train = [Example(f"i{k}", ({"role": "user", "content": f"item {k} text {k * 3}"},), "a",
                      meta={"source": f"mine.jsonl:{k}"}) for k in range(1, 6)]
     store = Store(tmp_path / "suspect.db")
-    store_findings(store, "s1", TaskData("mine", train, [], []), cheap_findings(
-        TaskData("mine", train, [], [])))
+    if checked:
+        store_findings(store, "s1", TaskData("mine", train, [], []), cheap_findings(
+            TaskData("mine", train, [], [])))
     run = store.start_run(RunRecord(
         session="s1", approach="zero-shot", task="mine", model="m", seed=0, budget="quick",
         config={}, config_hash="c", data_hash="d", model_version="v", code_version="git:x",

@@ -76,8 +76,12 @@ def suspect_labels(task: str) -> None:
 if findings.empty:
     if results.load("run_count") == 0:
         ui.empty_state(path, "The results database has no runs yet")
+        st.stop()
     ui.nothing_recorded("data check", f"Check a task's data before training: `{COMMAND}` "
                         "(a data file is also checked at the start of every session).")
+    flagged_tasks = sorted(set(results.load("metrics", names=["suspect_labels"])["task"]))
+    if flagged_tasks:  # candidates looked for suspect labels without the data's findings
+        suspect_labels(st.selectbox("task", flagged_tasks, key="data-check-task"))
     st.stop()
 
 st.caption("Counts of what to review in the task's data, lower is better; each rule is in "
