@@ -47,10 +47,6 @@ _FORMS = (f"a data file (.jsonl, .json, .csv, .tsv, .parquet), {_DIR_LAYOUT}, or
 Reader = Callable[[Path], list[Example]]
 
 
-def _source(example: Example) -> str:
-    return example.meta.get("source", example.id)
-
-
 def check_duplicates(examples: Sequence[Example]) -> list[Example]:
     """Drop exact duplicates (same prompt messages and answer), keeping the first of each.
 
@@ -68,11 +64,11 @@ def check_duplicates(examples: Sequence[Example]) -> list[Example]:
         if first is example:
             kept.append(example)
         elif first.answer == example.answer:
-            dropped.append(f"{_source(example)} (same as {_source(first)})")
+            dropped.append(f"{example.source} (same as {first.source})")
         else:
             field = ANSWER_FIELD.get(example.meta.get("format", ""), "answer")
-            raise DataError(f"{_source(example)}: field '{field}' is {example.answer!r} but "
-                            f"{_source(first)} has the same prompt with {first.answer!r} "
+            raise DataError(f"{example.source}: field '{field}' is {example.answer!r} but "
+                            f"{first.source} has the same prompt with {first.answer!r} "
                             "(contradictory labels); correct or remove one of the two.")
     if dropped:
         more = ", ..." if len(dropped) > 5 else ""
@@ -88,7 +84,7 @@ def check_overlap(train: Sequence[Example], eval: Sequence[Example], *,
     for example in train:
         seen.setdefault(normalize_text(example.prompt_text), example)
     seen.pop("", None)
-    leaks = [f"{_source(e)} (= {_source(seen[k])})" for e in eval
+    leaks = [f"{e.source} (= {seen[k].source})" for e in eval
              if (k := normalize_text(e.prompt_text)) in seen]
     if leaks:
         more = ", ..." if len(leaks) > 5 else ""
@@ -133,7 +129,7 @@ def _by_split(parts: dict[str, list[Example]]) -> dict[str, list[Example]]:
     for split, examples in parts.items():
         for example in examples:
             if example.meta.get("split", split) != split:
-                raise DataError(f"{_source(example)}: field 'split' is "
+                raise DataError(f"{example.source}: field 'split' is "
                                 f"{example.meta['split']!r} but the record is in the {split} "
                                 "data; move it or fix the field.")
     return parts
@@ -146,7 +142,7 @@ def _from_file(path: Path, seed: int, read: Reader) -> dict[str, list[Example]]:
         return _random_split(examples, seed, str(path))
     if len(tagged) < len(examples):
         untagged = next(e for e in examples if "split" not in e.meta)
-        raise DataError(f"{_source(untagged)}: field 'split' is missing but other records "
+        raise DataError(f"{untagged.source}: field 'split' is missing but other records "
                         "have one; give every record a 'split' or none.")
     return {s: [e for e in examples if e.meta["split"] == s] for s in SPLITS}
 

@@ -79,18 +79,13 @@ class Finding:
         return self.value is None and self.count > 0
 
 
-def source(example: Example) -> str:
-    """Where an item came from: ``file:line`` for users' data, else its id."""
-    return example.meta.get("source", example.id)
-
-
 def _clip(text: str) -> str:
     return text if len(text) <= TEXT_CHARS else text[:TEXT_CHARS - 3] + "..."
 
 
 def row(example: Example, split: str, **why: Any) -> dict[str, Any]:
     """A finding's table row for ``example``; ``why`` adds what it matches or why."""
-    return {"source": source(example), "split": split, "text": _clip(example.prompt_text),
+    return {"source": example.source, "split": split, "text": _clip(example.prompt_text),
             "answer": _clip(example.answer), **why}
 
 
@@ -117,11 +112,11 @@ def duplicates(data: TaskData) -> list[Finding]:
             reply = (example.answer, example.rejected)
             first = next(iter(answers.values()), None)
             if reply in answers:
-                repeated.append(row(example, split, matches=source(answers[reply]),
+                repeated.append(row(example, split, matches=answers[reply].source,
                                     why="same normalised prompt and answer"))
                 splits.add(split)
             elif first is not None and example.rejected is None and first.rejected is None:
-                conflicting.append(row(example, split, matches=source(first),
+                conflicting.append(row(example, split, matches=first.source,
                                        why=f"same normalised prompt, answer "
                                            f"{_clip(first.answer)!r} there"))
                 splits.add(split)
@@ -144,7 +139,7 @@ def near_duplicates(data: TaskData, index: PromptIndex | None = None) -> Finding
     prompts equal after normalising left out (those are :func:`duplicates`). ``index`` is the
     data's :class:`~harness.data.similarity.PromptIndex`, if already built."""
     index = index or PromptIndex(data)
-    rows = [row(data.train[m.index], "train", matches=source(data.train[m.match]),
+    rows = [row(data.train[m.index], "train", matches=data.train[m.match].source,
                 why=f"Jaccard {m.jaccard:.2f}")
             for m in index.near_within_train() if index.texts[m.index] != index.texts[m.match]]
     return Finding("near_duplicates", len(rows),
@@ -167,7 +162,7 @@ def train_eval_overlap(data: TaskData) -> Finding:
     for example in data.eval:
         found = seen.get(normalize_text(example.prompt_text))
         if found is not None:
-            rows.append(row(example, "eval", matches=f"{found[0]} {source(found[1])}",
+            rows.append(row(example, "eval", matches=f"{found[0]} {found[1].source}",
                             why="same normalised prompt"))
     return Finding("train_eval_overlap", len(rows),
                    "eval items whose prompt occurs in train or validation (after "
@@ -185,7 +180,7 @@ def train_eval_near_overlap(data: TaskData, index: PromptIndex | None = None) ->
     for m in index.near_eval():
         if index.texts[len(held_in) + m.index] not in exact:
             split, match = held_in[m.match]
-            rows.append(row(data.eval[m.index], "eval", matches=f"{split} {source(match)}",
+            rows.append(row(data.eval[m.index], "eval", matches=f"{split} {match.source}",
                             why=f"Jaccard {m.jaccard:.2f}"))
     return Finding("train_eval_near_overlap", len(rows),
                    f"eval items nearly matching a train or validation prompt ({RULE})",
@@ -206,7 +201,7 @@ def label_balance(data: TaskData) -> list[Finding]:
     total, floor = sum(counts.values()), 1 / (RARE_SHARE_FACTOR * len(counts))
     by_label: dict[str, list[str]] = {}
     for example in data.train:
-        by_label.setdefault(example.answer, []).append(source(example))
+        by_label.setdefault(example.answer, []).append(example.source)
 
     def label_row(label: str) -> dict[str, Any]:
         return {"source": ", ".join(by_label.get(label, [])[:3]) or "(no train item)",

@@ -56,10 +56,6 @@ class Scoring:
         return list(examples)
 
 
-def _source(example: Example) -> str:
-    return example.meta.get("source", example.id)
-
-
 def _over(labels: Sequence[str], why: str = "") -> str:
     note = f"scored as classification over {len(labels)} labels ({', '.join(labels)}){why}"
     if all(label.lstrip("-").isdigit() for label in labels):
@@ -78,13 +74,13 @@ def _rare(counts: Counter[str], examples: Sequence[Example]) -> list[tuple[str, 
     for example in rare:
         close = difflib.get_close_matches(example.answer, frequent, n=1, cutoff=0.8)
         out.append((repr(example.answer),
-                    f"({_source(example)}{f', close to {close[0]!r}' if close else ''})"))
+                    f"({example.source}{f', close to {close[0]!r}' if close else ''})"))
     return out
 
 
 def _in_file_order(example: Example) -> tuple[str, int]:
-    file, _, line = _source(example).rpartition(":")
-    return (file, int(line)) if line.isdigit() else (_source(example), 0)
+    file, _, line = example.source.rpartition(":")
+    return (file, int(line)) if line.isdigit() else (example.source, 0)
 
 
 def _free_text(examples: Sequence[Example], name: str) -> Scoring:
@@ -127,7 +123,7 @@ def decide_scoring(examples: Sequence[Example], name: str, *, labels: Sequence[s
         for example in examples:
             if example.answer not in labels:
                 field = ANSWER_FIELD.get(example.meta.get("format", ""), "output")
-                raise DataError(f"{_source(example)}: field '{field}' is "
+                raise DataError(f"{example.source}: field '{field}' is "
                                 f"{example.answer!r}, which is not one of task.labels "
                                 f"({', '.join(labels)}); fix the record or add the label.")
         return Scoring(tuple(labels), _over(labels, ", given by task.labels"), "set")

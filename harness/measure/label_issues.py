@@ -81,10 +81,6 @@ def label_probabilities(candidate: Candidate, items: Sequence[Example]) -> np.nd
     return probs / probs.sum(axis=1, keepdims=True)
 
 
-def _source(item: Example) -> str:
-    return item.meta.get("source", item.id)
-
-
 def suspect_classification(candidate: Candidate, items: Sequence[Example]) -> list[Suspect]:
     """Confident learning over the items' label probabilities (``cleanlab``)."""
     from cleanlab.filter import find_label_issues
@@ -100,7 +96,7 @@ def suspect_classification(candidate: Candidate, items: Sequence[Example]) -> li
     probs = label_probabilities(candidate, items)
     flagged = find_label_issues(labels, probs, return_indices_ranked_by="self_confidence",
                                 n_jobs=1)
-    return [Suspect(items[i].id, _source(items[i]), items[i].prompt_text, items[i].answer,
+    return [Suspect(items[i].id, items[i].source, items[i].prompt_text, items[i].answer,
                     choices[int(probs[i].argmax())], float(probs[i, labels[i]]), rank)
             for rank, i in enumerate(flagged, start=1)]
 
@@ -117,7 +113,7 @@ def suspect_free_text(candidate: Candidate, items: Sequence[Example]) -> list[Su
     q1, _, q3 = statistics.quantiles(scores, n=4)
     fence = q1 - TUKEY_K * (q3 - q1)
     low = sorted((s, i) for i, s in enumerate(scores) if s < fence and math.isfinite(s))
-    return [Suspect(items[i].id, _source(items[i]), items[i].prompt_text, items[i].answer,
+    return [Suspect(items[i].id, items[i].source, items[i].prompt_text, items[i].answer,
                     "", score, rank) for rank, (score, i) in enumerate(low, start=1)]
 
 

@@ -42,6 +42,12 @@ class Example:
     meta: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
+    def source(self) -> str:
+        """Where the item came from, for messages and tables: ``file:line`` for users' data
+        (``meta["source"]``, set by :mod:`harness.data.records`), else its id."""
+        return self.meta.get("source", self.id)
+
+    @property
     def prompt_text(self) -> str:
         """The user-visible prompt text (all non-system turns), used for overlap checks."""
         return "\n".join(m["content"] for m in self.messages if m["role"] != "system")
