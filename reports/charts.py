@@ -79,31 +79,30 @@ def curves_chart(frame: pd.DataFrame, name: str) -> alt.Chart:
     ).properties(title=f"{name} per training step", height=380)
 
 
-def data_efficiency_chart(frame: pd.DataFrame) -> alt.LayerChart:
-    """Accuracy against the number of training examples (log scale), CIs as bands."""
-    data = _with_ci(frame)
-    x = alt.X("train_examples:Q", scale=alt.Scale(type="log", base=2, nice=False),
-              title="training examples")
-    base = alt.Chart(data).encode(x=x, color=CANDIDATE)
+def _accuracy_curve(frame: pd.DataFrame, x: alt.X, x_tooltip: alt.Tooltip | str,
+                    title: str) -> alt.LayerChart:
+    """Accuracy against ``x``, one line per candidate, CIs as bands."""
+    base = alt.Chart(_with_ci(frame)).encode(x=x, color=CANDIDATE)
     band = base.mark_area(opacity=0.15).encode(y="ci_low:Q", y2="ci_high:Q")
     line = base.mark_line(point=True).encode(
         y=alt.Y("value:Q", title="accuracy"),
-        tooltip=["candidate:N", "train_examples:Q", alt.Tooltip("value:Q", format=".3f")])
-    return alt.layer(band, line).properties(title="data efficiency", height=340)
+        tooltip=["candidate:N", x_tooltip, alt.Tooltip("value:Q", format=".3f")])
+    return alt.layer(band, line).properties(title=title, height=340)
+
+
+def data_efficiency_chart(frame: pd.DataFrame) -> alt.LayerChart:
+    """Accuracy against the number of training examples (log scale), CIs as bands."""
+    x = alt.X("train_examples:Q", scale=alt.Scale(type="log", base=2, nice=False),
+              title="training examples")
+    return _accuracy_curve(frame, x, "train_examples:Q", "data efficiency")
 
 
 def noise_robustness_chart(frame: pd.DataFrame) -> alt.LayerChart:
     """Accuracy against the share of corrupted training answers (``label_noise``), one line
     per candidate, CIs as bands."""
-    data = _with_ci(frame)
     x = alt.X("label_noise:Q", axis=alt.Axis(format="%"), title="corrupted training answers")
-    base = alt.Chart(data).encode(x=x, color=CANDIDATE)
-    band = base.mark_area(opacity=0.15).encode(y="ci_low:Q", y2="ci_high:Q")
-    line = base.mark_line(point=True).encode(
-        y=alt.Y("value:Q", title="accuracy"),
-        tooltip=["candidate:N", alt.Tooltip("label_noise:Q", format=".0%"),
-                 alt.Tooltip("value:Q", format=".3f")])
-    return alt.layer(band, line).properties(title="label-noise robustness", height=340)
+    return _accuracy_curve(frame, x, alt.Tooltip("label_noise:Q", format=".0%"),
+                           "label-noise robustness")
 
 
 def latency_distribution_chart(samples: pd.DataFrame) -> alt.Chart:

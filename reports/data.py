@@ -462,7 +462,6 @@ class NoTrainedCandidates(LookupError):
     export's error; here so the command line need not import the trainer's code to catch it)."""
 
 
-
 DATA_FINDING_COLUMNS = ["task", "data_hash", "session", "split", "name", "count", "value",
                         "summary", "rows_json", "recorded_at"]
 
