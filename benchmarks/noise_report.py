@@ -24,23 +24,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.report_common import connect_read_only, with_ci  # noqa: E402
 from harness.measure.compare import compare_by_id  # noqa: E402
 
 SHARE = re.compile(r"^(noise_robustness|noise_drop|noise_detection_precision|"
                    r"noise_detection_recall)\[([0-9.]+)\]$")
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    conn.row_factory = sqlite3.Row
-    return conn
-
-
-def _ci(value: float, low: float | None, high: float | None, signed: bool = False) -> str:
-    fmt = "{:+.3f}" if signed else "{:.3f}"
-    if low is None or high is None:
-        return fmt.format(value)
-    return f"{fmt.format(value)} [{fmt.format(low)}, {fmt.format(high)}]"
 
 
 def clean_runs(db: sqlite3.Connection, task: str) -> dict[str, int]:
@@ -86,9 +76,9 @@ def report(db: sqlite3.Connection, task: str) -> str:
         for s in shares:
             acc = c.get(("noise_robustness", s))
             drop = c.get(("noise_drop", s))
-            text = _ci(acc["value"], acc["ci_low"], acc["ci_high"]) if acc else "-"
+            text = with_ci(acc["value"], acc["ci_low"], acc["ci_high"]) if acc else "-"
             if drop is not None:
-                text += f"<br>drop {_ci(drop['value'], drop['ci_low'], drop['ci_high'], True)}"
+                text += f"<br>drop {with_ci(drop['value'], drop['ci_low'], drop['ci_high'], True)}"
             cells.append(text)
         lines.append(f"| {approach} | " + " | ".join(cells) + " |")
 
@@ -106,7 +96,7 @@ def report(db: sqlite3.Connection, task: str) -> str:
                 parts.append(f"{better} > {worse} (no per-item rows)")
                 continue
             d = comparison.delta
-            parts.append(f"{better} - {worse} = {_ci(d.value, d.low, d.high, True)} "
+            parts.append(f"{better} - {worse} = {with_ci(d.value, d.low, d.high, True)} "
                          f"(McNemar p={comparison.p_value:.3g})")
         lines.append(f"- noise {s:g}: " + " > ".join(order))
         lines += [f"  - {p}" for p in parts]
@@ -121,10 +111,10 @@ def report(db: sqlite3.Connection, task: str) -> str:
                 continue
             precision = c.get(("noise_detection_precision", s))
             extra = json.loads(recall["extra_json"])
-            ptext = (_ci(precision["value"], precision["ci_low"], precision["ci_high"])
+            ptext = (with_ci(precision["value"], precision["ci_low"], precision["ci_high"])
                      if precision else "- (none flagged)")
             lines.append(f"| {approach} | {s:g} | {extra['flagged']} | {ptext} | "
-                         f"{_ci(recall['value'], recall['ci_low'], recall['ci_high'])} | "
+                         f"{with_ci(recall['value'], recall['ci_low'], recall['ci_high'])} | "
                          f"{'yes' if extra.get('in_sample') else 'no'} |")
     return "\n".join(lines)
 
@@ -136,7 +126,7 @@ def main() -> None:
     args = parser.parse_args()
     if not args.db.exists():
         raise SystemExit(f"{args.db}: no such results file")
-    print(report(_connect(args.db), args.task))
+    print(report(connect_read_only(args.db), args.task))
 
 
 if __name__ == "__main__":

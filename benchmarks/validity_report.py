@@ -24,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.report_common import connect_read_only  # noqa: E402
 from harness.core.plugins import approaches  # noqa: E402
 from harness.measure.compare import compare_by_id, seed_summary  # noqa: E402
 from harness.measure.forgetting import read_forgetting  # noqa: E402
@@ -31,11 +32,6 @@ from harness.measure.forgetting import read_forgetting  # noqa: E402
 METRICS = ("accuracy", "forgetting_delta", "forgetting_delta_raw", "interference_delta",
            "nll_per_token_delta", "probe_accuracy_raw", "train_seconds")
 
-
-def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    conn.row_factory = sqlite3.Row
-    return conn
 
 
 @functools.cache
@@ -166,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not args.db.is_file():
         parser.error(f"no results database at {args.db}")
-    conn = _connect(args.db)
+    conn = connect_read_only(args.db)
     cells = metric_cells(conn)
     print("\n".join(["## Seeds", "", *seed_table(cells), "", "## Forgetting", "",
                      *forgetting_table(cells)]))

@@ -6,10 +6,14 @@ only if you must" with a measurement:
 1. Requirements (``reports.requirements.Requirements``: p95 latency, serving and training
    cost, knowledge updatable without retraining, forgetting) exclude candidates first, each
    exclusion naming the requirement and the measured number (or "not measured").
-2. Take the best remaining candidate on the task's headline metric (``accuracy``, else
-   ``gen_accuracy``).
+2. Take the best remaining candidate on the task's headline metric: the one its runs recorded
+   (the user's ``task.metric``, else ``accuracy`` for classification, ``gen_accuracy`` for a
+   task that scores replies its own way, ``f1`` for other free text:
+   ``harness.tasks.base.Task.headline_metric``); in databases older than that, ``accuracy``,
+   else ``gen_accuracy``.
 3. A candidate is good enough when its paired difference from the best on the same eval
-   items is not significant (McNemar's exact p >= ``alpha``) and no worse than ``-margin``
+   items is not significant (McNemar's exact p >= ``alpha``; for a graded headline such as
+   chrF, a paired randomisation test's) and no worse than ``-margin``
    (``reports.rule.judge``: paired tests rather than overlapping CIs, after Dror et al.,
    2018, and Schenker & Gentleman, 2001). Without per-item rows a candidate falls back to
    the CI-overlap test, and the rule text and the sentence say so.
@@ -31,6 +35,7 @@ from typing import Any
 import pandas as pd
 
 from harness.core.kinds import KIND_LABELS, KINDS
+from harness.measure.text_metrics import OPEN_METRICS
 from reports.analysis import candidate_names, catalogue, control_approaches, fmt
 from reports.data import main_runs
 from reports.decision_table import LABELS, UNKNOWN, decision_table, kind_of, kind_rank, measured
@@ -51,25 +56,42 @@ ACTIONS = {"prompting": "prompt", "retrieval": "use RAG",
            "parameter-efficient": "fine-tune parameter-efficiently",
            "preference": "tune on preferences", "distillation": "distil",
            "full fine-tuning": "fine-tune all weights", UNKNOWN: "adapt"}
-ITEM_SUITES = {"accuracy": "accuracy.choice", "gen_accuracy": "accuracy.generation"}
-"""The examples table holding each headline metric's per-item rows (suites/test_accuracy.py
-records ``part="choice"`` for ``accuracy`` and ``part="generation"`` for ``gen_accuracy``)."""
+ITEM_SUITES = {"accuracy": ("accuracy.choice", "correct"),
+               "gen_accuracy": ("accuracy.generation", "correct"),
+               **{name: ("accuracy.generation", name) for name in OPEN_METRICS},
+               "llm_judge_score": ("judge.judge", "llm_judge_score")}
+"""Where each headline metric's per-item values are: the examples table and the value
+(``correct``, or a graded score in the rows' ``extra``). suites/test_accuracy.py records
+``part="choice"`` for ``accuracy`` and ``part="generation"`` for the reply metrics;
+suites/test_judge.py ``part="judge"``."""
 RULE = ("take the best candidate on {metric}{among}; a candidate is good enough when its "
         "paired difference from the best on the same eval items (matched by item id) is not "
-        "significant (McNemar's exact test, p >= {alpha:g}; paired-bootstrap 95% CI "
+        "significant ({test}, p >= {alpha:g}; paired-bootstrap 95% CI "
         "reported) and no worse than -{margin:g}; a candidate without per-item rows is "
         "compared by overlapping 95% CIs instead, with the same margin; recommend the "
         "cheapest kind of the good-enough candidates ("
         + " < ".join(KIND_LABELS[k] for k in KINDS) + "), then fewer training seconds")
-ItemLoader = Callable[[str, Sequence[int]], Mapping[int, Mapping[str, bool]]]
-"""``(examples suite, run ids) -> {run_id: {item_id: correct}}`` (``reports.data``'s
-``correctness_by_run``)."""
+ItemLoader = Callable[[str, Sequence[int], str], Mapping[int, Mapping[str, float]]]
+"""``(examples suite, run ids, value) -> {run_id: {item_id: value}}`` (``reports.data``'s
+``item_scores_by_run``; ``value`` is ``correct`` or a graded score's name)."""
 
 
-def headline_metric(names: Sequence[str]) -> str | None:
-    """The metric the rule compares: the best-ranked recorded metric the catalogue marks
-    ``decides`` (``accuracy``, else ``gen_accuracy``)."""
-    return next((name for name in catalogue().deciding() if name in set(names)), None)
+def headline_metric(names: Sequence[str], chosen: Sequence[str | None] = ()) -> str | None:
+    """The metric the rule compares: the task's headline the runs recorded (``chosen``: the
+    user's ``task.metric``, else the task's default, ``Task.headline_metric``) if it was
+    measured, else the best-ranked recorded metric the catalogue marks ``decides``
+    (``accuracy``, else ``gen_accuracy``), as for databases older than recorded headlines."""
+    recorded = set(names)
+    picked = [c for c in chosen if isinstance(c, str) and c in recorded]
+    if picked:
+        return max(set(picked), key=picked.count)
+    return next((name for name in catalogue().deciding() if name in recorded), None)
+
+
+def paired_test_name(metric: str) -> str:
+    """The paired test of ``metric``: McNemar's for right/wrong items, else randomisation."""
+    return ("McNemar's exact test" if ITEM_SUITES.get(metric, ("", "correct"))[1] == "correct"
+            else "a paired randomisation test")
 
 
 @dataclass(frozen=True)
@@ -126,7 +148,8 @@ def rule_text(metric: str, *, margin: float, alpha: float, requirements: Require
     and the candidates compared by the CI-overlap fallback."""
     wanted = requirements.describe()
     among = " among those meeting the requirements" if wanted else ""
-    text = RULE.format(metric=metric, among=among, margin=margin, alpha=alpha)
+    text = RULE.format(metric=metric, among=among, margin=margin, alpha=alpha,
+                       test=paired_test_name(metric))
     if wanted:
         text = f"requirements first ({'; '.join(wanted)}); then {text}"
     if fallbacks:
@@ -232,9 +255,12 @@ def _with_sentence(found: Recommendation, head: str) -> Recommendation:
 
 
 def verdict_table(found: Recommendation) -> pd.DataFrame:
-    """One row per candidate: its metric, its difference from the best (95% CI), McNemar's
-    p, the test used and the verdict; excluded candidates last, with their reasons."""
+    """One row per candidate: its metric, its difference from the best (95% CI), the paired
+    p-value (McNemar's, or the randomisation test's for a graded metric), the test used and the
+    verdict; excluded candidates last, with their reasons."""
     rows: list[dict[str, Any]] = []
+    graded = paired_test_name(found.metric) != "McNemar's exact test"
+    p_column = "paired p (randomisation)" if graded else "McNemar p"
     for candidate, verdict in zip(found.considered, found.verdicts, strict=True):
         paired = verdict.test == PAIRED
         rows.append({
@@ -244,7 +270,7 @@ def verdict_table(found: Recommendation) -> pd.DataFrame:
                                    f"{verdict.difference:+.3f}" + (
                                        f" [{verdict.low:+.3f}, {verdict.high:+.3f}]"
                                        if paired else "")),
-            "McNemar p": p_text(verdict.p_value), "test": (
+            p_column: p_text(verdict.p_value), "test": (
                 f"paired ({verdict.shared} items)" if paired else
                 f"CI overlap: {verdict.fallback}" if verdict.test == OVERLAP else "-"),
             "good enough": ("yes" if verdict.good_enough else "no") + ": " + verdict.reason(
@@ -292,12 +318,13 @@ def report(long: pd.DataFrame, configs: Mapping[int, Mapping[str, Any]] | None =
         return pd.DataFrame(), None, None
     runs = main.drop_duplicates("run_id")
     names = dict(zip(runs["run_id"].tolist(), candidate_names(runs).tolist(), strict=True))
-    metric = headline_metric(main["name"].unique().tolist())
+    chosen = main["headline_metric"].tolist() if "headline_metric" in main else []
+    metric = headline_metric(main["name"].unique().tolist(), chosen)
     table = decision_table(main, names, metric, configs)
     if metric is None:
         return table, None, None
-    suite = ITEM_SUITES.get(metric)
-    rows = items(suite, [int(r) for r in names]) if items is not None and suite else {}
+    suite, value = ITEM_SUITES.get(metric, (None, "correct"))
+    rows = items(suite, [int(r) for r in names], value) if items is not None and suite else {}
     found = recommend(candidates_for(main, names, metric, rows), metric, margin=margin,
                       alpha=alpha, requirements=requirements)
     return table, found, metric

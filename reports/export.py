@@ -87,8 +87,12 @@ def leaderboard_cells(long: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     """The leaderboard of one task as text cells (``value [low, high]``), ties marked on the
     headline metric; returns the table and the metric the ties are on."""
     names = list(dict.fromkeys(long["name"]))
-    shown = [n for n in headline_metrics() if n in names][:LEADERBOARD_METRICS] or names[:3]
-    chosen = headline_metric(names) or shown[0]
+    recorded = long["headline_metric"].tolist() if "headline_metric" in long else []
+    chosen = headline_metric(names, recorded)
+    shown = list(dict.fromkeys([*([chosen] if chosen else []),
+                                *(n for n in headline_metrics() if n in names)]))
+    shown = shown[:LEADERBOARD_METRICS] or names[:3]
+    chosen = chosen or shown[0]
     table = leaderboard(long, shown, chosen)
     for name in shown:
         if f"{name} CI" in table:
@@ -109,7 +113,7 @@ def decision_part(found: Recommendation | None, requirements: Requirements
              "Requirements: none set (see --max-p95-ms, --max-cost-per-1k, "
              "--max-train-cost, --updatable-knowledge, --min-forgetting)."]
     if found is None:
-        return None, [*notes, "No accuracy or gen_accuracy recorded: no recommendation."], []
+        return None, [*notes, "The task's headline metric was not recorded: no recommendation."], []
     notes += [f"{exclusion}." for exclusion in found.excluded]
     notes.append(f"Rule applied: {found.rule}.")
     caption = (f"Each candidate against the best on {found.metric}: paired difference "
@@ -163,7 +167,7 @@ def sections(conn: sqlite3.Connection, *, requirements: Requirements | None = No
         configs = data.run_configs(conn, narrow["run_id"].unique().tolist())
         table, found, _ = report(
             narrow, configs, requirements=requirements, margin=margin, alpha=alpha,
-            items=lambda suite, ids: data.correctness_by_run(conn, ids, suite))
+            items=lambda suite, ids, value: data.item_scores_by_run(conn, ids, suite, value))
         section.recommendation, section.notes, section.tables = decision_part(
             found, requirements)
         section.tables.append(("What was measured, per aspect.", table.astype(str)))
@@ -361,8 +365,10 @@ def parser() -> argparse.ArgumentParser:
         "(html, markdown), or its candidates as lm-eval results files (lm-eval-json) or "
         "Hugging Face model cards (model-card); the rule and requirements below apply to "
         "the report. The decision rule: requirements exclude candidates first; the best remaining "
-        "candidate on the headline metric (accuracy, else gen_accuracy) is compared with "
-        "each other one on the same eval items (paired bootstrap CI, McNemar's exact test); "
+        "candidate on the task's headline metric (accuracy for classification, f1 or the "
+        "user's task.metric for free text) is compared with "
+        "each other one on the same eval items (paired bootstrap CI; McNemar's exact test, or "
+        "a paired randomisation test for a graded metric such as chrf); "
         "a candidate is good enough when the difference is not significant (p >= --alpha) "
         "and no worse than -(--margin); the cheapest kind of adaptation among them is "
         "recommended. Without per-item rows a candidate is compared by CI overlap, and the "

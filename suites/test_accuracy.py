@@ -1,15 +1,20 @@
 """Task accuracy: constrained choice by log-likelihood and free generation, with 95% CIs.
 
 Constrained scoring follows lm-eval's multiple-choice protocol; generation scoring maps the
-reply to a label after normalisation. Both store every item's prediction.
+reply to a label after normalisation. Both store every item's prediction. Free-text answers
+also get graded scores per item (token F1, ROUGE-L, chrF, BLEU, semantic similarity, the
+reference's likelihood: :mod:`harness.measure.text_metrics`), so near misses count.
 """
+
+import math
 
 import pytest
 
 from harness.measure.evaluate import score_by_choice, score_by_generation, scored_once
-from harness.measure.metrics import accuracy, macro_f1, mean, per_class_accuracy
+from harness.measure.metrics import Estimate, accuracy, macro_f1, mean, per_class_accuracy
+from harness.measure.text_metrics import OPEN_METRICS, add_open_scores
 
-PER_ITEM_SCORES = ("exact_match", "f1", "refused", "retrieval_ms", "model_ms")
+PER_ITEM_SCORES = (*OPEN_METRICS, "refused", "retrieval_ms", "model_ms")
 """Per-item numbers a generation row may carry (recorded as means with CIs)."""
 
 
@@ -37,6 +42,8 @@ def test_choice_accuracy(candidate, task_data, tunebench, record, run_seed):
 def test_generation_accuracy(candidate, task, task_data, tunebench, record, run_seed):
     rows = scored_once(record.run.scored, "generation", task_data.eval,
                        lambda items: score_by_generation(candidate, task, items))
+    if not task_data.labels:
+        add_open_scores(rows, task_data.eval, candidate)
     acc = accuracy([r["correct"] for r in rows], seed=run_seed)
     record.metric("gen_accuracy", acc)
     if task_data.labels:
@@ -45,11 +52,20 @@ def test_generation_accuracy(candidate, task, task_data, tunebench, record, run_
     for name in PER_ITEM_SCORES:
         values = [r["extra"][name] for r in rows if name in r["extra"]]
         if values:
-            record.metric(name, mean(values, seed=run_seed))
+            record.metric(name, estimate := mean(values, seed=run_seed))
+            if name == "ref_logprob":  # perplexity of the references: exp(-mean log-prob)
+                record.metric("ref_perplexity", Estimate(
+                    math.exp(-estimate.value), math.exp(-estimate.high),
+                    math.exp(-estimate.low), estimate.n))
     kinds = sorted({r["extra"]["kind"] for r in rows if "kind" in r["extra"]})
+    headline = tunebench.headline_metric
     for kind in kinds if len(kinds) > 1 else ():
         hits = [r["correct"] for r in rows if r["extra"].get("kind") == kind]
         record.metric(f"gen_accuracy[{kind}]", accuracy(hits, seed=run_seed))
+        graded = [r["extra"][headline] for r in rows
+                  if r["extra"].get("kind") == kind and headline in r["extra"]]
+        if graded:
+            record.metric(f"{headline}[{kind}]", mean(graded, seed=run_seed))
     record.examples(rows, part="generation")
 
     assert len(rows) == len(task_data.eval)

@@ -330,7 +330,7 @@ def test_task_options_need_a_data_file(tmp_path):
                                          overrides=["task.labels=a,b"]))
     assert str(error.value) == ("--set 'task.labels=a,b': task options apply to data files "
                                 "(--task=PATH or hf:<id>); 'sentiment' is a built-in task and "
-                                "has none")
+                                "takes only task.metric")
     with pytest.raises(ValueError, match="'sentiment' is a built-in task"):
         resolve_task("sentiment", {"labels": ["a", "b"]})
 

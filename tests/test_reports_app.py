@@ -173,6 +173,49 @@ def test_examples(monkeypatch, sample_db):
     assert set(metrics) >= {"fixed (A wrong, B right)", "broken (A right, B wrong)",
                             "McNemar p"}
     assert "Paired comparison (harness.measure.compare)" in texts(app)
+    pairs = app.dataframe[1].value  # classification rows keep their side-by-side columns
+    assert list(pairs.columns) == ["item_id", "prompt", "reference", "prediction_a",
+                                   "correct_a", "prediction_b", "correct_b"]
+
+
+def test_examples_of_free_replies_compare_on_any_metric(monkeypatch, tmp_path):
+    """An open task: replies, references and per-item metrics in the table; candidates
+    compared on the run's headline metric (F1) largest disagreement first, with the paired
+    randomisation test; on ``correct`` with McNemar's; a run whose headline metric was not
+    recorded per item opens on ``correct``."""
+    from tests.test_examples_page import open_task_store
+
+    ids = open_task_store(tmp_path / "open.db")  # the page opens on lora (the newest) as A
+    app = open_page(monkeypatch, tmp_path / "open.db", "examples")
+    app.selectbox(key="examples-suite").select("accuracy.generation").run()
+    table = app.dataframe[0].value
+    assert list(table.columns) == ["item_id", "prompt", "reply", "reference", "correct", "f1",
+                                   "model_ms"]
+    assert table["reply"].iloc[2] == "B reply 2" and table["reference"].iloc[2] == "answer 2"
+    metric = app.selectbox(key=f"examples-metric-{ids['lora']}-accuracy.generation")
+    assert metric.value == "f1" and metric.options == ["correct", "f1", "model_ms"]
+    pairs = app.dataframe[1].value
+    assert pairs["item_id"].tolist()[:3] == ["q2", "q0", "q1"]  # B - A: +0.8, -0.1, +0.1
+    assert pairs.iloc[0][["reply_a", "reply_b", "difference"]].tolist() == [
+        "B reply 2", "A reply 2", 0.8]
+    boxes = {m.label: m.value for m in app.metric}
+    assert {k: boxes[k] for k in ("B better", "B worse", "ties")} == {
+        "B better": "2", "B worse": "3", "ties": "1"}
+    assert "paired randomisation test p" in boxes and "McNemar p" not in boxes
+    assert "in f1 (6 items)" in " ".join(boxes) and "p from paired randomisation test" in \
+        texts(app)
+    app.radio(key="examples-order").set_value("item order").run()
+    assert app.dataframe[1].value["item_id"].iloc[0] == "q0"
+    app.radio(key="examples-only").set_value("broken").run()
+    assert set(app.dataframe[1].value["item_id"]) == {"q0", "q3", "q4"}  # B's F1 lower
+    metric.set_value("correct").run()
+    boxes = {m.label: m.value for m in app.metric}
+    assert boxes["McNemar p"] == "1" and boxes["fixed (A wrong, B right)"] == "1"
+    assert "B better" not in boxes and "p from McNemar's exact test" in texts(app)
+    assert app.dataframe[1].value.empty  # no item A got right and B wrong
+    app.selectbox(key="examples-a").set_value(ids["zero-shot"]).run()
+    assert app.selectbox(
+        key=f"examples-metric-{ids['zero-shot']}-accuracy.generation").value == "correct"
 
 
 def test_provenance(monkeypatch, sample_db):

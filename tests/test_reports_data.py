@@ -211,14 +211,18 @@ def test_the_rule_reads_declared_kinds_not_names():
 def test_headline():
     assert decision.headline_metric(["gen_accuracy", "accuracy"]) == "accuracy"
     assert decision.headline_metric(["f1", "gen_accuracy"]) == "gen_accuracy"
-    assert decision.headline_metric(["f1"]) is None
+    assert decision.headline_metric(["f1"]) == "f1"
+    assert decision.headline_metric(["chrf", "gen_accuracy"], ["chrf", None]) == "chrf"
+    assert decision.headline_metric(["gen_accuracy"], ["chrf"]) == "gen_accuracy"  # unmeasured
+    assert decision.headline_metric(["exact_match"]) == "exact_match"
+    assert decision.headline_metric(["latency_p50_ms"]) is None
 
 
 def test_decision_report_on_database(conn):
     long = data.metrics(conn, filters={"task": ["sentiment"]})
     configs = data.run_configs(conn, long["run_id"].unique().tolist())
-    def items(suite, ids):
-        return data.correctness_by_run(conn, ids, suite)
+    def items(suite, ids, value):
+        return data.item_scores_by_run(conn, ids, suite, value)
 
     table, found, metric = decision.report(long, configs, items=items)
     assert metric == "accuracy" and found.choice.name == found.best.name == "full-ft"

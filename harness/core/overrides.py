@@ -1,7 +1,7 @@
 """``--set approach.field=value`` overrides of approach config dataclasses, type-checked.
 
 ``--set task.field=value`` sets an option of the task instead: a data-file task's
-(``harness.tasks.data_file.DataFileConfig``); built-in tasks have none.
+(``harness.tasks.data_file.DataFileConfig``), or a built-in task's only one, ``metric``.
 """
 
 from __future__ import annotations
@@ -109,6 +109,10 @@ def parse_overrides(items: Iterable[str], approaches: Registry,
             raise OverrideError(f"--set {item!r}: expected approach.field=value, e.g. few-shot.k=8")
         cls = _task_options(task, item) if name == TASK else approaches.get(name)
         fields = {f.name: f for f in dataclasses.fields(cls.Config)}
+        if name == TASK and field_name not in fields and len(fields) == 1:
+            raise OverrideError(f"--set {item!r}: task options apply to data files (--task=PATH "
+                                f"or hf:<id>); {task.name!r} is a built-in task and takes only "
+                                "task.metric")
         if field_name not in fields:
             close = difflib.get_close_matches(field_name, fields, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
@@ -123,16 +127,16 @@ def parse_overrides(items: Iterable[str], approaches: Registry,
     return result
 
 
-def _typed(value: Any) -> str:
+def option_text(value: Any) -> str:
     """``value`` written as on the command line (``q_proj,v_proj``, ``none``, ``true``)."""
     if value is None:
         return "none"
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, (list, tuple)):
-        return ",".join(map(_typed, value))
+        return ",".join(map(option_text, value))
     if isinstance(value, dict):
-        return ",".join(f"{_typed(k)}={_typed(v)}" for k, v in value.items())
+        return ",".join(f"{option_text(k)}={option_text(v)}" for k, v in value.items())
     return str(value)
 
 
@@ -160,9 +164,9 @@ def build_config(cls: type, overrides: dict[str, Any], name: str | None = None) 
         return cls.Config(**overrides)
     except OptionError as error:
         if error.field in overrides:
-            item = f"{prefix}.{error.field}={_typed(overrides[error.field])}"
+            item = f"{prefix}.{error.field}={option_text(overrides[error.field])}"
             where = f"--set {item!r}"
         else:
-            item = f"{prefix}.{error.field}={_typed(_default(cls.Config, error.field))}"
+            item = f"{prefix}.{error.field}={option_text(_default(cls.Config, error.field))}"
             where = f"{item!r} (the default)"
         raise OverrideError(f"{where}: {error.message}") from None

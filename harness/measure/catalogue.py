@@ -84,8 +84,23 @@ BUILTIN: tuple[Metric, ...] = (
     _share("gen_accuracy", "share of free greedy replies the task scores correct",
            headline=3, decides=True),
     _share("gen_unmatched", "share of free replies mapped to no label", higher=False),
-    _share("f1", "token F1 of the reply against the reference (SQuAD)", headline=4),
-    _share("exact_match", "share of normalised replies equal to the reference", headline=5),
+    _share("f1", "token F1 of the reply against the reference (SQuAD)", headline=4,
+           decides=True),
+    _share("exact_match", "share of normalised replies equal to the reference", headline=5,
+           decides=True),
+    _share("chrf", "chrF of the reply against the reference: F-score of character n-grams "
+           "(Popovic 2015; sacrebleu), 0..1", headline=5, decides=True),
+    _share("rouge_l", "ROUGE-L F-measure: longest common word subsequence of reply and "
+           "reference (Lin 2004; rouge-score)", headline=5, decides=True),
+    _share("bleu", "smoothed sentence BLEU of the reply against the reference (sacrebleu), "
+           "0..1", decides=True),
+    Metric("semantic_similarity", True, "cosine", "cosine similarity of reply and reference "
+           "sentence embeddings (all-MiniLM-L6-v2)", headline=5, decides=True),
+    Metric("ref_logprob", True, "nats", "mean log-probability per token of the reference "
+           "answer as the candidate's reply (no generation; higher: it would have said it)",
+           headline=5, decides=True),
+    Metric("ref_perplexity", False, "ratio", "perplexity of the reference answers as the "
+           "candidate's replies: exp(-ref_logprob)"),
     _share("refused", "share of replies that refuse to answer", higher=None),
     _ms("retrieval_ms", "mean time per request spent retrieving passages"),
     _ms("model_ms", "mean time per request spent in the model (end to end minus phases)"),
@@ -165,6 +180,19 @@ BUILTIN: tuple[Metric, ...] = (
     _share("win_rate_vs_base", "judge's win rate of its replies against the base model's"),
     Metric("judge_reward", True, "score", "the rule-based judge's mean score of its replies"),
     Metric("kl_to_base", False, "nats", "KL divergence of its replies from the base model"),
+    # judge suite (--judge: a language model grades free replies; MT-Bench protocols)
+    Metric("llm_judge_score", True, "score", "the judge's expected 1-5 grade of its replies "
+           "against the reference, mapped to 0..1 ((grade - 1) / 4)", decides=True),
+    Metric("llm_judge_grade", True, "grade", "the judge's most likely 1-5 grade of its replies "
+           "against the reference"),
+    _share("llm_judge_win_rate", "share of items where the judge prefers its reply to the "
+           "reference in both orders (inconsistent verdicts and ties count half)"),
+    _share("llm_judge_position_agreement", "share of items where the judge picks the same "
+           "reply in both orders (low: position bias)", higher=None),
+    _share("llm_judge_first_preferred", "share of the judge's verdicts picking the reply "
+           "shown first (0.5: no position bias)", higher=None),
+    _share("llm_judge_longer_preferred", "share of the judge's verdicts picking the longer "
+           "reply, on items whose two replies differ in length (length bias)", higher=None),
     # latency suite
     *_latency_sample(),
     *_latency_sample("merged_", "LoRA merged into the weights"),

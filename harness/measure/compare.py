@@ -4,7 +4,10 @@
   fine-tuned version on the forgetting probes, or any two runs of one task): the mean
   difference with a paired-bootstrap CI (Koehn, 2004), the items fixed and broken, and
   McNemar's exact test on those discordant pairs (McNemar, 1947; the exact binomial form
-  recommended for small counts by Fagerland, Lydersen & Laake, 2013).
+  recommended for small counts by Fagerland, Lydersen & Laake, 2013). Graded per-item scores
+  (chrF, token F1, similarity) are compared the same way, with a paired approximate
+  randomisation test (sign flips of the per-item differences; Noreen, 1989, as used for MT
+  metrics by Riezler & Maxwell, 2005) in place of McNemar's.
 - Unpaired gaps between two samples (train vs eval accuracy) with an independent bootstrap.
 - Several seeds of one approach: mean, standard deviation and a Student-t interval over the
   per-seed values.
@@ -38,34 +41,75 @@ def mcnemar_exact(fixed: int, broken: int) -> float:
     return min(1.0, 2 * tail)
 
 
+RANDOMISATION_RESAMPLES = 10_000
+"""Sign-flip resamples of the paired randomisation test."""
+
+
 @dataclass(frozen=True)
 class PairedComparison:
-    """Candidate B against candidate A on the same items (B minus A)."""
+    """Candidate B against candidate A on the same items (B minus A).
+
+    For right/wrong items the counts are the usual 2x2 table; for graded scores ``fixed`` and
+    ``broken`` count the items B scores higher and lower than A, ``both_right`` the ties, and
+    ``both_wrong`` is 0 (:attr:`graded` tells which)."""
 
     delta: Estimate
     """Mean of ``b - a`` per item, with a paired-bootstrap CI."""
     fixed: int
-    """Items A got wrong and B right."""
+    """Items A got wrong and B right (graded: B higher)."""
     broken: int
-    """Items A got right and B wrong."""
+    """Items A got right and B wrong (graded: B lower)."""
     both_right: int
     both_wrong: int
     p_value: float
-    """McNemar's exact two-sided p-value."""
+    """McNemar's exact two-sided p-value (graded: the paired randomisation test's)."""
+    graded: bool = False
+    """Whether the items carried graded scores rather than right/wrong."""
 
     @property
     def n(self) -> int:
         return self.fixed + self.broken + self.both_right + self.both_wrong
 
+    @property
+    def test(self) -> str:
+        """The name of the paired test behind :attr:`p_value`."""
+        return "paired randomisation test" if self.graded else "McNemar's exact test"
+
+
+def is_binary(values: Sequence[float] | np.ndarray) -> bool:
+    """Whether every value is right/wrong (a bool, 0 or 1)."""
+    return bool(np.isin(np.asarray(values, dtype=float), (0.0, 1.0)).all())
+
+
+def randomisation_p_value(differences: Sequence[float], *, seed: int = 0,
+                          resamples: int = RANDOMISATION_RESAMPLES) -> float:
+    """Two-sided p-value of a paired approximate randomisation test: under the null each
+    item's difference is as likely to have the other sign, so the observed mean difference is
+    compared with the means after random sign flips; ``(hits + 1) / (resamples + 1)``."""
+    d = np.asarray(differences, dtype=float)
+    observed = abs(d.mean()) - 1e-12
+    rng = np.random.default_rng(seed)
+    hits = 0
+    for start in range(0, resamples, 1000):
+        signs = rng.choice((-1.0, 1.0), size=(min(1000, resamples - start), len(d)))
+        hits += int((np.abs((signs * d).mean(axis=1)) >= observed).sum())
+    return (hits + 1) / (resamples + 1)
+
 
 def paired_comparison(
-    a_correct: Sequence[bool], b_correct: Sequence[bool], *, seed: int = 0
+    a_correct: Sequence[bool] | Sequence[float], b_correct: Sequence[bool] | Sequence[float],
+    *, seed: int = 0,
 ) -> PairedComparison:
-    """Compare two candidates' correctness on the same items, in the same order."""
-    a = np.asarray(a_correct, dtype=bool)
-    b = np.asarray(b_correct, dtype=bool)
-    if a.shape != b.shape:
-        raise ValueError(f"paired scores need the same items: {a.size} vs {b.size}")
+    """Compare two candidates' per-item scores on the same items, in the same order:
+    right/wrong items by McNemar's exact test, graded scores by the paired randomisation
+    test (:func:`randomisation_p_value`)."""
+    if len(a_correct) != len(b_correct):
+        raise ValueError(f"paired scores need the same items: {len(a_correct)} vs "
+                         f"{len(b_correct)}")
+    if not (is_binary(a_correct) and is_binary(b_correct)):
+        return _graded_comparison(a_correct, b_correct, seed=seed)
+    a = np.asarray(a_correct, dtype=float).astype(bool)
+    b = np.asarray(b_correct, dtype=float).astype(bool)
     fixed, broken = int((~a & b).sum()), int((a & ~b).sum())
     return PairedComparison(
         delta=paired_difference(a, b, seed=seed),
@@ -75,10 +119,23 @@ def paired_comparison(
     )
 
 
+def _graded_comparison(a_scores: Sequence[float], b_scores: Sequence[float], *,
+                       seed: int) -> PairedComparison:
+    a, b = np.asarray(a_scores, dtype=float), np.asarray(b_scores, dtype=float)
+    difference = b - a
+    return PairedComparison(
+        delta=paired_difference(a, b, seed=seed),
+        fixed=int((difference > 0).sum()), broken=int((difference < 0).sum()),
+        both_right=int((difference == 0).sum()), both_wrong=0,
+        p_value=randomisation_p_value(difference, seed=seed), graded=True,
+    )
+
+
 def pair_by_id(
-    a: Mapping[str, bool], b: Mapping[str, bool]
-) -> tuple[list[str], list[bool], list[bool]]:
-    """The item ids both results share (in ``a``'s order) and their two correctness lists."""
+    a: Mapping[str, float], b: Mapping[str, float]
+) -> tuple[list[str], list[float], list[float]]:
+    """The item ids both results share (in ``a``'s order) and their two score lists
+    (correctness or graded scores)."""
     ids = [item for item in a if item in b]
     return ids, [a[i] for i in ids], [b[i] for i in ids]
 
@@ -164,7 +221,7 @@ def intervals_overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
 
 
 def compare_by_id(
-    a: Mapping[str, bool], b: Mapping[str, bool], *, seed: int = 0
+    a: Mapping[str, float], b: Mapping[str, float], *, seed: int = 0
 ) -> PairedComparison | None:
     """B against A on the item ids both scored (:func:`pair_by_id`, then
     :func:`paired_comparison`); ``None`` when they share no item."""

@@ -40,10 +40,11 @@ def _per_item_ms(seconds: float, phases: dict[str, float], n: int) -> dict[str, 
     return fields
 
 
-def _chunks(items: Sequence[Example], label: str) -> Any:
+def chunks(items: Sequence[Any], label: str, size: int = CHUNK) -> Any:
+    """``items`` in slices of ``size``, with a progress bar named ``label``."""
     bar = tqdm(total=len(items), desc=label, unit="item", leave=False, disable=None)
-    for start in range(0, len(items), CHUNK):
-        chunk = items[start : start + CHUNK]
+    for start in range(0, len(items), size):
+        chunk = items[start : start + size]
         yield chunk
         bar.update(len(chunk))
     bar.close()
@@ -69,7 +70,7 @@ def _choice_row(example: Example, choice_scores: Sequence[float],
 def score_by_choice(candidate: Candidate, examples: Sequence[Example]) -> list[dict[str, Any]]:
     """Predict the choice with the highest log-likelihood for each item."""
     rows: list[dict[str, Any]] = []
-    for chunk in _chunks(examples, "scoring choices"):
+    for chunk in chunks(examples, "scoring choices"):
         scores, seconds, phases = timed(candidate, lambda chunk=chunk: candidate.score_choices(
             [e.messages for e in chunk], [e.choices for e in chunk]))
         timing = _per_item_ms(seconds, phases, len(chunk))
@@ -88,7 +89,7 @@ def score_by_raw_choice(
     from harness.models.raw_text import raw_loglikelihood
 
     rows: list[dict[str, Any]] = []
-    for chunk in _chunks(examples, "scoring choices (raw)"):
+    for chunk in chunks(examples, "scoring choices (raw)"):
         pairs = [(context(e), f" {choice}") for e in chunk for choice in e.choices]
         scores, seconds, _ = timed(candidate, lambda pairs=pairs: raw_loglikelihood(
             candidate, pairs))
@@ -103,7 +104,7 @@ def score_by_generation(
 ) -> list[dict[str, Any]]:
     """Generate greedily and let the task map each generation to a prediction."""
     rows: list[dict[str, Any]] = []
-    for chunk in _chunks(examples, "generating"):
+    for chunk in chunks(examples, "generating"):
         outputs, seconds, phases = timed(candidate, lambda chunk=chunk: candidate.generate(
             [e.messages for e in chunk], task.max_new_tokens))
         timing = _per_item_ms(seconds, phases, len(chunk))

@@ -13,6 +13,7 @@ directory by a hash of those, so a second run over the same corpus version only 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -43,6 +44,15 @@ def tokenize(text: str) -> list[str]:
     from bm25s.stopwords import STOPWORDS_EN_PLUS
 
     return [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS_EN_PLUS]
+
+
+@functools.cache
+def load_encoder(name: str) -> Any:
+    """The sentence-transformers model ``name`` (:func:`embedder_path`), loaded once per
+    process on the CPU (dense retrieval and the semantic-similarity score share it)."""
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(embedder_path(name), device="cpu")
 
 
 def embedder_path(name: str) -> str:
@@ -118,16 +128,8 @@ class DenseRetriever(Retriever):
     kind = "dense"
     uses_embedder = True
 
-    _models: ClassVar[dict[str, Any]] = {}
-
     def encoder(self) -> Any:
-        if self.embedder not in self._models:
-            from sentence_transformers import SentenceTransformer
-
-            self._models[self.embedder] = SentenceTransformer(
-                embedder_path(self.embedder), device="cpu"
-            )
-        return self._models[self.embedder]
+        return load_encoder(self.embedder)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         vectors = self.encoder().encode(

@@ -41,6 +41,7 @@ import pytest
 
 from harness.core import plugins
 from harness.core.hookspecs import hookimpl
+from harness.measure.judge import resolve_judge
 from harness.runner.estimate import (
     PREPARE,
     CellPlan,
@@ -241,6 +242,9 @@ class ProgressReporter:
         all_suites = {suite for names in suites.values() for suite in names}
         self.write(describe(self.estimate, cells=len(plans), suites=len(all_suites),
                             results=experiment.options.results), status=False)
+        judge = resolve_judge(experiment)
+        if judge is not None and "judge" in all_suites:
+            self.write(judge.header_line(), status=False)
 
     def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
         cell = self.experiment.test_cells.get(nodeid)

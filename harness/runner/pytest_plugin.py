@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from harness.core.approach import Candidate
+from harness.measure.judge import resolve_judge
 from harness.runner.matrix import Cell
 from harness.runner.progress import ProgressReporter, suite_of
 from harness.runner.session import ExperimentSession, Recorder, Run, SessionOptions
@@ -67,6 +68,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--trust-remote-code", action="store_true",
         help="let the base model run Python code it ships with (a config auto_map); off by "
         "default, such a model is refused. Read the code first.",
+    )
+    group.addoption(
+        "--judge", default="", metavar="MODEL_OR_APPROACH",
+        help="grade free replies of open tasks with a language model (suites/test_judge.py, "
+        "MT-Bench's single-answer grading and position-swapped pairwise protocol): a model as "
+        "--model takes it, or a registered approach name (its candidate judges). A small "
+        "judge is a demonstration, not a verdict. Default: no judge.",
+    )
+    group.addoption(
+        "--judge-self", action="store_true",
+        help="let the judge grade its own replies: the judge approach's cell, or zero-shot "
+        "when the judge is the session's model (without it, those cells skip the judge "
+        "suite). Recorded as self_judged with each judge metric.",
     )
     group.addoption("--seed", type=int, default=0, help="seed for data, sampling, training.")
     group.addoption(
@@ -246,6 +260,8 @@ def pytest_configure(config: pytest.Config) -> None:
         probe_answers=config.getoption("probe_answers"),
         sweeps=config.getoption("sweeps"),
         resume=config.getoption("resume"),
+        judge=config.getoption("judge"),
+        judge_self=config.getoption("judge_self"),
         session=time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3),
     )
     worker = cell_worker(config)
@@ -254,6 +270,7 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         session = ExperimentSession(options)
         _ = session.cells  # approaches that cannot run on the task fail now
+        resolve_judge(session)  # so does a --judge that is neither a model nor an approach
         config.stash[STASH] = session
     except (KeyError, ValueError, ResultsFileError) as error:
         raise pytest.UsageError(str(error)) from None

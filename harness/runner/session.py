@@ -20,6 +20,7 @@ from harness.core.approach import BUDGETS, Approach, Budget, Candidate, RunConte
 from harness.core.compose import check_composition, make_approach, split_name
 from harness.core.overrides import build_config, parse_overrides
 from harness.data.noise import corrupt_answers
+from harness.data.task_yaml import folder_task_options
 from harness.measure.metrics import Estimate
 from harness.models.hardware import Precision, resolve_device, resolve_precision
 from harness.models.loading import BaseModelSpec, load_model, resolve_model
@@ -67,6 +68,11 @@ class SessionOptions:
     """Reuse finished runs of identical cells (``--resume``) instead of running them again."""
     trust_remote_code: bool = False
     """Let a base model's own Python code run when it loads (``--trust-remote-code``)."""
+    judge: str = ""
+    """``--judge``: a model or approach that grades free replies (:mod:`harness.measure.judge`);
+    empty: no judge."""
+    judge_self: bool = False
+    """``--judge-self``: let the judge grade its own replies."""
 
 
 @dataclass
@@ -124,7 +130,8 @@ class ExperimentSession:
         self.metrics = plugins.metrics()
         task = resolve_task(options.task)  # its Config types the --set task.NAME options
         self.overrides = parse_overrides(options.overrides, self.registry, task)
-        task_options = self.overrides.pop("task", {})
+        task_options = {**folder_task_options(options.task, task),  # a folder's task.yaml
+                        **self.overrides.pop("task", {})}
         self.sweeps = parse_sweeps(options.sweeps, self.registry)
         if not options.approaches:  # the swept approaches, else zero-shot
             options.approaches = list(dict.fromkeys(s.approach for s in self.sweeps)) or [
@@ -137,7 +144,8 @@ class ExperimentSession:
             raise ValueError(f"unknown budget {options.budget!r}; use one of {', '.join(BUDGETS)}")
         self.budget: Budget = BUDGETS[options.budget]
         self.task: Task = resolve_task(options.task, task_options) if task_options else task
-        self.task_data()  # bad data fails now, naming file, line and field
+        self.headline_metric = self.task.headline_metric(self.task_data())  # bad data fails
+        # now, naming file, line and field; a headline that does not fit the task too
         check_results_file(options.results)  # so does a file that is no results database
         self.device = resolve_device(options.device)
         self.precision: Precision = resolve_precision(options.precision, self.device)
@@ -338,7 +346,8 @@ class ExperimentSession:
             "sources": source_hash(), "seed": cell.seed, "precision": record.precision,
             "device": record.device, "tests": sorted(tests),
             "measure": [options.data_sizes, options.label_noise, options.forgetting_tasks,
-                        options.forgetting_mode, options.probe_answers, options.price_per_hour],
+                        options.forgetting_mode, options.probe_answers, options.price_per_hour,
+                        options.judge, options.judge_self],
         })
 
     def cell_hash_of(self, cell: Cell) -> str:
@@ -392,9 +401,9 @@ class ExperimentSession:
         run_id = self.store.start_run(record)
         self.run_ids.append(run_id)
         plugins.pm.hook.on_run_started(run_id=run_id, record=record)
-        data_info = {"task_scoring": data.scoring} if data.scoring else {}
-        if data_info:  # how the task is scored and why (users' data), even if prepare fails
-            self.store.update_info(run_id, data_info)
+        data_info = {"headline_metric": self.headline_metric,
+                     **({"task_scoring": data.scoring} if data.scoring else {})}
+        self.store.update_info(run_id, data_info)  # how it is scored, even if prepare fails
         status, error = "finished", None
         try:
             reason = approach.unsupported_reason(data)
@@ -410,7 +419,9 @@ class ExperimentSession:
             candidate.info["prepare_seconds"] = round(time.perf_counter() - started, 3)
             candidate.set_precision(self.precision)
             candidate.info.update(memory)
-            self.store.update_info(run_id, {**data_info, **candidate.info})
+            for field_name, value in data_info.items():  # so plugins (MLflow) see them too
+                candidate.info.setdefault(field_name, value)
+            self.store.update_info(run_id, candidate.info)
             run = Run(run_id, name, candidate, seed, point)
             self.record_cost(run)
             plugins.pm.hook.on_candidate_ready(candidate=candidate, run=run)

@@ -89,7 +89,9 @@ def session_table(store: Store, session: str, path: Path, catalogue: Catalogue,
     )
     recorded = list(dict.fromkeys(row["name"] for row in metrics))
     costs = {m.name for m in catalogue.costs()}
-    quality = sorted((n for n in recorded if n not in costs), key=catalogue.rank)
+    headlines = {json.loads(run["info_json"] or "{}").get("headline_metric") for run in runs}
+    quality = sorted((n for n in recorded if n not in costs),
+                     key=lambda n: (n not in headlines, catalogue.rank(n)))
     quality = quality[:SUMMARY_METRICS_LIMIT]
     names = quality + [n for n in catalogue.headline() if n in costs and n in recorded]
     cells = {}
@@ -121,10 +123,15 @@ def session_table(store: Store, session: str, path: Path, catalogue: Catalogue,
 
 
 def scoring_lines(runs) -> list[str]:
-    """One line per data-file task: how it was scored and why (``TaskData.scoring``)."""
-    notes = dict.fromkeys((run["task"], json.loads(run["info_json"] or "{}").get("task_scoring"))
-                          for run in runs)
-    return [f"task {task}: {note}" for task, note in notes if note]
+    """One line per data-file task: how it was scored and why (``TaskData.scoring``); and one
+    per task whose headline metric is a graded score of free replies (the first column)."""
+    infos = [(run["task"], json.loads(run["info_json"] or "{}")) for run in runs]
+    notes = dict.fromkeys((task, info.get("task_scoring")) for task, info in infos)
+    headlines = dict.fromkeys((task, info.get("headline_metric")) for task, info in infos)
+    return [f"task {task}: {note}" for task, note in notes if note] + [
+        f"task {task}: candidates are compared on {metric} (the first column; choose another "
+        "with --set task.metric=NAME)" for task, metric in headlines
+        if metric not in (None, "accuracy", "gen_accuracy")]
 
 
 def _count(n: int, noun: str) -> str:

@@ -29,21 +29,25 @@ def __getattr__(name: str) -> Any:
 def resolve_task(spec: str, options: Mapping[str, Any] | None = None) -> Task:
     """A registered task by name, or a data path / ``hf:`` id wrapped as a task.
 
-    ``options`` (field -> value, as parsed from ``--set task.NAME=VALUE``) configure a
-    data-file task; a built-in task has none, and giving it some raises ``ValueError``.
+    ``options`` (field -> value, as parsed from ``--set task.NAME=VALUE``) configure the
+    task: a data-file task takes :class:`~harness.tasks.data_file.DataFileConfig`'s, a
+    built-in task only ``metric``; any other raises ``ValueError``.
     Raises ``UnknownNameError`` (with "did you mean") for anything else.
     """
     from harness.core.plugins import tasks
 
     registry = tasks()
+    from harness.core.overrides import build_config
+
     if spec in registry:
-        if options:
-            given = ", ".join(f"task.{name}" for name in options)
+        cls = registry.get(spec)
+        extra = [name for name in options or {} if name != "metric"]
+        if extra:
+            given = ", ".join(f"task.{name}" for name in extra)
             raise ValueError(f"task options ({given}) apply to data files (--task=PATH or "
-                             f"hf:<id>); {spec!r} is a built-in task and has none")
-        return registry.get(spec)()
+                             f"hf:<id>); {spec!r} is a built-in task and takes only task.metric")
+        return cls(build_config(cls, dict(options or {}), name="task")) if options else cls()
     if spec.startswith("hf:") or Path(spec).expanduser().exists():
-        from harness.core.overrides import build_config
         from harness.tasks.data_file import DataFileTask
 
         return DataFileTask(spec, build_config(DataFileTask, dict(options or {}), name="task"))

@@ -8,6 +8,7 @@ scored by log-likelihood (the lm-eval "multiple choice" protocol) as well as by 
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import re
@@ -153,6 +154,36 @@ def match_choice(generated: str, choices: Sequence[str]) -> str | None:
     return None if best is None else best[1]
 
 
+HEADLINE_METRICS = ("accuracy", "gen_accuracy", "exact_match", "f1", "rouge_l", "chrf", "bleu",
+                    "semantic_similarity", "ref_logprob", "llm_judge_score")
+"""Metrics a task's headline may be (``--set task.metric=NAME``): per-item scores, so candidates
+compare paired on them. ``accuracy`` needs answer choices; the others score free replies
+(:mod:`harness.measure.text_metrics`; ``llm_judge_score`` needs ``--judge``)."""
+CHOICE_HEADLINES = ("accuracy", "gen_accuracy")
+"""The headline metrics a classification task may choose."""
+
+
+@dataclass
+class TaskConfig:
+    """Options every task takes (``--set task.NAME=VALUE``, or a data folder's ``task.yaml``)."""
+
+    metric: str | None = field(default=None, metadata={"help": (
+        "the headline metric the summary, dashboard and decision report compare candidates on: "
+        f"one of {', '.join(HEADLINE_METRICS)}. Default: accuracy for classification, the "
+        "task's own score for built-in open tasks that have one (gen_accuracy), else f1 "
+        "(token F1); every other metric is still recorded.")})
+
+    def __post_init__(self) -> None:
+        from harness.core.overrides import check_option
+
+        if self.metric is not None:
+            close = difflib.get_close_matches(self.metric, HEADLINE_METRICS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            check_option(self.metric in HEADLINE_METRICS, "metric",
+                         f"{self.metric!r} is not a per-item metric{hint}; choose one of "
+                         f"{', '.join(HEADLINE_METRICS)}")
+
+
 class Task(ABC):
     """A built-in or plugin-provided task: deterministic data plus how to score generations."""
 
@@ -160,6 +191,31 @@ class Task(ABC):
     description: ClassVar[str]
     max_new_tokens: ClassVar[int] = 64
     """How many tokens a candidate may generate when this task is scored by generation."""
+    Config: ClassVar[type] = TaskConfig
+    """Its options (``--set task.NAME=VALUE``); built-in tasks take only :class:`TaskConfig`'s."""
+
+    def __init__(self, config: TaskConfig | None = None) -> None:
+        self.config = config or self.Config()
+
+    def headline_metric(self, data: TaskData) -> str:
+        """The metric candidates are compared on: the user's ``task.metric``, else
+        ``accuracy`` for classification, ``gen_accuracy`` for an open task that scores replies
+        its own way (overrides :meth:`score_generation`), else token F1 (``f1``). Raises
+        ``ValueError`` for a choice that does not fit the task."""
+        chosen = self.config.metric
+        if chosen is None:
+            if data.labels:
+                return "accuracy"
+            own = type(self).score_generation is not Task.score_generation
+            return "gen_accuracy" if own else "f1"
+        if data.labels and chosen not in CHOICE_HEADLINES:
+            raise ValueError(f"--set task.metric={chosen}: task {data.name!r} is scored as "
+                             f"classification; its headline can be {' or '.join(CHOICE_HEADLINES)}")
+        if not data.labels and chosen == "accuracy":
+            raise ValueError(f"--set task.metric=accuracy: task {data.name!r} has free-text "
+                             "answers and no choices to score; use gen_accuracy (the task's "
+                             "own scoring of replies) or a graded metric such as f1 or chrf")
+        return chosen
 
     @abstractmethod
     def load(self, seed: int) -> TaskData:

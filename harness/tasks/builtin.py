@@ -5,6 +5,7 @@ from harness.core.hookspecs import hookimpl
 
 @hookimpl
 def register_tasks(register):
+    from harness.tasks.addresses.task import AddressesTask
     from harness.tasks.general.task import GeneralTask
     from harness.tasks.kbqa.task import KBQATask
     from harness.tasks.prefs.task import PrefsTask
@@ -14,3 +15,4 @@ def register_tasks(register):
     register(KBQATask)
     register(PrefsTask)
     register(GeneralTask)
+    register(AddressesTask)

@@ -18,12 +18,13 @@ from typing import ClassVar, Literal
 from harness.core.approach import option
 from harness.core.overrides import check_option
 from harness.data.mapping import LAYOUT_FIELDS
-from harness.tasks.base import Task, TaskData
+from harness.tasks.base import Task, TaskConfig, TaskData
 
 
 @dataclass
-class DataFileConfig:
-    """Options of a data-file task (``--set task.NAME=VALUE``)."""
+class DataFileConfig(TaskConfig):
+    """Options of a data-file task (``--set task.NAME=VALUE``, or ``task.yaml`` in a data
+    folder), besides every task's ``metric``."""
 
     labels: list[str] = option(
         [], "score as classification over these labels (comma-separated, e.g. "
@@ -45,6 +46,7 @@ class DataFileConfig:
         "Default: UTF-8.")
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         distinct = set(self.labels)
         check_option(not self.labels or len(distinct) == len(self.labels) >= 2, "labels",
                      "give at least two labels, each once")
@@ -82,4 +84,6 @@ class DataFileTask(Task):
     def load(self, seed: int) -> TaskData:
         from harness.data.load import load_task_data
 
-        return load_task_data(self.spec, seed, **dataclasses.asdict(self.config))
+        options = dataclasses.asdict(self.config)
+        options.pop("metric")  # how candidates are compared, not how the data is read
+        return load_task_data(self.spec, seed, **options)

@@ -63,10 +63,12 @@ margin, alpha, requirements = settings()
 configs = results.load("run_configs", long["run_id"].drop_duplicates().astype(int).tolist())
 table, found, metric = report(
     long, configs, requirements=requirements, margin=margin, alpha=alpha,
-    items=lambda suite, ids: results.load("correctness_by_run", tuple(ids), suite))
+    items=lambda suite, ids, value: results.load("item_scores_by_run", tuple(ids), suite,
+                                                 value))
 if found is None:
     ui.nothing_recorded(
-        "accuracy or gen_accuracy", "The recommendation compares the task's headline metric: "
+        "the task's headline metric", "The recommendation compares the task's headline metric "
+        "(accuracy, or f1 / your --set task.metric=NAME for free text): "
         "`pytest suites/test_accuracy.py --approach=zero-shot,few-shot,rag,lora`.")
 else:
     if found.choice is None:

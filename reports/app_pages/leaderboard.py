@@ -25,11 +25,14 @@ names = list(dict.fromkeys(catalog["name"]))
 if not names:
     ui.nothing_recorded("metrics", "Run the suites: `pytest suites/ --approach=zero-shot`.")
     st.stop()
-defaults = [n for n in headline_metrics() if n in names][:6] or names[:6]
+recorded = [n for n in results.load("run_headlines", filters=filters) if n in names]
+defaults = list(dict.fromkeys([*recorded, *(n for n in headline_metrics() if n in names)]))[:6]
+defaults = defaults or names[:6]
 left, middle, right = st.columns([4, 2, 2])
 shown = left.multiselect("metrics", names, default=defaults, key="leaderboard-metrics")
 shown = shown or defaults
-chosen = middle.selectbox("rank and mark ties by", shown, key="leaderboard-chosen")
+chosen = middle.selectbox("rank and mark ties by", shown, key="leaderboard-chosen",
+                          help="first: the task's headline metric (--set task.metric=NAME)")
 latest = right.checkbox("latest run of each candidate only", value=True,
                         key="leaderboard-latest",
                         help="hide older runs of the same approach/task/model/seed/budget/config")
