@@ -45,11 +45,17 @@ def latest_runs(db: sqlite3.Connection, task: str) -> dict[str, sqlite3.Row]:
 
 
 def item_rows(db: sqlite3.Connection, run_id: int) -> dict[str, dict]:
-    """item id -> its generation row's extra (reply, graded scores, kind)."""
+    """item id -> its generation row's extra (reply, graded scores, kind), with the judge's
+    ``llm_judge_score`` of the item when ``--judge`` graded it."""
     out = {}
     for row in db.execute("SELECT item_id, correct, extra_json FROM examples WHERE run_id = ? "
                           "AND suite = 'accuracy.generation' ORDER BY id", (run_id,)):
         out[row["item_id"]] = {**json.loads(row["extra_json"]), "correct": row["correct"]}
+    for row in db.execute("SELECT item_id, extra_json FROM examples WHERE run_id = ? AND "
+                          "suite = 'judge.judge' ORDER BY id", (run_id,)):
+        score = json.loads(row["extra_json"]).get("llm_judge_score")
+        if row["item_id"] in out and score is not None:
+            out[row["item_id"]]["llm_judge_score"] = score
     return out
 
 
@@ -81,17 +87,16 @@ def paired_table(items: dict[str, dict[str, dict]], metric: str) -> list[str]:
              for a, rows in items.items() if any(metric in r for r in rows.values())}
     if not means:
         return []
-    best = max(means, key=means.get)
-    lines = [f"Paired against the best on {metric} ({best}):"]
-    for approach in sorted(means, key=means.get, reverse=True):
-        if approach == best:
-            continue
-        found = compare_by_id({i: r[metric] for i, r in items[best].items() if metric in r},
+    ranked = sorted(means, key=means.get, reverse=True)
+    lines = [f"Paired on {metric}, every pair (B - A, B the lower-ranked):"]
+    for better, approach in itertools.combinations(ranked, 2):
+        found = compare_by_id({i: r[metric] for i, r in items[better].items() if metric in r},
                               {i: r[metric] for i, r in items[approach].items() if metric in r})
         if found is not None:
-            lines.append(f"- {approach} - {best}: {with_ci(*_triple(found.delta), signed=True)}, "
-                         f"{found.test} p = {found.p_value:.3g} ({found.n} items, better on "
-                         f"{found.fixed}, worse on {found.broken})")
+            lines.append(f"- {approach} - {better}: "
+                         f"{with_ci(*_triple(found.delta), signed=True)}, {found.test} "
+                         f"p = {found.p_value:.3g} ({found.n} items, B better on {found.fixed}, "
+                         f"worse on {found.broken})")
     return lines
 
 
@@ -137,9 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{headline} by kind of item:")
     print("\n".join(kinds_table(db, runs, headline)))
     print()
-    print("\n".join(paired_table(items, headline)))
+    for metric in dict.fromkeys((headline, "chrf", "llm_judge_score")):
+        print("\n".join(paired_table(items, metric)) + "\n")
     print("\nAgreement of the metrics, item by item (Spearman's rho):\n")
-    graded = tuple(m for m in OPEN_METRICS if m != "exact_match")
+    graded = (*(m for m in OPEN_METRICS if m != "exact_match"), "llm_judge_score")
     print("\n".join(agreement(items, graded)))
     return 0
 
