@@ -72,7 +72,7 @@ RULE = ("take the best candidate on {metric}{among}; a candidate is good enough 
         "cheapest kind of the good-enough candidates ("
         + " < ".join(KIND_LABELS[k] for k in KINDS) + "), then fewer training seconds")
 ItemLoader = Callable[[str, Sequence[int], str], Mapping[int, Mapping[str, float]]]
-"""``(examples suite, run ids, value) -> {run_id: {item_id: value}}`` (``reports.data``'s
+"""``(examples suite, run ids, value) -> {run_id: {item_id: value}}`` (``reports.example_data``'s
 ``item_scores_by_run``; ``value`` is ``correct`` or a graded score's name)."""
 
 

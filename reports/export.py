@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports import data
+from reports import data, example_data
 from reports.analysis import fmt, headline_metrics, leaderboard
 from reports.decision import (
     DEFAULT_ALPHA,
@@ -167,7 +167,8 @@ def sections(conn: sqlite3.Connection, *, requirements: Requirements | None = No
         configs = data.run_configs(conn, narrow["run_id"].unique().tolist())
         table, found, _ = report(
             narrow, configs, requirements=requirements, margin=margin, alpha=alpha,
-            items=lambda suite, ids, value: data.item_scores_by_run(conn, ids, suite, value))
+            items=lambda suite, ids, value: example_data.item_scores_by_run(
+                conn, ids, suite, value))
         section.recommendation, section.notes, section.tables = decision_part(
             found, requirements)
         section.tables.append(("What was measured, per aspect.", table.astype(str)))

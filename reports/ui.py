@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from reports import data, sweep_data
+from reports import data, example_data, sweep_data
 from reports.analysis import names_by_run as names_by_run  # the pages call ui.names_by_run
 
 _LOCK = threading.Lock()  # one cached connection is shared by every session's thread
@@ -54,7 +54,8 @@ def _connection(path: str, inode: int) -> sqlite3.Connection:
 @st.cache_data(show_spinner=False, max_entries=256)
 def _load(name: str, path: str, version: tuple[int, ...], args: tuple[Any, ...],
           kwargs: tuple[tuple[str, Any], ...]) -> Any:
-    function = getattr(data, name, None) or getattr(sweep_data, name)
+    function = (getattr(data, name, None) or getattr(example_data, name, None)
+                or getattr(sweep_data, name))
     with _LOCK:
         return function(_connection(path, version[0]), *args, **dict(kwargs))
 

@@ -12,7 +12,7 @@ import pytest
 from harness.measure.compare import compare_by_id, intervals_overlap, tied_groups
 from harness.measure.metrics import Estimate, accuracy
 from harness.runner.store import RunRecord, Store
-from reports import data, export
+from reports import data, example_data, export
 from reports.decision import Candidate, Requirements, recommend, report, verdict_table
 from reports.rule import OVERLAP, PAIRED, judge
 
@@ -332,7 +332,7 @@ def test_report_without_item_loader_falls_back_everywhere(database):
     conn = data.connect(database)
     try:
         long = data.metrics(conn)
-        assert set(data.correctness_by_run(conn, long["run_id"].unique().tolist(),
+        assert set(example_data.correctness_by_run(conn, long["run_id"].unique().tolist(),
                                            "accuracy.choice")) == {1, 2, 3, 5}
         _, found, metric = report(long, margin=0.05)
         assert metric == "accuracy" and {v.test for v in found.verdicts[1:]} == {OVERLAP}

@@ -10,7 +10,7 @@ import pytest
 
 from harness.measure.compare import compare_by_id
 from harness.runner.store import RunRecord, Store
-from reports import data
+from reports import data, example_data
 
 SUITE = "accuracy.generation"
 F1_A = [0.2, 0.5, 0.9, 0.4, 1 / 3, 0.6]
@@ -69,37 +69,37 @@ def store(tmp_path_factory: pytest.TempPathFactory):
 
 def test_item_metrics_are_the_catalogued_numbers_of_the_rows(store):
     conn, a, _ = store
-    assert data.item_metrics(conn, a, SUITE) == ["correct", "f1", "model_ms"]
-    assert data.item_metrics(conn, a, "accuracy.choice") == ["correct"]
+    assert example_data.item_metrics(conn, a, SUITE) == ["correct", "f1", "model_ms"]
+    assert example_data.item_metrics(conn, a, "accuracy.choice") == ["correct"]
 
 
 def test_generation_page_shows_reply_reference_and_each_metric(store):
     conn, a, _ = store
-    page, total = data.examples_page(conn, a, SUITE)
+    page, total = example_data.examples_page(conn, a, SUITE)
     assert total == 6
     assert list(page.columns) == ["item_id", "prompt", "reply", "reference", "correct", "f1",
                                   "model_ms"]
     assert page["reply"].iloc[0] == "A reply 0" and page["reference"].iloc[0] == "answer 0"
     assert page["f1"].tolist() == [0.2, 0.5, 0.9, 0.4, 0.333, 0.6]  # rounded to 3 decimals
-    wrong, n_wrong = data.examples_page(conn, a, SUITE, correct=False, search="question 4")
+    wrong, n_wrong = example_data.examples_page(conn, a, SUITE, correct=False, search="question 4")
     assert n_wrong == 1 and wrong["item_id"].tolist() == ["q4"]
-    choice, _ = data.examples_page(conn, a, "accuracy.choice")
+    choice, _ = example_data.examples_page(conn, a, "accuracy.choice")
     assert list(choice.columns) == ["item_id", "prompt", "prediction", "reference", "correct",
                                     "score", "latency_ms", "extra_json"]
 
 
 def test_side_by_side_puts_the_largest_disagreement_first(store):
     conn, a, b = store
-    pairs, total = data.side_by_side(conn, a, b, SUITE, metric="f1", order="difference")
+    pairs, total = example_data.side_by_side(conn, a, b, SUITE, metric="f1", order="difference")
     assert total == 6
     assert list(pairs.columns) == ["item_id", "prompt", "reply_a", "reply_b", "reference",
                                    "f1_a", "f1_b", "difference"]
     assert pairs["item_id"].tolist() == ["q2", "q0", "q1", "q4", "q3", "q5"]
     assert pairs.iloc[0][["reply_a", "reply_b", "f1_a", "f1_b", "difference"]].tolist() == [
         "A reply 2", "B reply 2", 0.9, 0.1, -0.8]
-    in_order, _ = data.side_by_side(conn, a, b, SUITE, metric="f1", order="item")
+    in_order, _ = example_data.side_by_side(conn, a, b, SUITE, metric="f1", order="item")
     assert in_order["item_id"].tolist() == ["q0", "q1", "q2", "q3", "q4", "q5"]
-    searched, n = data.side_by_side(conn, a, b, SUITE, metric="f1", search="question 3")
+    searched, n = example_data.side_by_side(conn, a, b, SUITE, metric="f1", search="question 3")
     assert n == 1 and searched["item_id"].tolist() == ["q3"]
 
 
@@ -113,34 +113,35 @@ def test_side_by_side_puts_the_largest_disagreement_first(store):
 ])
 def test_fixed_and_broken_mean_b_better_and_b_worse(store, metric, only, items):
     conn, a, b = store
-    pairs, total = data.side_by_side(conn, a, b, SUITE, metric=metric, only=only)
+    pairs, total = example_data.side_by_side(conn, a, b, SUITE, metric=metric, only=only)
     assert set(pairs["item_id"]) == items and total == len(items)
 
 
 def test_classification_side_by_side_keeps_its_columns(store):
     conn, a, b = store
-    pairs, _ = data.side_by_side(conn, a, b, "accuracy.choice", order="difference")
+    pairs, _ = example_data.side_by_side(conn, a, b, "accuracy.choice", order="difference")
     assert list(pairs.columns) == ["item_id", "prompt", "reference", "prediction_a",
                                    "correct_a", "prediction_b", "correct_b"]
     assert pairs["item_id"].iloc[0] == "c2"  # the one disagreement first
     with pytest.raises(ValueError, match="only must be one of"):
-        data.side_by_side(conn, a, b, SUITE, only="better")
+        example_data.side_by_side(conn, a, b, SUITE, only="better")
 
 
 def test_item_scores_feed_the_paired_comparison(store):
     conn, a, b = store
-    scores = data.item_scores_by_run(conn, [a, b], SUITE, "f1")
-    assert scores[a] == data.item_scores(conn, a, SUITE, "f1")
+    scores = example_data.item_scores_by_run(conn, [a, b], SUITE, "f1")
+    assert scores[a] == example_data.item_scores(conn, a, SUITE, "f1")
     assert scores[b]["q2"] == pytest.approx(0.1) and len(scores[a]) == 6
-    assert data.item_scores(conn, a, SUITE, "mystery_score")["q0"] == 7.0
-    assert data.item_scores(conn, a, SUITE, "absent") == {}
-    assert data.correctness(conn, a, SUITE) == {f"q{k}": hit for k, hit in enumerate(CORRECT_A)}
-    assert data.correctness_by_run(conn, [a, b], SUITE)[b]["q5"] is True
+    assert example_data.item_scores(conn, a, SUITE, "mystery_score")["q0"] == 7.0
+    assert example_data.item_scores(conn, a, SUITE, "absent") == {}
+    assert example_data.correctness(conn, a, SUITE) == {
+        f"q{k}": hit for k, hit in enumerate(CORRECT_A)}
+    assert example_data.correctness_by_run(conn, [a, b], SUITE)[b]["q5"] is True
     graded = compare_by_id(scores[a], scores[b])
     assert (graded.fixed, graded.broken, graded.both_right) == (3, 2, 1)
     assert graded.delta.value == pytest.approx(sum(F1_B) / 6 - sum(F1_A) / 6)
-    right_wrong = compare_by_id(data.correctness(conn, a, SUITE),
-                                data.correctness(conn, b, SUITE))
+    right_wrong = compare_by_id(example_data.correctness(conn, a, SUITE),
+                                example_data.correctness(conn, b, SUITE))
     assert (right_wrong.fixed, right_wrong.broken) == (0, 1)
 
 
@@ -157,14 +158,14 @@ def test_side_by_side_pairs_each_items_last_row(tmp_path):
                                    "extra": {"generated": "again", "f1": 0.9}}])
     store.close()
     conn = data.connect(tmp_path / "big.db")
-    pairs, total = data.side_by_side(conn, a, b, SUITE, metric="f1", order="difference",
+    pairs, total = example_data.side_by_side(conn, a, b, SUITE, metric="f1", order="difference",
                                      limit=3)
     assert total == n
     assert pairs.iloc[0][["item_id", "reply_b", "f1_b"]].tolist() == ["q299", "B reply 299",
                                                                        1.0]
     # q0's first row (B - A = -0.5) would tie q299 and come first; its last row (0.4) not
     assert pairs["item_id"].tolist()[1:] == ["q1", "q298"]  # same |B - A|: item order
-    first, _ = data.side_by_side(conn, a, b, SUITE, metric="f1", search="question 0?")
+    first, _ = example_data.side_by_side(conn, a, b, SUITE, metric="f1", search="question 0?")
     assert first[["reply_b", "f1_b"]].values.tolist() == [["again", 0.9]]
-    assert data.item_scores(conn, b, SUITE, "f1")["q0"] == 0.9
+    assert example_data.item_scores(conn, b, SUITE, "f1")["q0"] == 0.9
     conn.close()

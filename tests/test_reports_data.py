@@ -13,7 +13,7 @@ import pytest
 
 from harness.measure.compare import pair_by_id, paired_comparison
 from harness.runner.store import RunRecord, Store
-from reports import analysis, data, decision, export, sweep_data
+from reports import analysis, data, decision, example_data, export, sweep_data
 from reports.sample import write_sample
 
 
@@ -222,7 +222,7 @@ def test_decision_report_on_database(conn):
     long = data.metrics(conn, filters={"task": ["sentiment"]})
     configs = data.run_configs(conn, long["run_id"].unique().tolist())
     def items(suite, ids, value):
-        return data.item_scores_by_run(conn, ids, suite, value)
+        return example_data.item_scores_by_run(conn, ids, suite, value)
 
     table, found, metric = decision.report(long, configs, items=items)
     assert metric == "accuracy" and found.choice.name == found.best.name == "full-ft"
@@ -250,21 +250,25 @@ def test_decision_report_on_database(conn):
 
 def test_examples_paging_filters_and_pairs(conn, sample):
     ids = sample[1]
-    page, total = data.examples_page(conn, ids["lora"], "accuracy.choice", limit=10, offset=5)
+    page, total = example_data.examples_page(conn, ids["lora"], "accuracy.choice", limit=10,
+                                             offset=5)
     assert total == 40 and len(page) == 10 and page["item_id"].iloc[0] == "s005"
-    wrong, n_wrong = data.examples_page(conn, ids["lora"], "accuracy.choice", correct=False)
+    wrong, n_wrong = example_data.examples_page(conn, ids["lora"], "accuracy.choice",
+                                                correct=False)
     assert n_wrong == 6 and not wrong["correct"].any()
-    found, n_found = data.examples_page(conn, ids["lora"], "accuracy.choice", search="Review 7:")
+    found, n_found = example_data.examples_page(conn, ids["lora"], "accuracy.choice",
+                                                search="Review 7:")
     assert n_found == 1 and found["item_id"].tolist() == ["s007"]
-    a, b = (data.correctness(conn, ids[n], "accuracy.choice") for n in ("zero-shot", "lora"))
+    a, b = (example_data.correctness(conn, ids[n], "accuracy.choice")
+            for n in ("zero-shot", "lora"))
     comparison = paired_comparison(*pair_by_id(a, b)[1:])
-    _, fixed = data.side_by_side(conn, ids["zero-shot"], ids["lora"], "accuracy.choice",
+    _, fixed = example_data.side_by_side(conn, ids["zero-shot"], ids["lora"], "accuracy.choice",
                                  only="fixed")
-    _, broken = data.side_by_side(conn, ids["zero-shot"], ids["lora"], "accuracy.choice",
+    _, broken = example_data.side_by_side(conn, ids["zero-shot"], ids["lora"], "accuracy.choice",
                                   only="broken")
     assert (fixed, broken) == (comparison.fixed, comparison.broken)
-    assert data.example_suites(conn, ids["lora"]) == ["accuracy.choice", "forgetting.general",
-                                                      "latency"]
+    assert example_data.example_suites(conn, ids["lora"]) == [
+        "accuracy.choice", "forgetting.general", "latency"]
 
 
 def test_forgetting_latency_and_curves(conn, sample):

@@ -27,7 +27,7 @@ from harness.models.lm_candidate import LMCandidate, chat_prompt_ids
 from harness.runner.session import ExperimentSession, SessionOptions
 from harness.tasks import resolve_task
 from harness.tasks.base import Example
-from reports import data, decision
+from reports import data, decision, example_data
 from reports.export import leaderboard_cells
 from tests.conftest import query_db, run_suites
 
@@ -210,7 +210,8 @@ def test_a_free_text_file_gets_graded_paired_numbers_on_the_chosen_headline(tmp_
     board, ranked_by = leaderboard_cells(long)
     assert ranked_by == "chrf" and list(board.columns[5:7]) == ["chrf", "gen_accuracy"]
     _, found, metric = decision.report(
-        long, items=lambda suite, ids, value: data.item_scores_by_run(conn, ids, suite, value))
+        long, items=lambda suite, ids, value: example_data.item_scores_by_run(
+            conn, ids, suite, value))
     assert metric == "chrf" and found.metric == "chrf"
     assert "paired randomisation test" in found.rule
     assert {v.test for v in found.verdicts[1:]} == {"paired"}

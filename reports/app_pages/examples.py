@@ -2,7 +2,7 @@
 filtered by correctness and text, and two candidates side by side on the same items.
 
 Free replies (generation suites) show the reply, the reference and each per-item metric
-(token F1, chrF, ROUGE-L...; ``reports.data.item_metrics``). Candidates are compared on any
+(token F1, chrF, ROUGE-L...; ``reports.example_data.item_metrics``). Candidates are compared on any
 per-item metric with ``harness.measure.compare``'s paired comparison: the mean difference
 B - A with a paired-bootstrap CI, and McNemar's exact test on right/wrong items or a paired
 randomisation test on graded scores; the items come largest disagreement first.
