@@ -218,6 +218,29 @@ def test_examples_of_free_replies_compare_on_any_metric(monkeypatch, tmp_path):
         key=f"examples-metric-{ids['zero-shot']}-accuracy.generation").value == "correct"
 
 
+def test_leaderboard_and_pareto_open_on_the_recorded_headline(monkeypatch, tmp_path):
+    """Runs of an open task whose user chose chrF: the leaderboard ranks by it and the Pareto
+    view plots it, though gen_accuracy (ranked higher by the catalogue) is recorded too."""
+    store = Store(tmp_path / "open.db")
+    for approach, chrf, latency in (("zero-shot", 0.3, 20.0), ("lora", 0.6, 25.0)):
+        run = store.start_run(RunRecord(
+            session="s", approach=approach, task="mine", model="m", seed=0, budget="quick",
+            config={}, config_hash=approach, data_hash="d", model_version="m",
+            code_version="c", packages={}, device="cpu", kind="prompting"))
+        store.update_info(run, {"headline_metric": "chrf"})
+        for name, value in (("gen_accuracy", 0.01), ("chrf", chrf), ("latency_p50_ms", latency)):
+            store.add_metric(run, "accuracy", name, value, low=value, high=value, n=10)
+        store.finish_run(run, "finished")
+    store.close()
+    board = open_page(monkeypatch, tmp_path / "open.db", "leaderboard")
+    assert board.selectbox(key="leaderboard-chosen").value == "chrf"
+    assert board.multiselect(key="leaderboard-metrics").value[0] == "chrf"
+    assert board.dataframe[0].value["candidate"].tolist()[0] == "lora"
+    pareto = open_page(monkeypatch, tmp_path / "open.db", "pareto")
+    assert pareto.selectbox(key="pareto-y metric").value == "chrf"
+    assert chart_titles(pareto) == ["chrf vs latency_p50_ms"]
+
+
 def test_provenance(monkeypatch, sample_db):
     app = open_page(monkeypatch, sample_db, "provenance")
     assert "**22 runs**; **1 stale**" in texts(app)  # 11 + the prefs sweep's 11

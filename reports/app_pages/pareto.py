@@ -36,7 +36,8 @@ def pick(column, label: str, preferred: tuple[str, ...], fallback: int) -> tuple
 left, right = st.columns(2)
 x, x_higher = pick(left, "x metric", ("latency_p50_ms", "train_seconds", "trainable_params"),
                    0)
-y, y_higher = pick(right, "y metric", ("accuracy", "gen_accuracy"), 1)
+headlines = tuple(results.load("run_headlines", filters=filters))  # the task's, first
+y, y_higher = pick(right, "y metric", (*headlines, "accuracy", "gen_accuracy"), 1)
 long = results.load("metrics", names=sorted({x, y}), filters=filters)
 table = pareto_table(long, x, y, x_higher, y_higher) if x != y else long.iloc[0:0]
 if table.empty:
