@@ -217,3 +217,29 @@ def test_a_free_text_file_gets_graded_paired_numbers_on_the_chosen_headline(tmp_
     assert {v.test for v in found.verdicts[1:]} == {"paired"}
     assert found.verdicts[1].shared == 24  # 10% of 240 items
 
+
+
+@pytest.mark.slow
+def test_curves_of_a_free_text_task_follow_its_headline(tmp_path, tiny_model_dir):
+    """--label-noise on free text: the robustness curve is the headline (here chrF, which the
+    tiny model's replies score above 0), not exact match (0), paired on the same items."""
+    _free_text(tmp_path / "gram.jsonl", 240)
+    result = run_suites([
+        "--task=gram.jsonl", "--approach=full-ft", "--budget=smoke", f"--model={tiny_model_dir}",
+        "--results=r.db", "--label-noise=0.5", "-k", "generation_accuracy or noise",
+        "--set", "task.metric=chrf",
+    ], tmp_path, env={"TUNEBENCH_CACHE": str(tmp_path / "cache")},
+        suites=["test_accuracy.py", "test_overfitting.py"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    db = tmp_path / "r.db"
+    clean = query_db(db, "SELECT id FROM runs WHERE json_extract(config_json, '$.label_noise') "
+                     "IS NULL")[0]["id"]
+    metrics = {m["name"]: m for m in query_db(db, "SELECT * FROM metrics WHERE run_id = ?",
+                                              clean)}
+    start, noisy = metrics["noise_robustness[0]"], metrics["noise_robustness[0.5]"]
+    assert start["value"] == pytest.approx(metrics["chrf"]["value"])
+    assert start["value"] > 0 == metrics["gen_accuracy"]["value"]  # not exact match
+    assert json.loads(start["extra_json"])["metric"] == "chrf"
+    drop = metrics["noise_drop[0.5]"]
+    assert drop["value"] == pytest.approx(noisy["value"] - start["value"])
+    assert drop["ci_low"] <= drop["value"] <= drop["ci_high"]

@@ -104,12 +104,15 @@ BUILTIN: tuple[Metric, ...] = (
     _share("refused", "share of replies that refuse to answer", higher=None),
     _ms("retrieval_ms", "mean time per request spent retrieving passages"),
     _ms("model_ms", "mean time per request spent in the model (end to end minus phases)"),
-    _share("primary_accuracy", "the task's accuracy of a side run (--data-sizes, "
-           "--label-noise)"),
-    _share("data_efficiency", "accuracy when trained on [n] examples"),
-    _share("noise_robustness", "accuracy when [p] of training answers are corrupted"),
-    Metric("noise_drop", True, "share", "paired accuracy change when [p] of training answers "
-           "are corrupted (noisy minus clean, same eval items; negative: hurt by bad labels)"),
+    _share("primary_accuracy", "the task's headline score of a side run (--data-sizes, "
+           "--label-noise): accuracy, or the graded headline of free text (e.g. f1)"),
+    _share("data_efficiency", "headline score (accuracy, or e.g. f1 for free text) when "
+           "trained on [n] examples"),
+    _share("noise_robustness", "headline score (accuracy, or e.g. f1 for free text) when [p] "
+           "of training answers are corrupted"),
+    Metric("noise_drop", True, "share", "paired change of the headline score when [p] of "
+           "training answers are corrupted (noisy minus clean, same eval items; negative: hurt "
+           "by bad labels)"),
     _share("noise_detection_precision", "share of the training items the candidate flags as "
            "mislabelled that were corrupted, when [p] of training answers are corrupted"),
     _share("noise_detection_recall", "share of the corrupted training items the candidate "
@@ -170,8 +173,10 @@ BUILTIN: tuple[Metric, ...] = (
     Metric("final_step", None, "step", "last logged step"),
     Metric("rising_evaluations", None, "count", "validation losses rising at the end"),
     Metric("evaluations", None, "count", "validation evaluations logged"),
-    _share("train_accuracy", "accuracy on training items", higher=None),
-    _share("eval_accuracy_same_n", "accuracy on as many eval items as train_accuracy used"),
+    _share("train_accuracy", "headline score (accuracy, or e.g. f1 for free text) on "
+           "training items", higher=None),
+    _share("eval_accuracy_same_n", "headline score on as many eval items as train_accuracy "
+           "used"),
     Metric("train_eval_gap", False, "share", "train_accuracy minus eval_accuracy_same_n"),
     # preferences suite
     _share("preference_accuracy", "share of pairs where the chosen reply is more likely"),

@@ -13,6 +13,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from harness.core.approach import Candidate
+from harness.measure.text_metrics import OPEN_METRICS, add_open_scores
 from harness.tasks.base import Example, Task
 
 CHUNK = 64
@@ -140,13 +141,27 @@ def scored_once(
 
 def score_primary(
     candidate: Candidate, task: Task, examples: Sequence[Example],
-    cache: dict[tuple[str, str], dict[str, Any]] | None = None,
+    cache: dict[tuple[str, str], dict[str, Any]] | None = None, headline: str | None = None,
 ) -> list[dict[str, Any]]:
     """The task's headline scoring: constrained choice when the items have choices (as the
-    accuracy suite's ``accuracy``), free generation otherwise (its ``gen_accuracy``);
-    ``cache`` (a run's ``scored``) reuses rows already computed for the same items."""
+    accuracy suite's ``accuracy``), free generation otherwise (its ``gen_accuracy``, and the
+    graded scores of :mod:`harness.measure.text_metrics` when ``headline`` is one of them);
+    ``cache`` (a run's ``scored``) reuses rows already computed for the same items. Read each
+    row's value with :func:`primary_values`."""
     if examples and all(e.choices for e in examples):
         return scored_once(cache, "choice", examples,
                            lambda items: score_by_choice(candidate, items))
-    return scored_once(cache, "generation", examples,
+    rows = scored_once(cache, "generation", examples,
                        lambda items: score_by_generation(candidate, task, items))
+    if headline in OPEN_METRICS:
+        add_open_scores(rows, examples, candidate)
+    return rows
+
+
+def primary_values(rows: Sequence[dict[str, Any]], headline: str | None = None) -> list[float]:
+    """Each row's value on the task's headline: the graded score when the headline is one of
+    :data:`~harness.measure.text_metrics.OPEN_METRICS` and every row carries it (a candidate
+    without a tokenizer has no ``ref_logprob``), else 1/0 for right/wrong (accuracy)."""
+    if headline in OPEN_METRICS and all(headline in r["extra"] for r in rows):
+        return [float(r["extra"][headline]) for r in rows]
+    return [float(bool(r["correct"])) for r in rows]
