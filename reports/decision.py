@@ -35,6 +35,7 @@ from typing import Any
 import pandas as pd
 
 from harness.core.kinds import KIND_LABELS, KINDS
+from harness.measure.compare import is_binary
 from harness.measure.text_metrics import OPEN_METRICS
 from reports.analysis import candidate_names, catalogue, control_approaches, fmt
 from reports.data import main_runs
@@ -88,10 +89,6 @@ def headline_metric(names: Sequence[str], chosen: Sequence[str | None] = ()) -> 
     return next((name for name in catalogue().deciding() if name in recorded), None)
 
 
-def paired_test_name(metric: str) -> str:
-    """The paired test of ``metric``: McNemar's for right/wrong items, else randomisation."""
-    return ("McNemar's exact test" if ITEM_SUITES.get(metric, ("", "correct"))[1] == "correct"
-            else "a paired randomisation test")
 
 
 @dataclass(frozen=True)
@@ -114,6 +111,14 @@ class Candidate:
     @property
     def cost(self) -> float:
         return self.train_seconds or 0.0
+
+
+def paired_test_name(candidates: Sequence[Candidate]) -> str:
+    """The paired test the rule applies to these candidates' per-item values, as
+    ``harness.measure.compare.paired_comparison`` picks it: McNemar's exact test for
+    right/wrong values (accuracy, exact match), a paired randomisation test for graded ones."""
+    graded = any(c.items and not is_binary(list(c.items.values())) for c in candidates)
+    return "a paired randomisation test" if graded else "McNemar's exact test"
 
 
 @dataclass(frozen=True)
@@ -143,13 +148,13 @@ class Recommendation:
 
 
 def rule_text(metric: str, *, margin: float, alpha: float, requirements: Requirements,
-              fallbacks: Sequence[Verdict] = ()) -> str:
-    """The rule as applied: :data:`RULE` with the settings, the requirements checked first
-    and the candidates compared by the CI-overlap fallback."""
+              fallbacks: Sequence[Verdict] = (), test: str = "McNemar's exact test") -> str:
+    """The rule as applied: :data:`RULE` with the settings, the paired ``test``
+    (:func:`paired_test_name`), the requirements checked first and the candidates compared by
+    the CI-overlap fallback."""
     wanted = requirements.describe()
     among = " among those meeting the requirements" if wanted else ""
-    text = RULE.format(metric=metric, among=among, margin=margin, alpha=alpha,
-                       test=paired_test_name(metric))
+    text = RULE.format(metric=metric, among=among, margin=margin, alpha=alpha, test=test)
     if wanted:
         text = f"requirements first ({'; '.join(wanted)}); then {text}"
     if fallbacks:
@@ -235,7 +240,8 @@ def recommend(candidates: Sequence[Candidate], metric: str, *,
     if not considered:
         found = Recommendation(
             None, None, (), metric, rule_text(metric, margin=margin, alpha=alpha,
-                                              requirements=requirements), "",
+                                              requirements=requirements,
+                                              test=paired_test_name(candidates)), "",
             excluded=excluded, requirements=requirements, margin=margin, alpha=alpha)
         return _with_sentence(found, (f"No recommendation: every candidate is excluded by "
                                       f"the requirements ({'; '.join(requirements.describe())})."))
@@ -243,7 +249,8 @@ def recommend(candidates: Sequence[Candidate], metric: str, *,
     good = tuple(c for c, v in zip(considered, verdicts, strict=True) if v.good_enough)
     choice = min(good, key=lambda c: (*_price(c), -c.value, c.name))
     rule = rule_text(metric, margin=margin, alpha=alpha, requirements=requirements,
-                     fallbacks=[v for v in verdicts if v.test == OVERLAP])
+                     fallbacks=[v for v in verdicts if v.test == OVERLAP],
+                     test=paired_test_name(considered))
     found = Recommendation(choice, considered[0], good, metric, rule, "", tuple(considered),
                            verdicts, excluded, requirements, margin, alpha)
     verdict = next(v for c, v in zip(considered, verdicts, strict=True) if c is choice)
@@ -259,7 +266,7 @@ def verdict_table(found: Recommendation) -> pd.DataFrame:
     p-value (McNemar's, or the randomisation test's for a graded metric), the test used and the
     verdict; excluded candidates last, with their reasons."""
     rows: list[dict[str, Any]] = []
-    graded = paired_test_name(found.metric) != "McNemar's exact test"
+    graded = paired_test_name(found.considered) != "McNemar's exact test"
     p_column = "paired p (randomisation)" if graded else "McNemar p"
     for candidate, verdict in zip(found.considered, found.verdicts, strict=True):
         paired = verdict.test == PAIRED

@@ -5,6 +5,7 @@ then the cheapest kind; on hand-made candidates and per-item rows, and end to en
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,20 @@ def test_compare_by_id():
     assert (comparison.n, comparison.fixed, comparison.broken) == (2, 1, 1)
     assert compare_by_id(a, {"other": True}) is None
     assert intervals_overlap((0.1, 0.2), (0.2, 0.3)) and not intervals_overlap((0, 1), (2, 3))
+
+
+def test_the_rule_names_the_paired_test_its_values_get():
+    """0/1 values (an exact-match headline) are compared by McNemar's test, graded ones (chrF)
+    by the randomisation test; the rule text and the verdict table say which."""
+    few, lora = paired_200()
+    as_floats = [replace(c, items={k: float(v) for k, v in c.items.items()})
+                 for c in (few, lora)]
+    binary = recommend(as_floats, "exact_match")
+    assert "McNemar's exact test" in binary.rule and "McNemar p" in verdict_table(binary)
+    graded = recommend([replace(c, items={k: 0.5 * v + 0.25 for k, v in c.items.items()})
+                        for c in as_floats], "chrf")
+    assert "a paired randomisation test" in graded.rule
+    assert "paired p (randomisation)" in verdict_table(graded)
 
 
 def test_not_significant_but_beyond_the_margin():
