@@ -31,16 +31,9 @@ from typing import Any
 
 import numpy as np
 
+from harness.tasks.base import OPEN_METRICS as OPEN_METRICS  # named with the headlines
 from harness.tasks.base import Example
 from harness.tasks.qa import exact_match, token_f1
-
-OVERLAP_METRICS = ("exact_match", "f1", "rouge_l", "chrf", "bleu")
-"""Scores computed from the two strings alone."""
-OPEN_METRICS = (*OVERLAP_METRICS, "semantic_similarity", "ref_logprob")
-"""Every per-item score an open task's generation rows carry (``extra``)."""
-DEFAULT_OPEN_METRIC = "f1"
-"""An open task's headline metric unless the user or the task chooses another: token F1 gives
-partial credit, is cheap and needs no model, and is what SQuAD-style reports lead with."""
 
 
 @functools.cache
@@ -73,7 +66,7 @@ def bleu(reply: str, reference: str) -> float:
 
 
 def overlap_scores(reply: str, reference: str) -> dict[str, float]:
-    """Every score of :data:`OVERLAP_METRICS` for one reply."""
+    """The scores of :data:`OPEN_METRICS` computed from the two strings alone."""
     return {"exact_match": float(exact_match(reply, reference)),
             "f1": token_f1(reply, reference), "rouge_l": rouge_l(reply, reference),
             "chrf": chrf(reply, reference), "bleu": bleu(reply, reference)}

@@ -154,8 +154,14 @@ def match_choice(generated: str, choices: Sequence[str]) -> str | None:
     return None if best is None else best[1]
 
 
-HEADLINE_METRICS = ("accuracy", "gen_accuracy", "exact_match", "f1", "rouge_l", "chrf", "bleu",
-                    "semantic_similarity", "ref_logprob", "llm_judge_score")
+OPEN_METRICS = ("exact_match", "f1", "rouge_l", "chrf", "bleu", "semantic_similarity",
+                "ref_logprob")
+"""The per-item scores every free reply gets (:mod:`harness.measure.text_metrics` computes
+them; named here, where a task's headline is checked, which that module imports)."""
+DEFAULT_OPEN_METRIC = "f1"
+"""An open task's headline metric unless the user or the task chooses another: token F1 gives
+partial credit, is cheap and needs no model, and is what SQuAD-style reports lead with."""
+HEADLINE_METRICS = ("accuracy", "gen_accuracy", *OPEN_METRICS, "llm_judge_score")
 """Metrics a task's headline may be (``--set task.metric=NAME``): per-item scores, so candidates
 compare paired on them. ``accuracy`` needs answer choices; the others score free replies
 (:mod:`harness.measure.text_metrics`; ``llm_judge_score`` needs ``--judge``)."""
@@ -207,7 +213,7 @@ class Task(ABC):
             if data.labels:
                 return "accuracy"
             own = type(self).score_generation is not Task.score_generation
-            return "gen_accuracy" if own else "f1"
+            return "gen_accuracy" if own else DEFAULT_OPEN_METRIC
         if data.labels and chosen not in CHOICE_HEADLINES:
             raise ValueError(f"--set task.metric={chosen}: task {data.name!r} is scored as "
                              f"classification; its headline can be {' or '.join(CHOICE_HEADLINES)}")
