@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
+import torch
 
 from harness.core.approach import Candidate
 from harness.measure.judge import (
@@ -28,6 +29,7 @@ from harness.measure.judge import (
 from harness.models.lm_candidate import LMCandidate
 from harness.runner.session import ExperimentSession, SessionOptions
 from harness.tasks.base import Message
+from harness.testing import make_tiny_model
 from tests.conftest import run_suites
 
 
@@ -171,6 +173,23 @@ def test_a_model_judge_on_the_session_model_is_its_base_candidate(tmp_path, tiny
         judge.header_line())
     assert judge.judges_itself("zero-shot") and not judge.judges_itself("few-shot")
     assert judge_candidate(s, judge) is s.base_candidate
+
+
+def test_a_model_judge_on_another_model_loads_it_once_frozen(tmp_path, tiny_model_dir):
+    other = make_tiny_model(tmp_path / "other-model", seed=1)
+    s = session(tmp_path, tiny_model_dir, judge=str(other))
+    judge = resolve_judge(s)
+    assert judge.kind == "model" and not judge.is_session_model
+    assert not judge.judges_itself("zero-shot")
+    judging = judge_candidate(s, judge)
+    assert judging is not s.base_candidate and judge_candidate(s, judge) is judging
+    assert judging.model.config.name_or_path == str(other.resolve())
+    def linear_dtypes(model):
+        return {m.weight.dtype for m in model.modules() if isinstance(m, torch.nn.Linear)}
+
+    # stored like the session's own frozen base (bf16 linear weights where the CPU runs it)
+    assert linear_dtypes(judging.model) == linear_dtypes(s.base_candidate.model)
+    assert judging.precision is s.precision
 
 
 def test_an_approach_judge_names_its_config(tmp_path, tiny_model_dir):

@@ -199,12 +199,10 @@ def judge_candidate(session: ExperimentSession, judge: Judge) -> Candidate:
 def _prepare(session: ExperimentSession, judge: Judge) -> Candidate:
     if judge.kind == "model":
         from harness.models.lm_candidate import LMCandidate
-        from harness.models.loading import load_model, resolve_model
+        from harness.models.loading import resolve_model
 
         spec = resolve_model(judge.name, trust_remote_code=session.options.trust_remote_code)
-        model, tokenizer = load_model(spec, session.device, session.precision.weights_dtype(False))
-        session.precision.store_frozen(model)
-        candidate: Candidate = LMCandidate(model, tokenizer)
+        candidate: Candidate = LMCandidate(*session.load_base(spec=spec))
     else:
         run_dir = session.options.results.parent / "runs" / f"judge-{judge.name}"
         run_dir.mkdir(parents=True, exist_ok=True)

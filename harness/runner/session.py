@@ -283,11 +283,13 @@ class ExperimentSession:
         return resolve_model(self.options.model,
                              trust_remote_code=self.options.trust_remote_code)
 
-    def load_base(self, *, trainable: bool = False, **kwargs: Any) -> tuple[Any, Any]:
+    def load_base(self, *, trainable: bool = False, spec: BaseModelSpec | None = None,
+                  **kwargs: Any) -> tuple[Any, Any]:
         """A fresh base model: fp32 when its weights will be trained (master weights), else
         with its weights stored in the compute dtype (frozen: a PEFT base, a prompted model);
-        ``kwargs`` go to ``from_pretrained``."""
-        model, tokenizer = load_model(self.base_model, self.device,
+        ``spec`` loads another model the same way (a ``--judge`` model), ``kwargs`` go to
+        ``from_pretrained``."""
+        model, tokenizer = load_model(spec or self.base_model, self.device,
                                       self.precision.weights_dtype(trainable), **kwargs)
         if not trainable:
             self.precision.store_frozen(model)
