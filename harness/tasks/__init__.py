@@ -34,11 +34,10 @@ def resolve_task(spec: str, options: Mapping[str, Any] | None = None) -> Task:
     built-in task only ``metric``; any other raises ``ValueError``.
     Raises ``UnknownNameError`` (with "did you mean") for anything else.
     """
+    from harness.core.overrides import build_config
     from harness.core.plugins import tasks
 
     registry = tasks()
-    from harness.core.overrides import build_config
-
     if spec in registry:
         cls = registry.get(spec)
         extra = [name for name in options or {} if name != "metric"]
