@@ -11,16 +11,18 @@ DB ?=
 # Tests run in parallel (pytest-xdist), one process per core up to 4, each torch on one
 # thread: on 2 cores this halves the suite's time, where two 2-thread processes would thrash.
 # TEST_WORKERS="-n 0" runs them in this process. Tests marked xdist_group share one worker
-# (module fixtures such as a Ray instance are built once).
-TEST_WORKERS ?= -n auto --maxprocesses=4 --dist loadgroup
+# (module fixtures such as a Ray instance are built once); work is handed out in the order
+# tests/conftest.py sorts it (longest first), not reordered by group size.
+TEST_WORKERS ?= -n auto --maxprocesses=4 --dist loadgroup --no-loadscope-reorder
 TEST_ENV := TUNEBENCH_LOAD_PLUGINS= OMP_NUM_THREADS=1
 
-.PHONY: help setup bench test test-fast lint dashboard report
+.PHONY: help setup bench test test-fast coverage lint dashboard report
 
 help:
 	@echo "make bench   install (first time) and compare every approach on the embedded model"
 	@echo "make test    install (first time) and run the test suite"
 	@echo "make test-fast   the tests without the slow end-to-end and subprocess runs"
+	@echo "make coverage    the test suite under coverage.py: line coverage of the project's code"
 	@echo "make lint    ruff check"
 	@echo "make dashboard   open the results dashboard on localhost (DB=path, default results/tunebench.db)"
 	@echo "make report      write results/report.html (leaderboard + decision report)"
@@ -47,6 +49,12 @@ test: setup
 # The edit-run loop: end-to-end runs in subprocesses and on the embedded model deselected.
 test-fast: setup
 	$(TEST_ENV) $(BIN)/python -m pytest tests/ -m "not slow" $(TEST_WORKERS) $(ARGS)
+
+# Line coverage of harness/, plugins/, reports/ and suites/ (pyproject's [tool.coverage]), the
+# runner subprocesses included; slower than make test (every Python process is traced).
+coverage: setup
+	rm -rf .coverage-data
+	$(TEST_ENV) $(BIN)/python -m pytest tests/ $(TEST_WORKERS) --cov --cov-report=term $(ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

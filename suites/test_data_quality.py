@@ -58,9 +58,15 @@ from harness.measure.metrics import accuracy
 from harness.train.sft import TrainingConfig
 
 
-def report(tunebench, data, finding: Finding) -> None:
+@pytest.fixture(scope="session")
+def session_data_hash(session_data) -> str:
+    """The data hash of ``session_data``, computed once for every finding stored on it."""
+    return session_data.fingerprint()
+
+
+def report(tunebench, data, finding: Finding, data_hash: str) -> None:
     """Store ``finding``, warn if it found something, and check that it is consistent."""
-    store_findings(tunebench.store, tunebench.options.session, data, [finding])
+    store_findings(tunebench.store, tunebench.options.session, data, [finding], data_hash)
     if finding.is_problem:
         first = ", ".join(str(row["source"]) for row in finding.rows[:3])
         warnings.warn(f"{finding.name} = {finding.count}: {finding.summary} (first: {first}); "
@@ -103,53 +109,53 @@ def base_tokenizer(tunebench):
     return AutoTokenizer.from_pretrained(spec.source, trust_remote_code=spec.trust_remote_code)
 
 
-def test_duplicates(tunebench, session_data):
+def test_duplicates(tunebench, session_data, session_data_hash):
     for finding in duplicates(session_data):
-        report(tunebench, session_data, finding)
+        report(tunebench, session_data, finding, session_data_hash)
         assert all(row["matches"] != row["source"] for row in finding.rows)
 
 
-def test_near_duplicates(tunebench, session_data, prompt_index):
+def test_near_duplicates(tunebench, session_data, prompt_index, session_data_hash):
     finding = near_duplicates(session_data, prompt_index)
-    report(tunebench, session_data, finding)
+    report(tunebench, session_data, finding, session_data_hash)
     assert all(float(row["why"].split()[-1]) >= 0.8 for row in finding.rows)
 
 
-def test_train_eval_overlap(tunebench, session_data):
+def test_train_eval_overlap(tunebench, session_data, session_data_hash):
     finding = train_eval_overlap(session_data)
-    report(tunebench, session_data, finding)
+    report(tunebench, session_data, finding, session_data_hash)
     assert all(row["split"] == "eval" for row in finding.rows)
 
 
-def test_train_eval_near_overlap(tunebench, session_data, prompt_index):
+def test_train_eval_near_overlap(tunebench, session_data, prompt_index, session_data_hash):
     finding = train_eval_near_overlap(session_data, prompt_index)
-    report(tunebench, session_data, finding)
+    report(tunebench, session_data, finding, session_data_hash)
     assert all(row["split"] == "eval" for row in finding.rows)
 
 
-def test_label_balance(tunebench, session_data):
+def test_label_balance(tunebench, session_data, session_data_hash):
     findings = label_balance(session_data)
     if not findings:
         pytest.skip(f"task {session_data.name!r} is not scored as classification: no labels")
     for finding in findings:
-        report(tunebench, session_data, finding)
+        report(tunebench, session_data, finding, session_data_hash)
     rare, imbalance = findings
     assert all(row["label"] in rare.summary for row in rare.rows[:5])
     assert imbalance.value is not None and imbalance.value >= 1
     assert imbalance.count == len(session_data.train)
 
 
-def test_answer_length_outliers(tunebench, session_data):
+def test_answer_length_outliers(tunebench, session_data, session_data_hash):
     finding = answer_length_outliers(session_data)
     if finding is None:
         pytest.skip(f"task {session_data.name!r} is classification: its answers are labels")
-    report(tunebench, session_data, finding)
+    report(tunebench, session_data, finding, session_data_hash)
 
 
-def test_truncated_prompts(tunebench, session_data, base_tokenizer):
+def test_truncated_prompts(tunebench, session_data, base_tokenizer, session_data_hash):
     max_length = training_max_length(tunebench)
     finding = truncated_prompts(session_data, base_tokenizer, max_length)
-    report(tunebench, session_data, finding)
+    report(tunebench, session_data, finding, session_data_hash)
     assert all(row["tokens"] > max_length for row in finding.rows)
 
 

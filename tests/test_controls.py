@@ -19,7 +19,7 @@ from harness.core.plugins import approaches
 from harness.measure.overfitting import VERDICT_CODES
 from harness.runner.session import ExperimentSession, SessionOptions
 from plugins.controls import CONTROLS, RandomCandidate
-from tests.conftest import query_db, run_suites
+from tests.conftest import built_once, query_db, run_once
 from tests.helpers.knowing_model import make_knowing_model
 
 SLEEP_MS = 400.0
@@ -84,10 +84,13 @@ def metrics(db: Path, approach: str, suite: str) -> dict[str, dict]:
     return {row["name"]: dict(row) for row in rows}
 
 
-def run_controls(folder: Path, args: list[str], suites: list[str], selection: str) -> Path:
-    """The suites on the smoke budget in a subprocess; returns the results database."""
-    result = run_suites(["--budget=smoke", "--results=r.db", "-k", selection, *args], folder,
-                        env={"TUNEBENCH_CACHE": str(folder / "cache")}, suites=suites)
+def run_controls(tmp_path_factory: pytest.TempPathFactory, name: str, args: list[str],
+                 suites: list[str], selection: str) -> Path:
+    """The suites on the smoke budget in a subprocess, once per test run (``run_once``);
+    returns the results database."""
+    folder, result = run_once(
+        tmp_path_factory, name, ["--budget=smoke", "--results=r.db", "-k", selection, *args],
+        env=lambda folder: {"TUNEBENCH_CACHE": str(folder / "cache")}, suites=suites)
     assert result.returncode == 0, result.stdout + result.stderr
     return folder / "r.db"
 
@@ -95,14 +98,14 @@ def run_controls(folder: Path, args: list[str], suites: list[str], selection: st
 @pytest.fixture(scope="session")
 def knowing_model_dir(tmp_path_factory) -> Path:
     """A tiny model taught the smoke budget's general probes and general text."""
-    return make_knowing_model(tmp_path_factory.mktemp("knowing-model"))
+    return built_once(tmp_path_factory, "knowing-model", make_knowing_model)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def sentiment_runs(knowing_model_dir, tmp_path_factory) -> Path:
     """zero-shot, control-random, -sleep, -damage and -overfit on the knowing model."""
     return run_controls(
-        tmp_path_factory.mktemp("sentiment-controls"),
+        tmp_path_factory, "sentiment-controls",
         ["--approach=zero-shot,control-random,control-sleep,control-damage,control-overfit",
          f"--model={knowing_model_dir}", "--set", f"control-sleep.sleep_ms={SLEEP_MS}",
          *TINY_MODEL_OPTIONS],
@@ -113,11 +116,11 @@ def sentiment_runs(knowing_model_dir, tmp_path_factory) -> Path:
     )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def kbqa_runs(tiny_model_dir, tmp_path_factory) -> Path:
     """rag (BM25) and the retrieval controls on kb-qa."""
     return run_controls(
-        tmp_path_factory.mktemp("kbqa-controls"),
+        tmp_path_factory, "kbqa-controls",
         ["--task=kb-qa", "--approach=rag,control-random-passages,control-quote,control-stale",
          f"--model={tiny_model_dir}", "--set", "rag.retriever=bm25"],
         ["test_retrieval.py", "test_knowledge_update.py"],
@@ -126,10 +129,10 @@ def kbqa_runs(tiny_model_dir, tmp_path_factory) -> Path:
     )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def prefs_runs(tiny_model_dir, tmp_path_factory) -> Path:
     return run_controls(
-        tmp_path_factory.mktemp("prefs-controls"),
+        tmp_path_factory, "prefs-controls",
         ["--task=prefs", "--approach=control-rejected", f"--model={tiny_model_dir}"],
         ["test_preferences.py"], "test_preference_accuracy",
     )

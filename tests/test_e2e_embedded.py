@@ -13,7 +13,9 @@ from harness.models.lm_candidate import LMCandidate
 from harness.models.loading import EMBEDDED_MODEL, load_model, resolve_model
 from tests.conftest import run_suites
 
-pytestmark = pytest.mark.slow  # the embedded model
+# The embedded model; one worker runs both tests, so the first converts the GGUF and the
+# second reads the converted copy instead of converting it again at the same time.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("embedded-model")]
 
 
 def test_embedded_model_answers_sensibly():
@@ -27,7 +29,8 @@ def test_embedded_model_answers_sensibly():
 
 def test_zero_shot_smoke_run_on_the_embedded_model(tmp_path):
     result = run_suites(["--approach=zero-shot", "--budget=smoke", "--results=r.db", "-q"],
-                        tmp_path)
+                        tmp_path, suites=["test_accuracy.py"])  # the other suites on the
+    # embedded model: make bench; on the tiny model: tests/test_runner.py and others
     assert result.returncode == 0, result.stdout + result.stderr
     db = sqlite3.connect(tmp_path / "r.db")
     run = db.execute("SELECT id, status, model, model_version FROM runs").fetchall()

@@ -23,18 +23,28 @@ from harness.runner.session import ExperimentSession, SessionOptions
 from harness.runner.store import Store
 from harness.train.trained import MANIFEST, cache_problem, file_checksums
 from reports import export, model_card
-from tests.conftest import query_db, run_suites
+from tests.conftest import copy_of, query_db
 
 
-@pytest.fixture(scope="module")
-def session(tiny_model_dir, tmp_path_factory):
-    """One smoke session (zero-shot and lora) on the tiny model, with its own cache."""
-    folder = tmp_path_factory.mktemp("export-formats")
-    env = {"TUNEBENCH_CACHE": str(folder / "cache"), "TUNEBENCH_LOAD_PLUGINS": ""}
-    args = ["--budget=smoke", f"--model={tiny_model_dir}"]
-    result = run_suites(["--approach=zero-shot,lora", *args, "--results=r.db"], folder, env=env)
+@pytest.fixture
+def session(smoke_comparison):
+    """The shared smoke session (zero-shot, few-shot and lora) on the tiny model."""
+    folder, result = smoke_comparison
     assert result.returncode == 0, result.stdout + result.stderr
-    return {"folder": folder, "db": folder / "r.db", "env": env, "args": args}
+    return {"folder": folder, "db": folder / "r.db"}
+
+
+def private_copy(session, tmp_path) -> Path:
+    """A copy of the shared session's results file whose lora run points at a copy of its
+    candidate, for a test that writes into the candidate's folder."""
+    db = tmp_path / "r.db"
+    shutil.copy(session["db"], db)
+    candidate = copy_of(lora_folder(db), tmp_path / "candidate")
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE runs SET info_json = json_set(info_json, '$.artifact_dir', ?) "
+                     "WHERE approach = 'lora'", (str(candidate),))
+    conn.close()
+    return db
 
 
 def stored(db, approach, name):
@@ -53,7 +63,7 @@ def test_lm_eval_json_is_read_by_lm_evals_own_result_code(session, tmp_path, cap
     db, out = session["db"], tmp_path / "lm"
     assert export.main(["--db", str(db), "--format", "lm-eval-json", "--out", str(out)]) == 0
     files = sorted(str(p) for p in out.rglob("*.json"))
-    assert len(files) == 2 and get_results_filenames(files) == files  # results_<date>.json
+    assert len(files) == 3 and get_results_filenames(files) == files  # results_<date>.json
     schema = set(EvalResults.__annotations__)
     for approach in ("zero-shot", "lora"):
         accuracy = stored(db, approach, "accuracy")
@@ -87,12 +97,12 @@ def test_lm_eval_json_is_read_by_lm_evals_own_result_code(session, tmp_path, cap
         assert extra["provenance"]["config_hash"] == run["config_hash"]
         assert extra["provenance"]["results_file"] == str(db.resolve())
         assert loaded["model_name_sanitized"] in mine[0]
-    assert "2 file(s) written" in capsys.readouterr().out
+    assert "3 file(s) written" in capsys.readouterr().out
 
 
 @pytest.mark.slow
-def test_model_card_metadata_is_read_by_huggingface_hub(session):
-    db = session["db"]
+def test_model_card_metadata_is_read_by_huggingface_hub(session, tmp_path):
+    db = private_copy(session, tmp_path)
     folder = lora_folder(db)
     weights = file_checksums(folder)["adapter_model.safetensors"]
     assert export.main(["--db", str(db), "--format", "model-card"]) == 0

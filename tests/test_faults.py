@@ -42,12 +42,13 @@ from harness.runner.store import (
 from harness.train.trained import MANIFEST, cache_problem, file_checksums, remove_dead_staging
 from reports import data
 from reports.export import export
-from tests.conftest import HELPERS, ROOT, wait_while_running
+from tests.conftest import HELPERS, ROOT, RUNNER_SERVER, run_suites, wait_while_running
 from tests.conftest import query_db as rows
 
-# The runner tests need one worker for their shared story (module fixtures built once).
-pytestmark = pytest.mark.xdist_group("faults")
 slow = pytest.mark.slow
+story = pytest.mark.xdist_group("fault-story")
+"""The runner tests of one story need one worker (its module fixtures are built once, in
+order); the module's other tests go to whichever worker is free."""
 
 SUITES = ["test_accuracy.py"]
 ORPHANED = "the process ended without closing the run"
@@ -114,23 +115,25 @@ class Lab:
         environment = {**os.environ, "PYTHONPATH": str(HELPERS), "TUNEBENCH_CACHE":
                        str(self.cache), "TUNEBENCH_TEST_PAUSE": pause,
                        "TUNEBENCH_TEST_MARKER": str(marker), **(env or {})}
-        with log.open("w") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "pytest", *(str(ROOT / "suites" / s) for s in SUITES),
-                 "-p", "no:cacheprovider", "-p", "fault_plugins", "--budget=smoke",
-                 f"--model={self.model}", "--results=r.db", "-q", *args],
-                cwd=self.folder, env=environment, stdout=out, stderr=subprocess.STDOUT)
-            try:
-                if pause:
-                    wait_while_running(process, marker.exists, f"the runner never paused at "
-                                       f"{pause}:\n{log.read_text()}", timeout=300)
-                    assert marker.read_text().split() == [pause.partition(":")[0],
-                                                          str(process.pid)]
-                    process.send_signal(stop)
-                process.wait(timeout=300)
-            finally:
-                if process.poll() is None:
-                    process.kill()
+        # A process forked by the runner server (tests/helpers/runner_server.py): a real
+        # process, killed and interrupted like any other, without a fresh interpreter's imports.
+        process = RUNNER_SERVER.start(
+            [*(str(ROOT / "suites" / s) for s in SUITES), "-p", "no:cacheprovider", "-p",
+             "fault_plugins", "--budget=smoke", f"--model={self.model}", "--results=r.db", "-q",
+             *args], self.folder, {k: v for k, v in environment.items() if v is not None})
+        try:
+            if pause:
+                wait_while_running(process, marker.exists, f"the runner never paused at "
+                                   f"{pause}", timeout=300)
+                assert marker.read_text().split() == [pause.partition(":")[0],
+                                                      str(process.pid)]
+                process.send_signal(stop)
+            process.wait(timeout=300)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        log.write_text("".join(process.communicate()))
         seen = rows(self.db, "SELECT * FROM runs ORDER BY id") if self.db.exists() else []
         self.lost.append(len(before - recorded(self.db)))
         return Stopped(process.pid, process.returncode, log.read_text(), seen)
@@ -189,6 +192,7 @@ def interrupted_training(lab, tampered) -> tuple[Stopped, dict[str, str]]:
 
 
 @slow
+@story
 def test_sigkill_while_training_leaves_a_running_row_and_no_candidate(lab, killed_training):
     assert killed_training.returncode == -signal.SIGKILL
     [run] = killed_training.seen
@@ -200,6 +204,7 @@ def test_sigkill_while_training_leaves_a_running_row_and_no_candidate(lab, kille
 
 
 @slow
+@story
 def test_sigkill_while_saving_leaves_only_a_staging_folder(lab, killed_training, killed_saving):
     first, second = killed_saving.seen
     assert (first["status"], first["error"]) == ("interrupted", ORPHANED)  # marked on open
@@ -210,6 +215,7 @@ def test_sigkill_while_saving_leaves_only_a_staging_folder(lab, killed_training,
 
 
 @slow
+@story
 def test_ctrl_c_while_scoring_keeps_finished_runs_and_says_what_was_kept(
         lab, killed_saving, interrupted_scoring):
     result = interrupted_scoring
@@ -238,6 +244,7 @@ def test_ctrl_c_while_scoring_keeps_finished_runs_and_says_what_was_kept(
 
 
 @slow
+@story
 def test_sigkill_while_scoring_then_a_rerun_reloads_the_candidate_and_finishes(
         lab, killed_scoring, rerun):
     killed = killed_scoring.seen[-1]
@@ -259,6 +266,7 @@ def test_sigkill_while_scoring_then_a_rerun_reloads_the_candidate_and_finishes(
 
 
 @slow
+@story
 def test_a_truncated_candidate_is_trained_again_not_loaded(lab, tampered):
     result, candidate = tampered
     assert result.returncode == 0, result.output
@@ -272,6 +280,7 @@ def test_a_truncated_candidate_is_trained_again_not_loaded(lab, tampered):
 
 
 @slow
+@story
 def test_ctrl_c_while_training_keeps_what_finished_and_the_cached_candidate(
         lab, interrupted_training):
     result, before = interrupted_training
@@ -292,6 +301,7 @@ def test_ctrl_c_while_training_keeps_what_finished_and_the_cached_candidate(
 
 
 @slow
+@story
 def test_no_row_stored_before_a_fault_is_missing_after_it(lab, interrupted_training):
     assert lab.lost == [0] * 7  # 7 runners killed, interrupted or left to finish
     statuses = [r["status"] for r in rows(lab.db, "SELECT status FROM runs ORDER BY id")]
@@ -484,11 +494,9 @@ def test_the_runner_refuses_it_before_measuring_anything(tiny_model_dir, tmp_pat
     make, message = FOREIGN[kind]
     make(tmp_path / "r.db", False)
     before = (tmp_path / "r.db").read_bytes()
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", str(ROOT / "suites" / "test_accuracy.py"), "-p",
-         "no:cacheprovider", "--approach=zero-shot", "--budget=smoke",
-         f"--model={tiny_model_dir}", "--results=r.db", "-q"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    result = run_suites(["--approach=zero-shot", "--budget=smoke", f"--model={tiny_model_dir}",
+                         "--results=r.db", "-q"], tmp_path, suites=["test_accuracy.py"],
+                        timeout=300)
     assert result.returncode == 4, result.stdout + result.stderr  # a usage error
     assert f"ERROR: r.db {message}" in result.stderr
     assert "collected" not in result.stdout

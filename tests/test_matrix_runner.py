@@ -1,6 +1,7 @@
-"""Experiment matrices end to end: a sweep x seeds matrix run locally and on a local Ray
-instance must write the same rows; ``--resume`` re-runs nothing finished; a failing cell
-fails alone; training cells ask Ray for a GPU."""
+"""Experiment matrices end to end: a sweep x seeds matrix run locally, and its seed-1 cells
+run on a local Ray instance, must write the same rows; ``--resume`` re-runs nothing finished;
+a failing cell fails alone; training cells ask Ray for a GPU; the driver mirrors the cells it
+imports into MLflow."""
 
 import json
 import os
@@ -19,6 +20,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("matrix")]
 
 MATRIX = ["--approach=zero-shot,lora", "--sweep", "lora.r=2,4", "--seeds=0,1",
           "--budget=smoke"]
+RAY_SEED = 1
+"""The Ray matrix runs the local matrix's cells of this seed (a cell's rows do not depend on
+the matrix around it), plus a failing and a dying cell."""
 CELLS = {"zero-shot-seed0", "zero-shot-seed1", "lora[r=2]-seed0", "lora[r=2]-seed1",
          "lora[r=4]-seed0", "lora[r=4]-seed1"}
 MEASURED = "suite NOT IN ('prepare', 'latency')"
@@ -30,7 +34,8 @@ FIRST_SESSION = "r.session = (SELECT session FROM runs ORDER BY id LIMIT 1)"
 def _measurements(db) -> dict[tuple, float]:
     found = rows(db, "SELECT r.approach, r.seed, r.sweep_json, m.suite, m.name, m.value "
                      f"FROM metrics m JOIN runs r ON r.id = m.run_id WHERE {MEASURED} "
-                     f"AND r.status = 'finished' AND {FIRST_SESSION}")
+                     f"AND r.status = 'finished' AND {FIRST_SESSION} AND r.seed = ?",
+                 RAY_SEED)
     return {(r["approach"], r["seed"], r["sweep_json"], r["suite"], r["name"]): r["value"]
             for r in found}
 
@@ -93,9 +98,11 @@ def ray_address():
 @pytest.fixture(scope="module")
 def ray_matrix(tiny_model_dir, ray_address, tmp_path_factory):
     folder = tmp_path_factory.mktemp("ray")
-    env = {"TUNEBENCH_CACHE": str(folder / "cache"), "RAY_ADDRESS": ray_address}
-    args = [*MATRIX, f"--model={tiny_model_dir}", "--results=r.db",
-            "--executor=ray", "-p", "runner_plugins", "--approach=broken,dying", "-v"]
+    env = {"TUNEBENCH_CACHE": str(folder / "cache"), "RAY_ADDRESS": ray_address,
+           "MLFLOW_TRACKING_URI": None, "MLFLOW_EXPERIMENT_NAME": None}
+    args = [*[a for a in MATRIX if not a.startswith("--seeds")], f"--seeds={RAY_SEED}",
+            f"--model={tiny_model_dir}", "--results=r.db", "--executor=ray", "--mlflow",
+            "-p", "runner_plugins", "--approach=broken,dying", "-v"]
     result = run_suites(args, folder, env=env, suites=["test_accuracy.py"])
     return folder, args, env, result
 
@@ -104,32 +111,32 @@ def test_ray_writes_the_rows_a_local_run_writes(local_matrix, ray_matrix):
     folder, _, _, result = ray_matrix
     local = _measurements(local_matrix[0] / "r.db")
     remote = _measurements(folder / "r.db")
-    assert len(local) >= 6 * 4
+    assert len(local) >= 3 * 4
     assert remote == local, result.stdout[-3000:]
     count = ("SELECT r.approach, r.seed, r.sweep_json, e.suite, count(*) AS n FROM examples e "
-             f"JOIN runs r ON r.id = e.run_id WHERE {FIRST_SESSION} GROUP BY 1, 2, 3, 4 "
-             "ORDER BY 1, 2, 3, 4")
-    assert [tuple(r) for r in rows(folder / "r.db", count)] == [
-        tuple(r) for r in rows(local_matrix[0] / "r.db", count)]
+             f"JOIN runs r ON r.id = e.run_id WHERE {FIRST_SESSION} AND r.seed = ? "
+             "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4")
+    assert [tuple(r) for r in rows(folder / "r.db", count, RAY_SEED)] == [
+        tuple(r) for r in rows(local_matrix[0] / "r.db", count, RAY_SEED)]
     assert "cells submitted to Ray" in result.stdout
-    assert "10/10 cells, 4 failed" in result.stdout  # one progress line per finished cell
+    assert "5/5 cells, 2 failed" in result.stdout  # one progress line per finished cell
 
 
 def test_failing_cells_are_marked_failed_and_the_others_finish(ray_matrix):
     folder, _, _, result = ray_matrix
     assert result.returncode == 1
-    assert "test_choice_accuracy[broken-seed0] ERROR" in result.stdout
+    assert "test_choice_accuracy[broken] ERROR" in result.stdout
     assert "deliberate failure in prepare" in result.stdout
     runs = rows(folder / "r.db", "SELECT approach, status, error FROM runs")
     statuses = {(r["approach"], r["status"]) for r in runs}
     assert statuses == {("zero-shot", "finished"), ("lora", "finished"),
                         ("broken", "failed"), ("dying", "failed")}
-    assert sum(r["status"] == "finished" for r in runs) == 6 and len(runs) == 10
+    assert sum(r["status"] == "finished" for r in runs) == 3 and len(runs) == 5
     assert all("deliberate failure" in r["error"] for r in runs if r["approach"] == "broken")
     # a worker that died: Ray's error is the run's error and every test of the cell's
     died = [r["error"] for r in runs if r["approach"] == "dying"]
-    assert len(died) == 2 and all("worker" in e.lower() or "died" in e.lower() for e in died), died
-    assert "test_choice_accuracy[dying-seed1] ERROR" in result.stdout
+    assert len(died) == 1 and all("worker" in e.lower() or "died" in e.lower() for e in died), died
+    assert "test_choice_accuracy[dying] ERROR" in result.stdout
 
 
 def test_training_cells_ask_ray_for_a_gpu(ray_matrix):
@@ -143,13 +150,42 @@ def test_training_cells_ask_ray_for_a_gpu(ray_matrix):
     assert "GPU" not in executor["zero-shot"]["resources"]
 
 
+def test_ray_cells_are_mirrored_by_the_driver_as_it_imports_them(ray_matrix, tmp_path):
+    """``--executor=ray --mlflow``: cells run in Ray workers, the driver mirrors the rows it
+    imports (and the failure record of a cell whose worker died)."""
+    from mlflow import MlflowClient
+
+    from plugins.mlflow_records import key
+    from tests.test_mlflow_tracking import mlflow_runs, table_rows
+
+    folder, *_ = ray_matrix
+    uri = f"sqlite:///{folder}/mlflow.db"
+    client, runs = MlflowClient(tracking_uri=uri), mlflow_runs(uri)
+    stored = rows(folder / "r.db", "SELECT * FROM runs ORDER BY id")
+    assert sorted(runs) == [row["id"] for row in stored]
+    assert {row["approach"] for row in stored} == {"zero-shot", "lora", "broken", "dying"}
+    for row in stored:
+        run = runs[row["id"]]
+        assert run.info.status == {"finished": "FINISHED", "failed": "FAILED"}[row["status"]]
+        assert run.data.tags.get("tunebench.error") == row["error"]
+        metrics = rows(folder / "r.db", "SELECT * FROM metrics WHERE run_id = ?", row["id"])
+        assert all(run.data.metrics[key(m["name"])] == pytest.approx(m["value"])
+                   for m in metrics)
+        examples = rows(folder / "r.db", "SELECT suite, count(*) FROM examples WHERE "
+                                         "run_id = ? GROUP BY suite", row["id"])
+        assert [(suite, table_rows(client, run.info.run_id, f"examples/{suite}.json",
+                                   tmp_path)) for suite, _ in examples] == [
+            tuple(e) for e in examples]
+        assert bool(metrics) == (row["status"] == "finished")
+
+
 def test_resume_on_ray_reruns_nothing_finished(ray_matrix):
     folder, args, env, _ = ray_matrix
     again = run_suites([*args, "--resume"], folder, env=env, suites=["test_accuracy.py"])
-    assert "reused 6 finished cell(s)" in again.stdout, again.stdout[-3000:]
-    assert "4 cells submitted to Ray" in again.stdout  # only the failed cells, again
+    assert "reused 3 finished cell(s)" in again.stdout, again.stdout[-3000:]
+    assert "2 cells submitted to Ray" in again.stdout  # only the failed cells, again
     runs = rows(folder / "r.db", "SELECT approach FROM runs ORDER BY id")
-    assert sorted(r["approach"] for r in runs[10:]) == ["broken"] * 2 + ["dying"] * 2
+    assert sorted(r["approach"] for r in runs[5:]) == ["broken", "dying"]
 
 
 def test_ctrl_c_on_the_driver_cancels_cells_and_marks_them_interrupted(

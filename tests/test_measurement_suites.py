@@ -6,8 +6,8 @@ import math
 
 import pytest
 
+from tests.conftest import built_once, run_once, run_suites
 from tests.conftest import query_db as query
-from tests.conftest import run_suites
 
 pytestmark = pytest.mark.slow  # the suites end to end in subprocesses
 
@@ -38,14 +38,13 @@ def write_lmeval_task(folder):
     return yaml
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def measured(tiny_model_dir, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("measure")
-    yaml = write_lmeval_task(folder)
-    result = run_suites([
+    yaml = built_once(tmp_path_factory, "lmeval-probe", write_lmeval_task) / "tiny_probe.yaml"
+    folder, result = run_once(tmp_path_factory, "measure", [
         "--approach=zero-shot,few-shot,lora,qlora", "--budget=smoke", f"--model={tiny_model_dir}",
         "--results=r.db", "--data-sizes=16", f"--forgetting-tasks={yaml}", "-rs",
-    ], folder, env={"TUNEBENCH_CACHE": str(folder / "cache"), "HF_DATASETS_OFFLINE": "1"},
+    ], env=lambda folder: {"TUNEBENCH_CACHE": str(folder / "cache"), "HF_DATASETS_OFFLINE": "1"},
         timeout=900, suites=["test_forgetting.py", "test_overfitting.py", "test_latency.py"])
     assert result.returncode == 0, result.stdout + result.stderr
     db = folder / "r.db"

@@ -19,26 +19,20 @@ from plugins.mlflow_records import MAX_PARAM_VALUE, key, value_text
 from plugins.mlflow_tracking import MlflowTracker, MlflowTrackingWarning, log_results_file
 from tests.conftest import HELPERS, query_db, run_suites
 
-# One xdist worker builds the smoke session once; MLflow's SQLite store on SQLAlchemy 2.1 warns
-# as the tests read it back.
-pytestmark = [pytest.mark.xdist_group("mlflow"),
-              pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy")]
+# MLflow's SQLite store on SQLAlchemy 2.1 warns as the tests read it back.
+pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy")
 
 IDENTITY = ("approach", "task", "model", "model_version", "seed", "budget", "precision",
             "device", "data_hash", "config_hash", "code_version")
 
 
-@pytest.fixture(scope="module")
-def mirrored(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A zero-shot and a lora smoke run with ``--mlflow`` into the default local store."""
-    folder = tmp_path_factory.mktemp("mlflow")
-    result = run_suites(
-        ["--approach=zero-shot,lora", "--budget=smoke", f"--model={tiny_model_dir}",
-         "--results=r.db", "--mlflow"], folder,
-        env={"MLFLOW_TRACKING_URI": None, "MLFLOW_EXPERIMENT_NAME": None,
-             "TUNEBENCH_CACHE": str(folder / "cache")})
+@pytest.fixture
+def mirrored(smoke_comparison) -> Path:
+    """The shared smoke session (zero-shot, few-shot and lora), run with ``--mlflow`` into the
+    default local store."""
+    folder, result = smoke_comparison
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert f"2 runs logged to sqlite:///{folder.resolve()}/mlflow.db" in result.stdout
+    assert f"3 runs logged to sqlite:///{folder.resolve()}/mlflow.db" in result.stdout
     assert "INFO mlflow" not in result.stdout + result.stderr  # MLflow's INFO lines quiet
     return folder
 
@@ -88,7 +82,7 @@ def test_every_run_is_mirrored_with_params_metrics_curves_examples_and_status(
         config = json.loads(row["config_json"])
         assert all(params[f"{approach}.{name}"] == value_text(value)
                    for name, value in config.items())
-        assert bool(config) == (approach == "lora")  # zero-shot has no options
+        assert bool(config) == (approach != "zero-shot")  # zero-shot has no options
         metrics = query_db(db, "SELECT * FROM metrics WHERE run_id = ?", row["id"])
         assert len(metrics) > 20
         for metric in metrics:
@@ -130,7 +124,7 @@ def test_a_stored_run_mirrors_like_a_live_one(
     uri = f"sqlite:///{tmp_path}/export.db"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     assert export_main(["--db", str(mirrored / "r.db"), "--format", "mlflow"]) == 0
-    assert f"mlflow: 2 run(s) logged to {uri}" in capsys.readouterr().out
+    assert f"mlflow: 3 run(s) logged to {uri}" in capsys.readouterr().out
     assert log_results_file(mirrored / "r.db", uri=uri) == []  # already there
     for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME"):
         monkeypatch.delenv(name, raising=False)
@@ -247,39 +241,3 @@ def test_a_bad_tracking_uri_warns_once_and_the_hooks_go_on(tmp_path: Path) -> No
     assert len(caught) == 1
     assert tracker.failure is not None and tracker.failure.startswith("starting run 1: ")
     assert tracker.logged == []
-
-
-@pytest.mark.slow
-@pytest.mark.xdist_group("matrix")  # never beside tests/test_matrix_runner.py's Ray instance
-def test_ray_cells_are_mirrored_by_the_driver_as_it_imports_them(
-        tiny_model_dir: Path, tmp_path: Path) -> None:
-    """``--executor=ray``: cells run in Ray workers, the driver mirrors the rows it imports
-    (and the failure record of a cell whose worker died)."""
-    from mlflow import MlflowClient
-
-    result = run_suites(
-        ["--approach=zero-shot,dying", "-p", "runner_plugins", "--budget=smoke",
-         f"--model={tiny_model_dir}", "--results=r.db", "--mlflow", "--executor=ray"],
-        tmp_path, suites=["test_accuracy.py"], timeout=300,
-        env={"MLFLOW_TRACKING_URI": None, "RAY_ADDRESS": None,
-             "TUNEBENCH_CACHE": str(tmp_path / "cache")})
-    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    client, runs = MlflowClient(tracking_uri=uri), mlflow_runs(uri)
-    stored = query_db(tmp_path / "r.db", "SELECT * FROM runs ORDER BY id")
-    assert sorted(runs) == [row["id"] for row in stored]
-    expected = {"zero-shot": "FINISHED", "dying": "FAILED"}
-    for row in stored:
-        run = runs[row["id"]]
-        assert run.info.status == expected[row["approach"]]
-        assert run.data.tags.get("tunebench.error") == row["error"]
-        metrics = query_db(tmp_path / "r.db", "SELECT * FROM metrics WHERE run_id = ?",
-                           row["id"])
-        assert all(run.data.metrics[key(m["name"])] == pytest.approx(m["value"])
-                   for m in metrics)
-        examples = query_db(tmp_path / "r.db", "SELECT suite, count(*) FROM examples WHERE "
-                                               "run_id = ? GROUP BY suite", row["id"])
-        assert [(suite, table_rows(client, run.info.run_id, f"examples/{suite}.json",
-                                   tmp_path)) for suite, _ in examples] == [
-            tuple(e) for e in examples]
-        assert bool(metrics) == (row["approach"] == "zero-shot")

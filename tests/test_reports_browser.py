@@ -24,7 +24,6 @@ import pytest
 
 from reports import export
 from reports.sample import write_sample
-from tests.conftest import run_suites
 from tests.test_report_html import COMPOSITION, write_results
 
 pytestmark = pytest.mark.slow  # a real browser
@@ -193,12 +192,10 @@ return {page: [document.documentElement.scrollWidth, document.documentElement.cl
 """
 
 
-@pytest.fixture(scope="module")
-def smoke_results(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real results database: a smoke session of zero-shot, few-shot and lora."""
-    folder = tmp_path_factory.mktemp("smoke")
-    result = run_suites(["--approach=zero-shot,few-shot,lora", "--budget=smoke",
-                         f"--model={tiny_model_dir}", "--results=r.db", "-q"], folder)
+@pytest.fixture
+def smoke_results(smoke_comparison) -> Path:
+    """A real results database: the shared smoke session of zero-shot, few-shot and lora."""
+    folder, result = smoke_comparison
     assert result.returncode == 0, result.stdout + result.stderr
     return folder / "r.db"
 

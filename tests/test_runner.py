@@ -45,13 +45,9 @@ def test_out_of_range_option_is_a_usage_error_before_anything_is_recorded(tmp_pa
     assert not (tmp_path / "results").exists()  # no run row, no database
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tiny_model_dir, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("run")
-    result = run_suites(
-        ["--approach=zero-shot,few-shot", "--budget=smoke", f"--model={tiny_model_dir}",
-         "--results=r.db", "--set", "few-shot.k=2", "-v"], folder,
-    )
+@pytest.fixture
+def smoke_run(smoke_comparison):
+    folder, result = smoke_comparison
     return folder / "r.db", result
 
 
@@ -59,7 +55,7 @@ def test_smoke_run_records_runs_metrics_and_examples(smoke_run):
     db, result = smoke_run
     assert result.returncode == 0, result.stdout + result.stderr
     runs = rows(db, "SELECT * FROM runs ORDER BY id")
-    assert [r["approach"] for r in runs] == ["zero-shot", "few-shot"]
+    assert [r["approach"] for r in runs] == ["zero-shot", "few-shot", "lora"]
     for run in runs:
         assert run["status"] == "finished"
         assert run["task"] == "sentiment" and run["budget"] == "smoke"
@@ -91,13 +87,15 @@ def test_test_ids_carry_approach_names_and_summary_is_printed(smoke_run):
     assert "test_choice_accuracy[few-shot] PASSED" in result.stdout
     summary = result.stdout.split("tunebench results")[1]
     assert "zero-shot" in summary and "few-shot" in summary and "accuracy" in summary
+    assert "lora" in summary
     assert "results database:" in summary and "r.db" in summary
     assert "device=cpu precision=" in summary
 
 
 def test_k_selects_approaches(tiny_model_dir, tmp_path):
     result = run_suites(["--approach=all", "--budget=smoke", f"--model={tiny_model_dir}",
-                         "--results=r.db", "-k", "few-shot", "-q"], tmp_path)
+                         "--results=r.db", "-k", "few-shot", "-q"], tmp_path,
+                        suites=["test_accuracy.py"])
     assert result.returncode == 0, result.stdout + result.stderr
     assert [r["approach"] for r in rows(tmp_path / "r.db", "SELECT approach FROM runs")] == [
         "few-shot"]
@@ -105,7 +103,8 @@ def test_k_selects_approaches(tiny_model_dir, tmp_path):
 
 def test_failing_approach_is_recorded_as_failed_and_the_others_survive(tiny_model_dir, tmp_path):
     result = run_suites(["-p", "runner_plugins", "--approach=zero-shot,broken", "--budget=smoke",
-                         f"--model={tiny_model_dir}", "--results=r.db", "-q"], tmp_path)
+                         f"--model={tiny_model_dir}", "--results=r.db", "-q"], tmp_path,
+                        suites=["test_accuracy.py"])
     assert result.returncode == 1
     status = {r["approach"]: r for r in rows(tmp_path / "r.db", "SELECT * FROM runs")}
     assert status["zero-shot"]["status"] == "finished"
@@ -118,7 +117,8 @@ def test_failing_approach_is_recorded_as_failed_and_the_others_survive(tiny_mode
 def test_ctrl_c_marks_the_run_interrupted_and_keeps_what_finished(tiny_model_dir, tmp_path):
     marker = tmp_path / "marker"
     process = subprocess.Popen(
-        [sys.executable, "-m", "pytest", str(ROOT / "suites"), "-p", "no:cacheprovider",
+        [sys.executable, "-m", "pytest", str(ROOT / "suites" / "test_accuracy.py"),
+         "-p", "no:cacheprovider",
          "-p", "runner_plugins", "--approach=zero-shot,sleepy", "--budget=smoke",
          f"--model={tiny_model_dir}", "--results=r.db", "-q"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -145,8 +145,8 @@ def test_bad_data_file_fails_at_once_naming_file_line_and_field(tmp_path):
 
 
 def test_help_lists_registered_approaches_and_tasks(tmp_path):
-    result = run_suites(["--help"], tmp_path)
-    assert result.returncode == 0
+    result = run_suites(["--help"], tmp_path, env={"COLUMNS": "2000"})  # argparse wraps
+    assert result.returncode == 0  # at hyphens ("control-\nquote") on a narrow terminal
     options = result.stdout.split("tunebench experiment options")[1]
     from harness.core.plugins import approaches
 

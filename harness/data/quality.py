@@ -304,11 +304,13 @@ def header_lines(findings: Sequence[Finding], task: str) -> list[str]:
     return [*lines, f"  {command}"]
 
 
-def store_findings(store: Store, session: str, data: TaskData, findings: Sequence[Finding]) -> None:
+def store_findings(store: Store, session: str, data: TaskData, findings: Sequence[Finding],
+                   data_hash: str | None = None) -> None:
     """Write ``findings`` on ``data`` to the results ``store``
     (:meth:`harness.runner.store.Store.add_data_finding`), replacing the session's earlier
-    rows of the same data and names."""
-    data_hash = data.fingerprint()
+    rows of the same data and names. ``data_hash`` is ``data.fingerprint()``, given by a
+    caller that stores several findings on the same data (hashing it is not free)."""
+    data_hash = data_hash or data.fingerprint()
     for finding in findings:
         store.add_data_finding(session=session, task=data.name, data_hash=data_hash,
                                split=finding.split, name=finding.name, count=finding.count,
