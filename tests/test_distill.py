@@ -43,6 +43,7 @@ def test_every_objective_trains_and_reloads(overrides, tiny_model_dir, tmp_path)
     assert info["teacher"] == "full-ft" and info["teacher_train_seconds"] > 0
 
 
+@pytest.mark.slow  # a RAG teacher's whole distillation, end to end
 def test_a_rag_teacher_distils_through_its_passages(tiny_model_dir, tmp_path):
     """A teacher that rewrites prompts is read through the prompts it really sees."""
     info = check_approach("rag+distill", tiny_model_dir, tmp_path, task="kb-qa",
@@ -103,6 +104,7 @@ def test_retrain_trains_again_and_the_cache_is_reused_otherwise(tiny_model_dir, 
     assert hits == [False, True, False]
 
 
+@pytest.mark.slow  # the runner in a subprocess
 def test_a_teacher_that_cannot_run_on_the_task_fails_at_once(tiny_model_dir, tmp_path):
     result = run_suites(["--model", str(tiny_model_dir), "--budget=smoke",
                          "--approach=distill", "--set", "distill.teacher=rag",
@@ -190,6 +192,7 @@ def test_logit_distillation_pulls_the_student_towards_the_teacher(tmp_path):
         "its turn"
 
 
+@pytest.mark.slow  # the runner in a subprocess
 def test_the_distillation_suite_compares_student_and_teacher(tiny_model_dir, tmp_path):
     db = tmp_path / "r.db"
     result = run_suites(["--model", str(tiny_model_dir), "--budget=smoke",

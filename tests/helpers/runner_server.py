@@ -133,6 +133,9 @@ class RunnerServer:
         self.process: subprocess.Popen | None = None
         self.outputs = tempfile.TemporaryDirectory(prefix="runner-server-")
         self.started = 0
+        self.current: Forked | None = None
+        """The last child; its exit is read before the next one starts (a test that failed
+        while its child ran leaves it to be killed here, keeping the answers in step)."""
 
     def answer(self, timeout: float | None) -> dict:
         """The server's next line; ``TimeoutError`` if none within ``timeout`` seconds."""
@@ -148,7 +151,11 @@ class RunnerServer:
 
     def start(self, args: list[str], cwd: Path, env: dict[str, str]) -> Forked:
         """Fork ``pytest ARGS`` in ``cwd`` with exactly ``env``; its output goes to files."""
-        if self.process is None or self.process.poll() is not None:
+        alive = self.process is not None and self.process.poll() is None
+        if alive and self.current is not None and self.current.poll() is None:
+            self.current.kill()
+            self.current.wait()
+        if not alive:
             self.process = subprocess.Popen(
                 [sys.executable, __file__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 text=True, bufsize=1)
@@ -161,7 +168,8 @@ class RunnerServer:
             "args": args, "cwd": str(cwd), "env": env, "stdout": str(out),
             "stderr": str(err)}) + "\n")
         self.process.stdin.flush()
-        return Forked(self, self.answer(None)["pid"], out, err)
+        self.current = Forked(self, self.answer(None)["pid"], out, err)
+        return self.current
 
     def run(self, args: list[str], cwd: Path, env: dict[str, str],
             timeout: float) -> subprocess.CompletedProcess:
@@ -176,6 +184,9 @@ class RunnerServer:
         return subprocess.CompletedProcess(["pytest", *args], code, stdout, stderr)
 
     def close(self) -> None:
+        if self.current is not None and self.current.poll() is None:
+            self.current.kill()
+            self.current.wait()
         if self.process is not None and self.process.poll() is None:
             assert self.process.stdin is not None
             self.process.stdin.close()
