@@ -118,11 +118,16 @@ def run_suites(
     ``suites`` names suite files (``["test_latency.py"]``) to run instead of all of them;
     ``env`` adds to this process's environment; a ``None`` value removes that variable.
     """
+    return RUNNER_SERVER.finish(start_suites(args, cwd, env=env, suites=suites), timeout)
+
+
+def start_suites(args: list[str], cwd: Path, *, env: dict[str, str | None] | None = None,
+                 suites: list[str] | None = None) -> Forked:
+    """``run_suites`` without waiting: the forked session, to signal, poll and wait for."""
     paths = [str(ROOT / "suites" / name) for name in suites or [""]]
     merged = {**os.environ, "PYTHONPATH": str(HELPERS), **(env or {})}
     environment = {key: value for key, value in merged.items() if value is not None}
-    return RUNNER_SERVER.run([*paths, "-p", "no:cacheprovider", *args], cwd, environment,
-                             timeout)
+    return RUNNER_SERVER.start([*paths, "-p", "no:cacheprovider", *args], cwd, environment)
 
 
 RUNNER_SERVER = RunnerServer()

@@ -31,7 +31,7 @@ def session(smoke_comparison):
     """The shared smoke session (zero-shot, few-shot and lora) on the tiny model."""
     folder, result = smoke_comparison
     assert result.returncode == 0, result.stdout + result.stderr
-    return {"folder": folder, "db": folder / "r.db"}
+    return {"db": folder / "r.db"}
 
 
 def private_copy(session, tmp_path) -> Path:

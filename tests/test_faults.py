@@ -42,7 +42,7 @@ from harness.runner.store import (
 from harness.train.trained import MANIFEST, cache_problem, file_checksums, remove_dead_staging
 from reports import data
 from reports.export import export
-from tests.conftest import HELPERS, ROOT, RUNNER_SERVER, run_suites, wait_while_running
+from tests.conftest import HELPERS, ROOT, run_suites, start_suites, wait_while_running
 from tests.conftest import query_db as rows
 
 slow = pytest.mark.slow
@@ -112,15 +112,13 @@ class Lab:
         self.steps += 1
         before = recorded(self.db)
         marker, log = self.folder / f"paused-{self.steps}", self.folder / f"out-{self.steps}"
-        environment = {**os.environ, "PYTHONPATH": str(HELPERS), "TUNEBENCH_CACHE":
-                       str(self.cache), "TUNEBENCH_TEST_PAUSE": pause,
-                       "TUNEBENCH_TEST_MARKER": str(marker), **(env or {})}
         # A process forked by the runner server (tests/helpers/runner_server.py): a real
         # process, killed and interrupted like any other, without a fresh interpreter's imports.
-        process = RUNNER_SERVER.start(
-            [*(str(ROOT / "suites" / s) for s in SUITES), "-p", "no:cacheprovider", "-p",
-             "fault_plugins", "--budget=smoke", f"--model={self.model}", "--results=r.db", "-q",
-             *args], self.folder, {k: v for k, v in environment.items() if v is not None})
+        process = start_suites(
+            ["-p", "fault_plugins", "--budget=smoke", f"--model={self.model}", "--results=r.db",
+             "-q", *args], self.folder, suites=SUITES,
+            env={"TUNEBENCH_CACHE": str(self.cache), "TUNEBENCH_TEST_PAUSE": pause,
+                 "TUNEBENCH_TEST_MARKER": str(marker), **(env or {})})
         try:
             if pause:
                 wait_while_running(process, marker.exists, f"the runner never paused at "
@@ -133,10 +131,11 @@ class Lab:
             if process.poll() is None:
                 process.kill()
                 process.wait()
-        log.write_text("".join(process.communicate()))
+        output = "".join(process.communicate())
+        log.write_text(output)
         seen = rows(self.db, "SELECT * FROM runs ORDER BY id") if self.db.exists() else []
         self.lost.append(len(before - recorded(self.db)))
-        return Stopped(process.pid, process.returncode, log.read_text(), seen)
+        return Stopped(process.pid, process.returncode, output, seen)
 
 
 def info(run: sqlite3.Row) -> dict:

@@ -150,6 +150,7 @@ def test_training_cells_ask_ray_for_a_gpu(ray_matrix):
     assert "GPU" not in executor["zero-shot"]["resources"]
 
 
+@pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy")  # MLflow's SQLite store
 def test_ray_cells_are_mirrored_by_the_driver_as_it_imports_them(ray_matrix, tmp_path):
     """``--executor=ray --mlflow``: cells run in Ray workers, the driver mirrors the rows it
     imports (and the failure record of a cell whose worker died)."""

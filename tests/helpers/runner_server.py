@@ -98,12 +98,10 @@ class Forked:
         self.returncode: int | None = None
 
     def poll(self) -> int | None:
-        if self.returncode is None:
-            try:
-                self.returncode = self.server.answer(0.0)["returncode"]
-            except TimeoutError:
-                return None
-        return self.returncode
+        try:
+            return self.wait(0.0)
+        except subprocess.TimeoutExpired:
+            return None
 
     def wait(self, timeout: float | None = None) -> int:
         if self.returncode is None:
@@ -173,7 +171,11 @@ class RunnerServer:
 
     def run(self, args: list[str], cwd: Path, env: dict[str, str],
             timeout: float) -> subprocess.CompletedProcess:
-        forked = self.start(args, cwd, env)
+        return self.finish(self.start(args, cwd, env), timeout)
+
+    @staticmethod
+    def finish(forked: Forked, timeout: float) -> subprocess.CompletedProcess:
+        """Wait for ``forked`` like ``subprocess.run``: killed after ``timeout`` seconds."""
         try:
             code = forked.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -181,7 +183,8 @@ class RunnerServer:
             forked.wait()
             raise
         stdout, stderr = forked.communicate()
-        return subprocess.CompletedProcess(["pytest", *args], code, stdout, stderr)
+        return subprocess.CompletedProcess(["pytest", f"(pid {forked.pid})"], code, stdout,
+                                           stderr)
 
     def close(self) -> None:
         if self.current is not None and self.current.poll() is None:
