@@ -13,7 +13,7 @@ import time
 
 import torch
 
-import harness.models.lm_candidate as candidate_module
+import harness.models.scoring as scoring_module
 from harness.models.lm_candidate import LMCandidate
 from harness.models.loading import EMBEDDED_MODEL, load_model, resolve_model
 from harness.tasks.sentiment.task import SentimentTask
@@ -45,18 +45,18 @@ def main() -> None:
     }
     print(f"torch threads: {torch.get_num_threads()}, items: {len(items)}")
     print("candidate        prefix cache  prompt tokens  choice items/s  tokens/s  gen items/s")
-    default = candidate_module.MIN_SHARED_PREFIX
+    default = scoring_module.MIN_SHARED_PREFIX
     for name, candidate in candidates.items():
         tokens = sum(len(candidate.prompt_ids(p)) for p in prompts)
         candidate.score_choices(prompts[:8], choices[:8])  # warm-up
         for cached in (True, False):
-            candidate_module.MIN_SHARED_PREFIX = default if cached else 10**9
+            scoring_module.MIN_SHARED_PREFIX = default if cached else 10**9
             choice_seconds = timed(candidate.score_choices, prompts, choices)
             generate_seconds = timed(candidate.generate, prompts[:64], 8)
             print(f"{name:<16} {'on' if cached else 'off':<13} {tokens / len(items):>13.0f}  "
                   f"{len(items) / choice_seconds:>14.1f}  {tokens / choice_seconds:>8.0f}  "
                   f"{64 / generate_seconds:>11.1f}")
-    candidate_module.MIN_SHARED_PREFIX = default
+    scoring_module.MIN_SHARED_PREFIX = default
 
 
 if __name__ == "__main__":

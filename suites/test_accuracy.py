@@ -10,7 +10,12 @@ import math
 
 import pytest
 
-from harness.measure.evaluate import score_by_choice, score_by_generation, scored_once
+from harness.measure.evaluate import (
+    score_by_choice,
+    score_by_generation,
+    scored_once,
+    tied_items,
+)
 from harness.measure.metrics import Estimate, accuracy, macro_f1, mean, per_class_accuracy
 from harness.measure.text_metrics import OPEN_METRICS, add_open_scores
 
@@ -30,6 +35,7 @@ def test_choice_accuracy(candidate, task_data, tunebench, record, run_seed):
     f1 = macro_f1(predictions, references, task_data.labels, seed=seed)
     record.metric("accuracy", acc)
     record.metric("macro_f1", f1)
+    record.metric("tied_items", tied_items(rows))
     for label, recall in per_class_accuracy(predictions, references, task_data.labels).items():
         record.metric(f"recall[{label}]", recall)
     record.examples(rows, part="choice")

@@ -35,7 +35,7 @@ import pytest
 from harness.core.capabilities import RewritesPrompts
 from harness.core.plugins import tasks
 from harness.measure.compare import compare_by_id, paired_comparison
-from harness.measure.evaluate import score_by_choice, score_by_raw_choice
+from harness.measure.evaluate import score_by_choice, score_by_raw_choice, tied_items
 from harness.measure.metrics import (
     CONFIDENCE,
     Estimate,
@@ -131,6 +131,7 @@ def _record_probes(record, view, items, base_rows, rows, seed, form):
     if view != "prompted":  # the base's accuracy does not depend on the candidate's prompts
         record.metric(name("probe_accuracy_base", view), accuracy(before, seed=seed))
     record.metric(name("probe_accuracy", view), accuracy(after, seed=seed))
+    record.metric(name("tied_items", view), tied_items(rows))
     _record_comparison(record, name("forgetting_delta", view), comparison, answers=form)
     record.metric(name("mcnemar_p", view), comparison.p_value)
     record.metric(name("items_fixed", view), comparison.fixed)

@@ -21,7 +21,7 @@ import pytest
 
 from harness.data.noise import corrupted_ids
 from harness.measure.compare import compare_by_id, unpaired_difference
-from harness.measure.evaluate import primary_values, score_primary
+from harness.measure.evaluate import primary_values, score_primary, tied_items
 from harness.measure.label_issues import detection_hits, find_suspect_labels
 from harness.measure.metrics import accuracy
 from harness.measure.overfitting import VERDICT_CODES, VERDICT_RULE, read_curves
@@ -83,16 +83,18 @@ def test_train_eval_gap(candidate, run, task, task_data, tunebench, record, run_
     if n == 0:
         pytest.skip(f"task {task_data.name!r} has no training items like its eval items")
     headline = tunebench.headline_metric
-    train_hits = primary_values(score_primary(candidate, task, train[:n], headline=headline),
-                                headline)
-    eval_hits = primary_values(score_primary(candidate, task, task_data.eval[:n],
-                                             cache=run.scored, headline=headline), headline)
+    train_rows = score_primary(candidate, task, train[:n], headline=headline)
+    eval_rows = score_primary(candidate, task, task_data.eval[:n], cache=run.scored,
+                              headline=headline)
+    train_hits, eval_hits = primary_values(train_rows, headline), primary_values(eval_rows,
+                                                                                  headline)
     train_acc = accuracy(train_hits, seed=run_seed)
     eval_acc = accuracy(eval_hits, seed=run_seed)
     gap = unpaired_difference(eval_hits, train_hits, seed=run_seed)
     record.metric("train_accuracy", train_acc)
     record.metric("eval_accuracy_same_n", eval_acc)
     record.metric("train_eval_gap", gap)
+    record.metric("tied_items", tied_items([*train_rows, *eval_rows]))
 
     assert len(train_hits) == len(eval_hits) == n
     assert abs(gap.value - (train_acc.value - eval_acc.value)) < 1e-9

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-import harness.models.lm_candidate as candidate_module
+import harness.models.scoring as scoring_module
 from harness.core.capabilities import CarriesRewardModel, RewritesPrompts
 from harness.models.lm_candidate import LMCandidate
 
@@ -24,7 +24,7 @@ def candidate(tiny_lm):
 
 @pytest.fixture
 def no_prefix_cache(monkeypatch):
-    monkeypatch.setattr(candidate_module, "MIN_SHARED_PREFIX", 10**9)
+    monkeypatch.setattr(scoring_module, "MIN_SHARED_PREFIX", 10**9)
 
 
 def manual_logprob(candidate, prompt, choice):
@@ -64,7 +64,7 @@ def test_multi_token_choices_of_different_lengths(candidate, share_prefix, batch
 def test_prefix_cache_changes_nothing(candidate, monkeypatch):
     cached_scores = candidate.score_choices(PROMPTS, CHOICES)
     cached_text = candidate.generate(PROMPTS, max_new_tokens=6)
-    monkeypatch.setattr(candidate_module, "MIN_SHARED_PREFIX", 10**9)
+    monkeypatch.setattr(scoring_module, "MIN_SHARED_PREFIX", 10**9)
     assert np.allclose(candidate.score_choices(PROMPTS, CHOICES), cached_scores, atol=1e-4)
     assert candidate.generate(PROMPTS, max_new_tokens=6) == cached_text
 

@@ -117,6 +117,8 @@ BUILTIN: tuple[Metric, ...] = (
            "mislabelled that were corrupted, when [p] of training answers are corrupted"),
     _share("noise_detection_recall", "share of the corrupted training items the candidate "
            "flags as mislabelled, when [p] of training answers are corrupted"),
+    Metric("tied_items", False, "count", "choice-scored items whose best choices scored exactly "
+           "the same (broken by a hash of the item id, never by the choices' order)"),
     # data-quality suite (per candidate)
     Metric("suspect_labels", None, "count", "training items whose given answer the candidate "
            "finds least likely (confident learning, Northcutt et al. 2021): labels to review"),

@@ -6,6 +6,7 @@ and record them.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -51,10 +52,31 @@ def chunks(items: Sequence[Any], label: str, size: int = CHUNK) -> Any:
     bar.close()
 
 
+def best_choice(choice_scores: Sequence[float], item_id: str) -> tuple[int, int]:
+    """The index of the highest score, and how many choices share it (1: no tie).
+
+    An exact tie (rare since the output layer is applied in fp32,
+    :mod:`harness.models.scoring`) is broken by a hash of the item's id: the same choice in
+    every run and session, and across items each tied position equally likely, so no choice
+    is favoured for coming first (``max`` would always pick the first of the tied)."""
+    top = max(choice_scores)
+    tied = [i for i, score in enumerate(choice_scores) if score == top]
+    if len(tied) == 1:
+        return tied[0], 1
+    digest = int.from_bytes(hashlib.sha256(item_id.encode()).digest()[:8], "big")
+    return tied[digest % len(tied)], len(tied)
+
+
+def tied_items(rows: Sequence[dict[str, Any]]) -> int:
+    """How many choice-scored rows had two or more choices with exactly the best score."""
+    return sum(1 for row in rows if row["extra"].get("tied", 1) > 1)
+
+
 def _choice_row(example: Example, choice_scores: Sequence[float],
                 timing: dict[str, Any]) -> dict[str, Any]:
-    best = max(range(len(choice_scores)), key=choice_scores.__getitem__)
+    best, tied = best_choice(choice_scores, example.id)
     prediction = example.choices[best]
+    tie = {"tied": tied} if tied > 1 else {}
     return {
         "item_id": example.id,
         "prompt": example.prompt_text,
@@ -64,7 +86,7 @@ def _choice_row(example: Example, choice_scores: Sequence[float],
         "score": choice_scores[best],
         "latency_ms": timing["latency_ms"],
         "extra": {"choice_logprobs": dict(zip(example.choices, choice_scores, strict=True)),
-                  **timing, **example.meta},
+                  **tie, **timing, **example.meta},
     }
 
 

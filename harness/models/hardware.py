@@ -129,18 +129,24 @@ def store_linear_weights(model: torch.nn.Module, dtype: torch.dtype) -> int:
     so storing it there once gives the same results, faster. Everything else keeps its dtype
     (embeddings, norms, IA3 vectors, prompt encoders: autocast keeps those ops in fp32), and
     so do quantized weights (bitsandbytes' ``Params4bit``). An output layer tied to the input
-    embeddings gets its own copy first, so the embeddings stay fp32. Only for models that are
-    no longer trained: an optimizer holding these weights would step in ``dtype``.
+    embeddings gets its own copy first, so the embeddings stay fp32. The output layer keeps
+    its fp32 weights as ``scoring_weight`` too (the embeddings' own when tied, else a copy),
+    for the scoring that applies it in fp32 (:func:`harness.models.scoring.output_logits`).
+    Only for models that are no longer trained: an optimizer holding these weights would step
+    in ``dtype``.
     """
     if dtype == torch.float32:
         return 0
     embeddings = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
+    output = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     changed = 0
     for module in model.modules():
         weight = getattr(module, "weight", None)
         if (not isinstance(module, torch.nn.Linear) or type(weight) is not torch.nn.Parameter
                 or weight.dtype != torch.float32):
             continue
+        if module is output:
+            module.scoring_weight = weight.detach()
         if id(weight) in embeddings:  # tied to the embeddings: untie, keep them fp32
             module.weight = torch.nn.Parameter(weight.detach().to(dtype), requires_grad=False)
         else:

@@ -1,18 +1,16 @@
 """A Candidate backed by a causal language model and its chat template.
 
 ``score_choices`` follows lm-eval's multiple-choice protocol: the sum of the continuation's
-token log-probabilities given the context. Both it and ``generate`` are batched so that CPU
-time goes to useful tokens only:
+token log-probabilities given the context, computed by
+:func:`harness.models.scoring.score_requests` (the output layer in fp32, right-padded rows
+behind the cache of the prompts' shared prefix: a score does not depend on the batch, the
+prefix or the thread count). A prompt's choices that are one token long share one row: the
+context's last position scores all of them.
 
-- every prompt's context is encoded once, however many choices follow it: the context's
-  last position scores every choice's first token (one-token labels cost nothing more),
-  and longer choices continue from the context's cached keys and values;
-- the prompts of a call usually share a long prefix (system prompt, instruction, few-shot
-  demonstrations): it is encoded once and its key/value cache reused by every row
-  (prefix caching, as in vLLM's automatic prefix caching; Kwon et al., 2023);
-- the remaining suffixes are left-padded, with position ids taken from the attention mask so
-  padding never changes a score, sorted by length, and only the needed logits are computed
-  (``logits_to_keep``).
+``generate`` batches the same way for speed: the prompts' shared prefix (system prompt,
+instruction, few-shot demonstrations) is encoded once and its key/value cache reused by every
+row (prefix caching, as in vLLM's automatic prefix caching; Kwon et al., 2023), and the
+remaining suffixes are left-padded, as ``generate()`` needs, sorted by length.
 
 ``loglikelihood_rolling`` scores raw text (no chat template) the way lm-eval's HFLM does for
 perplexity: the text's tokens, after the BOS token (EOS if there is none) that predicts the
@@ -29,7 +27,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
-from transformers import DynamicCache, GenerationConfig
+from transformers import GenerationConfig
 
 from harness.core.approach import Candidate
 from harness.models.hardware import (
@@ -38,6 +36,7 @@ from harness.models.hardware import (
     bytes_per_token,
     scoring_batch_tokens,
 )
+from harness.models.scoring import encode_prefix, length_batches, score_requests
 from harness.tasks.base import Message
 
 CONFIGURED_BATCH_TOKENS = int(os.environ.get("TUNEBENCH_MAX_BATCH_TOKENS", 0)) or None
@@ -46,36 +45,8 @@ MAX_BATCH_TOKENS = CONFIGURED_BATCH_TOKENS or DEFAULT_BATCH_TOKENS
 """Upper bound on attended tokens (cached prefix + padded suffix) per row x rows in a batch
 on the CPU; on a GPU it scales with free memory
 (:func:`harness.models.hardware.scoring_batch_tokens`)."""
-MIN_SHARED_PREFIX = 8
-"""Shorter common prefixes are not worth a separate cache."""
 MAX_ROLLING_LENGTH = 2048
 """Upper bound on the window of ``loglikelihood_rolling`` (lm-eval HFLM's default maximum)."""
-
-
-def _common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
-    first, shortest = min(sequences), max(sequences)  # lexicographic extremes bound the rest
-    length = 0
-    for a, b in zip(first, shortest, strict=False):
-        if a != b:
-            break
-        length += 1
-    return length
-
-
-def length_batches(
-    lengths: Sequence[int], shared: int = 0, budget: int = MAX_BATCH_TOKENS
-) -> list[list[int]]:
-    """Indices grouped longest-first so each batch attends to at most ``budget`` tokens
-    (``shared`` cached prefix tokens plus the batch's longest row, times its rows)."""
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    batches: list[list[int]] = []
-    for index in order:
-        row_cost = shared + lengths[batches[-1][0]] if batches else 0
-        if batches and row_cost * (len(batches[-1]) + 1) <= budget:
-            batches[-1].append(index)
-        else:
-            batches.append([index])
-    return batches
 
 
 def model_window(model: Any) -> int:
@@ -115,42 +86,6 @@ def rolling_windows(
         end = min(start + max_length, len(sequence))
         windows.append((sequence[max(0, end - 1 - max_length) : end - 1], sequence[start:end]))
     return windows
-
-
-@torch.inference_mode()
-def sum_token_logprobs(
-    model: Any, requests: Sequence[tuple[Sequence[int], Sequence[int]]], pad_token_id: int | None,
-    budget: int = MAX_BATCH_TOKENS,
-) -> list[tuple[float, bool]]:
-    """For each ``(input_ids, targets)``, the summed log-probability of ``targets`` predicted
-    by the last ``len(targets)`` positions of ``input_ids``, and whether greedy decoding would
-    produce them (lm-eval's ``(logprob, is_greedy)``).
-
-    Rows are right-padded (causal attention never looks at the padding that follows a token),
-    batched longest first under ``budget`` attended tokens and only the needed logits are computed.
-    """
-    for input_ids, targets in requests:
-        if not targets or len(targets) > len(input_ids):
-            raise ValueError("every request needs 1 to len(input_ids) targets")
-    device = next(model.parameters()).device
-    pad = 0 if pad_token_id is None else pad_token_id
-    results: list[tuple[float, bool]] = [(0.0, False)] * len(requests)
-    for batch in length_batches([len(inputs) for inputs, _ in requests], budget=budget):
-        rows = [requests[b] for b in batch]
-        width = len(rows[0][0])
-        ids = torch.tensor([[*r, *[pad] * (width - len(r))] for r, _ in rows], device=device)
-        mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r, _ in rows],
-                            device=device)
-        # Keep the logits from the first position any row scores to the end.
-        keep = max(width - len(r) + len(t) for r, t in rows)
-        logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits
-        for row, (b, (inputs, targets)) in enumerate(zip(batch, rows, strict=True)):
-            end = keep - (width - len(inputs))
-            predicted = logits[row, end - len(targets) : end].float().log_softmax(-1)
-            target = torch.tensor(list(targets), device=device)
-            logprob = predicted.gather(-1, target[:, None]).sum().item()
-            results[b] = (logprob, bool((predicted.argmax(-1) == target).all()))
-    return results
 
 
 def chat_prompt_ids(tokenizer: Any, messages: Sequence[Message]) -> list[int]:
@@ -249,29 +184,22 @@ class LMCandidate(Candidate):
 
     def _prefix_cache(self, sequences: Sequence[Sequence[int]], limit: int) -> tuple[int, Any]:
         """Encode the prefix shared by ``sequences`` (at most ``limit`` tokens) once."""
-        if not self.share_prefix or len(sequences) < 2:
+        if not self.share_prefix:
             return 0, None
-        shared = min(_common_prefix_length(sequences), limit)
-        if shared < MIN_SHARED_PREFIX:
-            return 0, None
-        cache = DynamicCache(config=self.model.config)
-        ids = torch.tensor([list(sequences[0][:shared])], device=self.device)
-        self.model(input_ids=ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
-        return shared, cache
+        return encode_prefix(self.model, sequences, limit)
 
     def _inputs(self, suffixes: list[Sequence[int]], shared: int, cache: Any) -> dict[str, Any]:
-        """Left-padded suffixes behind the shared prefix, with a per-row copy of its cache."""
+        """Left-padded suffixes (as ``generate()`` wants them) behind the shared prefix, with
+        a per-row copy of its cache; ``generate()`` derives the positions from the mask."""
         width = max(map(len, suffixes))
         pad = self.tokenizer.pad_token_id
         ids = torch.tensor([[pad] * (width - len(s)) + list(s) for s in suffixes])
         mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in suffixes])
-        positions = shared + (mask.cumsum(-1) - 1).clamp(min=0)
         inputs: dict[str, Any] = {
             "input_ids": ids.to(self.device),
             "attention_mask": torch.cat(
                 [torch.ones(len(suffixes), shared, dtype=mask.dtype), mask], dim=1
             ).to(self.device),
-            "position_ids": positions.to(self.device),
         }
         if cache is not None:
             rows = copy.deepcopy(cache)
@@ -280,77 +208,20 @@ class LMCandidate(Candidate):
         return inputs
 
     @in_precision
-    @torch.inference_mode()
     def score_choices(
         self, prompts: Sequence[Sequence[Message]], choices: Sequence[Sequence[str]]
     ) -> list[list[float]]:
-        contexts: dict[tuple[int, ...], list[tuple[int, int, list[int]]]] = {}
-        for i, (prompt, options) in enumerate(zip(prompts, choices, strict=True)):
-            wanted = contexts.setdefault(tuple(self.prompt_ids(prompt)), [])
-            for j, option in enumerate(options):
+        requests: list[tuple[list[int], list[int]]] = []
+        for prompt, options in zip(prompts, choices, strict=True):
+            context = self.prompt_ids(prompt)
+            for option in options:
                 continuation = self.tokenizer(option, add_special_tokens=False).input_ids
                 if not continuation:
                     raise ValueError(f"choice {option!r} tokenizes to nothing")
-                wanted.append((i, j, continuation))
-        scores: list[list[float]] = [[0.0] * len(options) for options in choices]
-        if not self.share_prefix:  # the model brings its own key/value prefix: whole sequences
-            requests = [(i, j, ([*c, *k[:-1]], k)) for c, w in contexts.items() for i, j, k in w]
-            results = sum_token_logprobs(self.model, [r for *_, r in requests],
-                                         self.tokenizer.pad_token_id, self.batch_tokens)
-            for (i, j, _), (logprob, _) in zip(requests, results, strict=True):
-                scores[i][j] = logprob
-            return scores
-        distinct = list(contexts)
-        # Every context keeps at least its last token after the shared prefix: it predicts
-        # the first continuation token.
-        shared, cache = self._prefix_cache(distinct, min(map(len, distinct)) - 1)
-        for batch in length_batches([len(s) - shared for s in distinct], shared,
-                                    self.batch_tokens):
-            inputs = self._inputs([distinct[b][shared:] for b in batch], shared, cache)
-            output = self.model(**inputs, use_cache=True, logits_to_keep=1)
-            first = torch.log_softmax(output.logits[:, -1].float(), dim=-1)
-            longer = []
-            for row, b in enumerate(batch):
-                for i, j, continuation in contexts[distinct[b]]:
-                    scores[i][j] = first[row, continuation[0]].item()
-                    if len(continuation) > 1:
-                        longer.append((row, i, j, continuation))
-            if longer:
-                self._score_continuations(longer, output.past_key_values,
-                                          inputs["attention_mask"], scores)
-        return scores
-
-    def _score_continuations(
-        self, longer: list[tuple[int, int, int, list[int]]], cache: Any,
-        context_mask: torch.Tensor, scores: list[list[float]],
-    ) -> None:
-        """Add the log-probabilities of continuation tokens after the first to ``scores``,
-        each row continuing from its context's cached keys and values (``row`` of ``cache``),
-        so a context is encoded once however many choices follow it."""
-        attended = context_mask.sum(-1)  # cached tokens per context row = its next position
-        width = context_mask.shape[1]
-        step = max(1, self.batch_tokens // (width + max(len(k) for *_, k in longer)))
-        pad = self.tokenizer.pad_token_id
-        for start in range(0, len(longer), step):
-            part = longer[start : start + step]
-            extra = max(len(k) for *_, k in part) - 1
-            rows = torch.tensor([row for row, *_ in part], device=self.device)
-            ids = torch.tensor([[*k[:-1], *[pad] * (extra + 1 - len(k))] for *_, k in part],
-                               device=self.device)
-            tail = torch.tensor([[1] * (len(k) - 1) + [0] * (extra + 1 - len(k))
-                                 for *_, k in part], device=self.device)
-            last = start + step >= len(longer)  # the cache is not needed after the last part
-            part_cache = cache if last else copy.deepcopy(cache)
-            part_cache.batch_select_indices(rows)
-            logits = self.model(
-                input_ids=ids, attention_mask=torch.cat([context_mask[rows], tail], dim=1),
-                position_ids=attended[rows, None] + torch.arange(extra, device=self.device),
-                past_key_values=part_cache,
-            ).logits.float()
-            logprobs = torch.log_softmax(logits, dim=-1)
-            for n, (_, i, j, continuation) in enumerate(part):
-                target = torch.tensor(continuation[1:], device=self.device)
-                scores[i][j] += logprobs[n, : len(target)].gather(-1, target[:, None]).sum().item()
+                requests.append(([*context, *continuation[:-1]], continuation))
+        results = iter(score_requests(self.model, requests, self.tokenizer.pad_token_id,
+                                      self.batch_tokens, share_prefix=self.share_prefix))
+        return [[next(results)[0] for _ in options] for options in choices]
 
     @in_precision
     @torch.inference_mode()
@@ -369,7 +240,6 @@ class LMCandidate(Candidate):
         outputs: list[str] = [""] * len(prompts)
         for batch in length_batches(lengths, shared, self.batch_tokens):
             inputs = self._inputs([contexts[b][shared:] for b in batch], shared, cache)
-            inputs.pop("position_ids")  # generate() derives them from the attention mask
             if cache is not None:  # generate() takes the whole sequence and skips cached tokens
                 prefix = torch.tensor([contexts[batch[0]][:shared]] * len(batch))
                 inputs["input_ids"] = torch.cat([prefix.to(self.device), inputs["input_ids"]], 1)
@@ -400,8 +270,8 @@ class LMCandidate(Candidate):
                 owners.append(index)
                 windows.append(window)
         totals = [0.0] * len(texts)
-        scores = sum_token_logprobs(self.model, windows, self.tokenizer.pad_token_id,
-                                    self.batch_tokens)
+        scores = score_requests(self.model, windows, self.tokenizer.pad_token_id,
+                                self.batch_tokens, share_prefix=self.share_prefix)
         for index, (logprob, _) in zip(owners, scores, strict=True):
             totals[index] += logprob
         return list(zip(totals, counts, strict=True))

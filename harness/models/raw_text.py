@@ -12,15 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from harness.models.lm_candidate import (
-    MAX_BATCH_TOKENS,
-    model_window,
-    prefix_token_id,
-    sum_token_logprobs,
-)
+from harness.models.lm_candidate import MAX_BATCH_TOKENS, model_window, prefix_token_id
+from harness.models.scoring import score_requests
 
 CHUNK = 256
-"""Requests scored per call of :func:`sum_token_logprobs` (progress is reported per chunk)."""
+"""Requests scored per call of :func:`~harness.models.scoring.score_requests` (progress is
+reported per chunk)."""
 
 
 def has_language_model(candidate: Any) -> bool:
@@ -73,8 +70,9 @@ def raw_loglikelihood(
     for start in range(0, len(scorable), CHUNK):
         chunk = scorable[start : start + CHUNK]
         with candidate.autocast():
-            scores = sum_token_logprobs(model, [requests[i] for i in chunk],
-                                        tokenizer.pad_token_id, budget)
+            scores = score_requests(model, [requests[i] for i in chunk],
+                                    tokenizer.pad_token_id, budget,
+                                    share_prefix=getattr(candidate, "share_prefix", True))
         for index, score in zip(chunk, scores, strict=True):
             results[index] = score
         if on_chunk is not None:
