@@ -142,9 +142,10 @@ class SleepingCandidate(LMCandidate):
         self.sleep_seconds = sleep_seconds
 
     def generate(
-        self, prompts: Sequence[Sequence[Message]], max_new_tokens: int = 32
+        self, prompts: Sequence[Sequence[Message]], max_new_tokens: int = 32, *,
+        ignore_eos: bool = False,
     ) -> list[str]:
-        replies = super().generate(prompts, max_new_tokens)
+        replies = super().generate(prompts, max_new_tokens, ignore_eos=ignore_eos)
         time.sleep(self.sleep_seconds * len(prompts))
         return replies
 

@@ -107,6 +107,9 @@ class Candidate:
     """``item_id -> correct`` on the headline metric's eval items (``None``: not stored)."""
     measures: Mapping[str, float] = field(default_factory=dict, compare=False, repr=False)
     """Every metric its run recorded (name -> value), read by the requirements."""
+    draws: Mapping[str, int] | None = field(default=None, compare=False, repr=False)
+    """``item_id -> draw`` when the candidate answered with several draws (few-shot's
+    demonstrations): the paired test then resamples draws, then items."""
 
     @property
     def cost(self) -> float:
@@ -288,10 +291,19 @@ def verdict_table(found: Recommendation) -> pd.DataFrame:
     return pd.DataFrame(rows).fillna("-")
 
 
+def _draws(labels: Mapping[str, float] | None) -> dict[str, int] | None:
+    """Item draws as integers; ``None`` unless they are two or more."""
+    if not labels or len(set(labels.values())) < 2:
+        return None
+    return {item: int(draw) for item, draw in labels.items()}
+
+
 def candidates_for(long: pd.DataFrame, names: Mapping[int, str], metric: str,
-                   items: Mapping[int, Mapping[str, bool]] | None = None) -> list[Candidate]:
+                   items: Mapping[int, Mapping[str, bool]] | None = None,
+                   draws: Mapping[int, Mapping[str, float]] | None = None) -> list[Candidate]:
     """The rule's inputs: each named run's ``metric`` (with CI), ``train_seconds``, every
-    recorded metric (for the requirements) and its per-item rows (``items``, by run id)."""
+    recorded metric (for the requirements), its per-item rows (``items``, by run id) and the
+    draw each item was answered with (``draws``, by run id; runs with one draw absent)."""
     cells = measured(long[long["run_id"].isin(list(names))])
     approaches = dict(zip(long["run_id"], long["approach"], strict=True))
     kinds = (dict(zip(long["run_id"], long["kind"], strict=True)) if "kind" in long else {})
@@ -306,7 +318,7 @@ def candidates_for(long: pd.DataFrame, names: Mapping[int, str], metric: str,
         out.append(Candidate(name, str(approaches[run_id]), value, low, high,
                              None if seconds is None else seconds[0],
                              kind_of(kinds.get(run_id)), (items or {}).get(run_id) or None,
-                             measures))
+                             measures, _draws((draws or {}).get(run_id))))
     return out
 
 
@@ -331,7 +343,9 @@ def report(long: pd.DataFrame, configs: Mapping[int, Mapping[str, Any]] | None =
     if metric is None:
         return table, None, None
     suite, value = ITEM_SUITES.get(metric, (None, "correct"))
-    rows = items(suite, [int(r) for r in names], value) if items is not None and suite else {}
-    found = recommend(candidates_for(main, names, metric, rows), metric, margin=margin,
+    loaded = items is not None and suite
+    rows = items(suite, [int(r) for r in names], value) if loaded else {}
+    draws = items(suite, [int(r) for r in names], "draw") if loaded else {}
+    found = recommend(candidates_for(main, names, metric, rows, draws), metric, margin=margin,
                       alpha=alpha, requirements=requirements)
     return table, found, metric

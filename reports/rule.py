@@ -49,6 +49,8 @@ class Scored(Protocol):
     def high(self) -> float | None: ...
     @property
     def items(self) -> Mapping[str, bool] | None: ...
+    @property
+    def draws(self) -> Mapping[str, int] | None: ...
 
 
 def check_settings(margin: float, alpha: float) -> None:
@@ -78,7 +80,10 @@ class Verdict:
     high: float | None = None
     """The 95% paired-bootstrap CI of the difference (paired test only)."""
     p_value: float | None = None
-    """McNemar's exact two-sided p-value (paired test only)."""
+    """The paired test's two-sided p-value (paired test only): McNemar's exact test, or the
+    two-stage bootstrap's when either side answered with several draws (``test_name``)."""
+    test_name: str = "McNemar"
+    """The paired test behind ``p_value``."""
     shared: int | None = None
     """Items both answered (paired test only)."""
     overlap: bool | None = None
@@ -93,7 +98,7 @@ class Verdict:
             return "the best candidate"
         if self.test == PAIRED:
             return (f"paired difference {_signed(self.difference)} [{_signed(self.low)}, "
-                    f"{_signed(self.high)}] on {self.shared} shared items, McNemar "
+                    f"{_signed(self.high)}] on {self.shared} shared items, {self.test_name} "
                     f"p {'' if (self.p_value or 0) < 0.001 else '= '}{p_text(self.p_value)}")
         return (f"{self.fallback}, so the CI-overlap test replaced the paired test; "
                 f"difference {_signed(self.difference)}")
@@ -142,13 +147,15 @@ def judge(candidate: Scored, best: Scored, *, margin: float = DEFAULT_MARGIN,
     """The verdict on ``candidate`` against ``best`` (module docstring)."""
     if candidate is best:
         return Verdict(candidate.name, BEST, True)
-    comparison = (compare_by_id(best.items, candidate.items, seed=seed)
+    comparison = (compare_by_id(best.items, candidate.items, seed=seed,
+                                draws=(best.draws, candidate.draws))
                   if candidate.items and best.items else None)
     if comparison is not None:
         delta = comparison.delta
         good = comparison.p_value >= alpha and delta.value >= -margin - _SLACK
         return Verdict(candidate.name, PAIRED, good, delta.value, delta.low, delta.high,
-                       p_value=comparison.p_value, shared=comparison.n)
+                       p_value=comparison.p_value, shared=comparison.n,
+                       test_name=comparison.test if comparison.clustered else "McNemar")
     difference = candidate.value - best.value
     overlap = intervals_overlap(_interval(candidate), _interval(best))
     return Verdict(candidate.name, OVERLAP, overlap and difference >= -margin - _SLACK,

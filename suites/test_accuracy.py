@@ -1,9 +1,11 @@
 """Task accuracy: constrained choice by log-likelihood and free generation, with 95% CIs.
 
 Constrained scoring follows lm-eval's multiple-choice protocol; generation scoring maps the
-reply to a label after normalisation. Both store every item's prediction. Free-text answers
-also get graded scores per item (token F1, ROUGE-L, chrF, BLEU, semantic similarity, the
-reference's likelihood: :mod:`harness.measure.text_metrics`), so near misses count.
+reply to a label after normalisation. Both store every item's prediction. A candidate that
+answers with several random draws (few-shot's demonstrations) gets two-stage bootstrap CIs:
+draws resampled, then items within each (:func:`harness.measure.metrics.clustered_mean`).
+Free-text answers also get graded scores per item (token F1, ROUGE-L, chrF, BLEU, semantic
+similarity, the reference's likelihood: :mod:`harness.measure.text_metrics`), so near misses count.
 """
 
 import math
@@ -11,6 +13,7 @@ import math
 import pytest
 
 from harness.measure.evaluate import (
+    item_clusters,
     score_by_choice,
     score_by_generation,
     scored_once,
@@ -31,9 +34,10 @@ def test_choice_accuracy(candidate, task_data, tunebench, record, run_seed):
     seed = run_seed
     predictions = [r["prediction"] for r in rows]
     references = [r["reference"] for r in rows]
-    acc = accuracy([r["correct"] for r in rows], seed=seed)
+    clusters = item_clusters(rows)
+    acc = accuracy([r["correct"] for r in rows], seed=seed, clusters=clusters)
     f1 = macro_f1(predictions, references, task_data.labels, seed=seed)
-    record.metric("accuracy", acc)
+    record.metric("accuracy", acc, draws=len(set(clusters)) if clusters else 1)
     record.metric("macro_f1", f1)
     record.metric("tied_items", tied_items(rows))
     for label, recall in per_class_accuracy(predictions, references, task_data.labels).items():
@@ -50,15 +54,17 @@ def test_generation_accuracy(candidate, task, task_data, tunebench, record, run_
                        lambda items: score_by_generation(candidate, task, items))
     if not task_data.labels:
         add_open_scores(rows, task_data.eval, candidate)
-    acc = accuracy([r["correct"] for r in rows], seed=run_seed)
-    record.metric("gen_accuracy", acc)
+    clusters = item_clusters(rows)
+    acc = accuracy([r["correct"] for r in rows], seed=run_seed, clusters=clusters)
+    record.metric("gen_accuracy", acc, draws=len(set(clusters)) if clusters else 1)
     if task_data.labels:
         unmatched = accuracy([r["prediction"] is None for r in rows], seed=run_seed)
         record.metric("gen_unmatched", unmatched)
     for name in PER_ITEM_SCORES:
         values = [r["extra"][name] for r in rows if name in r["extra"]]
         if values:
-            record.metric(name, estimate := mean(values, seed=run_seed))
+            every = clusters if len(values) == len(rows) else None
+            record.metric(name, estimate := mean(values, seed=run_seed, clusters=every))
             if name == "ref_logprob":  # perplexity of the references: exp(-mean log-prob)
                 record.metric("ref_perplexity", Estimate(
                     math.exp(-estimate.value), math.exp(-estimate.high),

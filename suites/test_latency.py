@@ -1,11 +1,17 @@
 """Latency, memory and cost of every candidate, measured by the harness (harness.measure.latency).
 
 Per candidate: time to first token, end-to-end latency at batch size 1 (p50/p95/p99 with
-bootstrap CIs), decode time per token, batched throughput, peak memory while serving, and
-cost figures at ``--price-per-hour``. Adapter candidates are also measured merged into the
-base; QLoRA candidates also on the dequantized base; RAG candidates split retrieval from
-generation. Training cost (time, memory, parameters, artifact) is recorded by the harness
-when the candidate is prepared (suite ``prepare``).
+bootstrap CIs), decode time per token (on a fixed number of new tokens, end-of-sequence
+ignored, when the candidate's ``generate`` takes ``ignore_eos``; else on the tokens it
+produces, recorded as ``fixed_length=False``), batched throughput, peak memory while serving,
+and cost figures at ``--price-per-hour``. Adapter candidates are also measured merged into the
+base; QLoRA candidates also on the dequantized base: each variant timed interleaved with the
+candidate (ABBA, ``measure_pair``), with the variant's own figures (``merged_*``) and paired
+ratios variant / candidate (``merged_latency_ratio``, ``merged_decode_ratio``: ratios of mean
+end-to-end latency and of mean decode time per token over the same requests, CIs from a
+bootstrap resampling the pairs together). RAG candidates split retrieval from generation.
+Training cost (time, memory, parameters, artifact) is recorded by the harness when the
+candidate is prepared (suite ``prepare``).
 """
 
 import gc
@@ -13,7 +19,7 @@ import math
 
 import pytest
 
-from harness.measure.latency import measure, variants
+from harness.measure.latency import measure, measure_pair, paired_ratios, variants
 from harness.measure.metrics import mean, percentile
 from harness.runner.resources import peak_memory
 
@@ -23,6 +29,13 @@ SMOKE_DECODE = {"decode_prompts": ("Describe a quiet morning in a small town.",)
                 "decode_tokens": 6}
 
 
+def _decode_method(sample):
+    """How decode time per token was measured (extras of its metrics)."""
+    generated = sample.decode_generated
+    return {"fixed_length": sample.decode_fixed_length, "decode_tokens": sample.decode_tokens,
+            "generated_tokens": sum(generated) / len(generated) if generated else 0.0}
+
+
 def _record_sample(record, sample, seed, prefix=""):
     ms = 1000.0
     for q in (50, 95, 99):
@@ -30,9 +43,12 @@ def _record_sample(record, sample, seed, prefix=""):
                       percentile([s * ms for s in sample.end_to_end], q, seed=seed))
     record.metric(f"{prefix}ttft_ms", mean([s * ms for s in sample.ttft], seed=seed))
     if sample.decode_per_token:
+        method = _decode_method(sample)
         per_token = mean([s * ms for s in sample.decode_per_token], seed=seed)
-        record.metric(f"{prefix}decode_ms_per_token", per_token)
-        record.metric(f"{prefix}decode_tokens_per_second", 1000.0 / per_token.value)
+        record.metric(f"{prefix}decode_ms_per_token", per_token, **method)
+        if per_token.value > 0:  # timer noise on a few tiny fixed-length replies can cancel
+            record.metric(f"{prefix}decode_tokens_per_second", 1000.0 / per_token.value,
+                          **method)
     record.metric(f"{prefix}batched_requests_per_second",
                   sample.batched_requests / sample.batched_seconds,
                   batch=sample.batched_requests)
@@ -100,9 +116,16 @@ def test_latency_variants(candidate, task, task_data, tunebench, record, run_see
     requests = [e.messages for e in task_data.eval[: REQUESTS[tunebench.budget.name]]]
     for name, build in built.items():
         variant = build()
-        sample = measure(variant, requests, task.max_new_tokens,
-                         **_decode_options(tunebench.budget.name))
-        _record_sample(record, sample, run_seed, prefix=f"{name}_")
+        mine, theirs = measure_pair(candidate, variant, requests, task.max_new_tokens,
+                                    **_decode_options(tunebench.budget.name))
+        _record_sample(record, theirs, run_seed, prefix=f"{name}_")
+        ratios = paired_ratios(mine, theirs, seed=run_seed)
+        record.metric(f"{name}_latency_ratio", ratios["latency"], statistic="ratio of means",
+                      paired_requests=len(mine.end_to_end))
+        if "decode" in ratios:
+            record.metric(f"{name}_decode_ratio", ratios["decode"],
+                          statistic="ratio of means", **_decode_method(theirs))
         del variant
         gc.collect()
-        assert len(sample.end_to_end) == len(requests)
+        assert len(mine.end_to_end) == len(theirs.end_to_end) == len(requests)
+        assert all(r.low <= r.value <= r.high for r in ratios.values()), ratios

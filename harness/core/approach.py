@@ -103,9 +103,19 @@ class Candidate(ABC):
 
     @abstractmethod
     def generate(
-        self, prompts: Sequence[Sequence[Message]], max_new_tokens: int = 32
+        self, prompts: Sequence[Sequence[Message]], max_new_tokens: int = 32, *,
+        ignore_eos: bool = False,
     ) -> list[str]:
-        """Greedy completions, one per prompt, without the prompt."""
+        """Greedy completions, one per prompt, without the prompt.
+
+        ``ignore_eos=True`` asks for exactly ``max_new_tokens`` new tokens per prompt, never
+        stopping at end-of-sequence (vLLM's ``SamplingParams(ignore_eos=True)``, llama-bench's
+        fixed-length generation): the latency suite times decoding on a known number of
+        tokens with it. The keyword is optional: a candidate whose ``generate`` does not
+        declare it is timed on the tokens it chooses to produce
+        (:func:`~harness.core.capabilities.decodes_fixed_length`); one that declares it must
+        honour it, and a wrapper passes it on to the candidate it delegates to.
+        """
 
     @abstractmethod
     def score_choices(

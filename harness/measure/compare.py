@@ -25,7 +25,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.measure.metrics import BOOTSTRAP_RESAMPLES, CONFIDENCE, Estimate, paired_difference
+from harness.measure.metrics import (
+    BOOTSTRAP_RESAMPLES,
+    CONFIDENCE,
+    Estimate,
+    clustered_p_value,
+    paired_difference,
+)
 
 
 def mcnemar_exact(fixed: int, broken: int) -> float:
@@ -65,6 +71,9 @@ class PairedComparison:
     """McNemar's exact two-sided p-value (graded: the paired randomisation test's)."""
     graded: bool = False
     """Whether the items carried graded scores rather than right/wrong."""
+    clustered: bool = False
+    """Whether the items came in draws (few-shot demonstrations), so the CI and the p-value
+    are the two-stage bootstrap's (:func:`harness.measure.metrics.clustered_mean`)."""
 
     @property
     def n(self) -> int:
@@ -73,6 +82,8 @@ class PairedComparison:
     @property
     def test(self) -> str:
         """The name of the paired test behind :attr:`p_value`."""
+        if self.clustered:
+            return "two-stage paired bootstrap (draws, then items)"
         return "paired randomisation test" if self.graded else "McNemar's exact test"
 
 
@@ -98,14 +109,28 @@ def randomisation_p_value(differences: Sequence[float], *, seed: int = 0,
 
 def paired_comparison(
     a_correct: Sequence[bool] | Sequence[float], b_correct: Sequence[bool] | Sequence[float],
-    *, seed: int = 0,
+    *, seed: int = 0, clusters: Sequence[object] | None = None,
 ) -> PairedComparison:
     """Compare two candidates' per-item scores on the same items, in the same order:
     right/wrong items by McNemar's exact test, graded scores by the paired randomisation
-    test (:func:`randomisation_p_value`)."""
+    test (:func:`randomisation_p_value`). Items that come in ``clusters`` (the draw each was
+    answered with, by either side) are not independent, so both tests would claim too much:
+    then the CI and the p-value come from the two-stage bootstrap, pairs resampled within
+    their draw (:func:`harness.measure.metrics.clustered_p_value`)."""
     if len(a_correct) != len(b_correct):
         raise ValueError(f"paired scores need the same items: {len(a_correct)} vs "
                          f"{len(b_correct)}")
+    if clusters is not None and len(set(clusters)) > 1:
+        a, b = np.asarray(a_correct, dtype=float), np.asarray(b_correct, dtype=float)
+        difference = b - a
+        return PairedComparison(
+            delta=paired_difference(a, b, seed=seed, clusters=clusters),
+            fixed=int((difference > 0).sum()), broken=int((difference < 0).sum()),
+            both_right=int(((difference == 0) & (a > 0)).sum()),
+            both_wrong=int(((difference == 0) & (a <= 0)).sum()),
+            p_value=clustered_p_value(difference, clusters, seed=seed),
+            graded=not (is_binary(a) and is_binary(b)), clustered=True,
+        )
     if not (is_binary(a_correct) and is_binary(b_correct)):
         return _graded_comparison(a_correct, b_correct, seed=seed)
     a = np.asarray(a_correct, dtype=float).astype(bool)
@@ -221,9 +246,17 @@ def intervals_overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
 
 
 def compare_by_id(
-    a: Mapping[str, float], b: Mapping[str, float], *, seed: int = 0
+    a: Mapping[str, float], b: Mapping[str, float], *, seed: int = 0,
+    draws: tuple[Mapping[str, object] | None, Mapping[str, object] | None] = (None, None),
 ) -> PairedComparison | None:
     """B against A on the item ids both scored (:func:`pair_by_id`, then
-    :func:`paired_comparison`); ``None`` when they share no item."""
+    :func:`paired_comparison`); ``None`` when they share no item. ``draws`` gives, for A and
+    for B, the draw each item was answered with (few-shot demonstrations), if any: items are
+    then clustered by the pair of draws (pairs within draw)."""
     ids, a_correct, b_correct = pair_by_id(a, b)
-    return paired_comparison(a_correct, b_correct, seed=seed) if ids else None
+    if not ids:
+        return None
+    clusters = None
+    if any(draws):
+        clusters = [tuple((side or {}).get(i) for side in draws) for i in ids]
+    return paired_comparison(a_correct, b_correct, seed=seed, clusters=clusters)

@@ -52,6 +52,51 @@ def chunks(items: Sequence[Any], label: str, size: int = CHUNK) -> Any:
     bar.close()
 
 
+def draw_labels(candidate: Candidate, examples: Sequence[Example]) -> list[int] | None:
+    """The draw (e.g. of few-shot demonstrations) each item is answered with, when the
+    candidate answers with several (its ``draw_of``); ``None`` otherwise."""
+    draw_of = getattr(candidate, "draw_of", None)
+    return None if draw_of is None else [draw_of(e.messages) for e in examples]
+
+
+def by_draw(candidate: Candidate, examples: Sequence[Example], label: str) -> Any:
+    """``(positions, chunk)`` pairs covering ``examples``, each chunk answered with one draw
+    (so its prompts share their demonstrations, encoded once: prefix caching), with a
+    progress bar. Scores do not depend on the batch (:mod:`harness.models.scoring`), so the
+    order changes no number; callers put rows back in the items' order by ``positions``."""
+    draws = draw_labels(candidate, examples) or [0] * len(examples)
+    order = sorted(range(len(examples)), key=lambda i: draws[i])
+    bar = tqdm(total=len(examples), desc=label, unit="item", leave=False, disable=None)
+    start = 0
+    while start < len(order):
+        end = start + 1
+        while end < len(order) and end - start < CHUNK and draws[order[end]] == draws[order[start]]:
+            end += 1
+        positions = order[start:end]
+        yield positions, [examples[i] for i in positions]
+        bar.update(len(positions))
+        start = end
+    bar.close()
+
+
+def with_draws(candidate: Candidate, examples: Sequence[Example],
+               rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` with the draw each item was answered with in ``extra["draw"]`` (when the
+    candidate answers with several)."""
+    for row, draw in zip(rows, draw_labels(candidate, examples) or (), strict=False):
+        row["extra"]["draw"] = draw
+    return rows
+
+
+def item_clusters(rows: Sequence[dict[str, Any]]) -> list[int] | None:
+    """The rows' draws when they come from two or more (the clusters of a two-stage
+    bootstrap, :func:`harness.measure.metrics.clustered_mean`), else ``None``."""
+    draws = [row["extra"].get("draw") for row in rows]
+    if None in draws or len(set(draws)) < 2:
+        return None
+    return draws
+
+
 def best_choice(choice_scores: Sequence[float], item_id: str) -> tuple[int, int]:
     """The index of the highest score, and how many choices share it (1: no tie).
 
@@ -92,14 +137,14 @@ def _choice_row(example: Example, choice_scores: Sequence[float],
 
 def score_by_choice(candidate: Candidate, examples: Sequence[Example]) -> list[dict[str, Any]]:
     """Predict the choice with the highest log-likelihood for each item."""
-    rows: list[dict[str, Any]] = []
-    for chunk in chunks(examples, "scoring choices"):
+    rows: list[dict[str, Any]] = [{}] * len(examples)
+    for positions, chunk in by_draw(candidate, examples, "scoring choices"):
         scores, seconds, phases = timed(candidate, lambda chunk=chunk: candidate.score_choices(
             [e.messages for e in chunk], [e.choices for e in chunk]))
         timing = _per_item_ms(seconds, phases, len(chunk))
-        rows += [_choice_row(example, choice_scores, timing)
-                 for example, choice_scores in zip(chunk, scores, strict=True)]
-    return rows
+        for position, example, choice_scores in zip(positions, chunk, scores, strict=True):
+            rows[position] = _choice_row(example, choice_scores, timing)
+    return with_draws(candidate, examples, rows)
 
 
 def score_by_raw_choice(
@@ -126,15 +171,15 @@ def score_by_generation(
     candidate: Candidate, task: Task, examples: Sequence[Example]
 ) -> list[dict[str, Any]]:
     """Generate greedily and let the task map each generation to a prediction."""
-    rows: list[dict[str, Any]] = []
-    for chunk in chunks(examples, "generating"):
+    rows: list[dict[str, Any]] = [{}] * len(examples)
+    for positions, chunk in by_draw(candidate, examples, "generating"):
         outputs, seconds, phases = timed(candidate, lambda chunk=chunk: candidate.generate(
             [e.messages for e in chunk], task.max_new_tokens))
         timing = _per_item_ms(seconds, phases, len(chunk))
-        for example, text in zip(chunk, outputs, strict=True):
+        for position, example, text in zip(positions, chunk, outputs, strict=True):
             prediction, correct = task.score_generation(text, example)
             scores = task.extra_scores(text, example)
-            rows.append({
+            rows[position] = {
                 "item_id": example.id,
                 "prompt": example.prompt_text,
                 "prediction": prediction,
@@ -142,8 +187,8 @@ def score_by_generation(
                 "correct": correct,
                 "latency_ms": timing["latency_ms"],
                 "extra": {"generated": text, **scores, **timing, **example.meta},
-            })
-    return rows
+            }
+    return with_draws(candidate, examples, rows)
 
 
 def scored_once(

@@ -137,6 +137,10 @@ class LMCandidate(Candidate):
         """False for models that bring their own key/value prefix (PEFT prefix tuning)."""
         self.max_length = max_length
         """Longest window of raw-text scoring; ``None`` for the model's own limit."""
+        self.draw_of: Callable[[Sequence[Message]], int] | None = None
+        """Which of several random draws answers a prompt (few-shot demonstrations drawn
+        several times, each item answered with one by a hash of its prompt); ``None`` for a
+        candidate with one. The suites record it per item and bootstrap draws, then items."""
 
     def _rewrite_prompts(self, prompts: Sequence[Sequence[Message]]) -> list[list[Message]]:
         return [self.rewrite(prompt) for prompt in prompts]
@@ -150,7 +154,7 @@ class LMCandidate(Candidate):
             return self
         plain = copy.copy(self)
         del plain.__dict__["rewrite_prompts"]
-        plain.rewrite = list
+        plain.rewrite, plain.draw_of = list, None
         plain.info, plain.timings = dict(self.info), {}
         return plain
 
@@ -226,11 +230,15 @@ class LMCandidate(Candidate):
     @in_precision
     @torch.inference_mode()
     def generate(
-        self, prompts: Sequence[Sequence[Message]], max_new_tokens: int = 32
+        self, prompts: Sequence[Sequence[Message]], max_new_tokens: int = 32, *,
+        ignore_eos: bool = False,
     ) -> list[str]:
+        """Greedy replies; ``ignore_eos``: exactly ``max_new_tokens`` tokens each (the
+        end-of-sequence token is suppressed until then: ``min_new_tokens``)."""
         contexts = [self.prompt_ids(p) for p in prompts]
         config = GenerationConfig(
             max_new_tokens=max_new_tokens,
+            min_new_tokens=max_new_tokens if ignore_eos else None,
             do_sample=False,
             pad_token_id=self.tokenizer.pad_token_id,
             eos_token_id=self.tokenizer.eos_token_id,

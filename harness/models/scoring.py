@@ -19,7 +19,9 @@ properties make a score the same number however and wherever it is computed:
   reductions group their terms differently. On the embedded model in bf16, handing the same
   500 items over in chunks of 50 instead of 64 changed 171 scores and 6 predictions. Rows
   are therefore right-padded: every real token keeps its offset and padding only appends
-  masked keys after it. The positions follow from the cache's length, so no position ids
+  masked keys after it; and every forward pass covers at least ``MIN_POSITIONS`` positions a
+  row, since fp32 products of a few rows take other kernels (the same row summed another
+  way). The positions follow from the cache's length, so no position ids
   are passed.
 - **Prefix caching that changes nothing.** The prefix the rows share (chat template, system
   prompt, instruction, demonstrations) is encoded once and its key/value cache put in front
@@ -44,8 +46,13 @@ import torch
 
 from harness.models.hardware import DEFAULT_BATCH_TOKENS
 
-MIN_SHARED_PREFIX = 8
-"""Shorter common prefixes are not worth a separate cache."""
+MIN_POSITIONS = 16
+"""Every forward pass of scoring covers at least this many positions per row (rows are
+right-padded to it, and a shared prefix is at least this long): fp32 matrix products of
+fewer than 8 rows take other kernels on the CPU, whose sums come out differently (see
+``HEAD_BLOCK``), so a short suffix scored alone would not get the bits it gets in a batch."""
+MIN_SHARED_PREFIX = MIN_POSITIONS
+"""Shorter common prefixes are not worth a separate cache (nor safe, see above)."""
 HEAD_BLOCK = 16
 """The scored positions go through the fp32 output layer in products of a multiple of this
 many rows (zero rows fill the last): fp32 matrix products of fewer than 8 rows take other
@@ -173,7 +180,7 @@ def _forward_rows(model: Any, suffixes: list[Sequence[int]], shared: int, cache:
     """Final hidden states of right-padded ``suffixes`` behind the shared prefix's cache:
     ``[rows, positions, hidden]``, the last ``width`` positions being the suffixes'."""
     device = next(model.parameters()).device
-    width = max(map(len, suffixes))
+    width = max(*map(len, suffixes), MIN_POSITIONS)
     ids = torch.tensor([[*s, *[pad] * (width - len(s))] for s in suffixes], device=device)
     mask = torch.tensor([[1] * (shared + len(s)) + [0] * (width - len(s)) for s in suffixes],
                         device=device)
@@ -221,7 +228,7 @@ def score_requests(
     for batch in length_batches([len(s) - shared for s in distinct], shared, budget):
         suffixes = [distinct[b][shared:] for b in batch]
         hidden = _forward_rows(model, suffixes, shared, cache, pad)
-        offset = hidden.shape[1] - max(map(len, suffixes))  # virtual tokens in front, if any
+        offset = hidden.shape[1] - max(*map(len, suffixes), MIN_POSITIONS)  # virtual tokens
         rows, positions, starts = [], [], []
         for row, b in enumerate(batch):
             end = offset + len(suffixes[row])

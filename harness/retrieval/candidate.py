@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.core.approach import Candidate
+from harness.core.capabilities import decodes_fixed_length
 from harness.models.hardware import Precision
 from harness.retrieval.chunking import Chunk, chunk_passages
 from harness.retrieval.retrievers import Retriever, open_index
@@ -128,9 +129,19 @@ class RetrievalCandidate(Candidate):
     """It rewrites prompts (:class:`~harness.core.capabilities.RewritesPrompts`)."""
 
     def generate(
-        self, prompts: Sequence[Sequence[Message]], max_new_tokens: int = 32
+        self, prompts: Sequence[Sequence[Message]], max_new_tokens: int = 32, *,
+        ignore_eos: bool = False,
     ) -> list[str]:
-        return self.inner.generate(self.augment(prompts), max_new_tokens)
+        """The inner candidate's replies to the augmented prompts; ``ignore_eos`` is passed
+        on (only when set, so an inner candidate without the keyword still answers)."""
+        fixed = {"ignore_eos": True} if ignore_eos else {}
+        return self.inner.generate(self.augment(prompts), max_new_tokens, **fixed)
+
+    @property
+    def fixed_length_decoding(self) -> bool:
+        """Whether ``generate(..., ignore_eos=True)`` works: whether the inner candidate's
+        does (:func:`~harness.core.capabilities.decodes_fixed_length`)."""
+        return decodes_fixed_length(self.inner)
 
     def score_choices(
         self, prompts: Sequence[Sequence[Message]], choices: Sequence[Sequence[str]]
