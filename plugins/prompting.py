@@ -58,12 +58,15 @@ def prompted_candidate(
 
 
 def recorded_config(config: Any) -> dict[str, Any]:
-    """``config`` as the store records (and hashes) it: ``calibrate`` only when it is on, so
-    that runs with the default keep the config and config hash they had before the option
-    existed (the reports then still treat them as the same candidate)."""
+    """``config`` as the store records (and hashes) it: ``calibrate`` only when it is on, and
+    few-shot's ``draws`` only when it is not 1, so that runs measured the way they were before
+    an option existed keep the config and config hash they had (the reports then still treat
+    them as the same candidate)."""
     recorded = dataclasses.asdict(config)
     if not recorded.get("calibrate"):
         recorded.pop("calibrate", None)
+    if recorded.get("draws") == 1:
+        recorded.pop("draws")
     return recorded
 
 

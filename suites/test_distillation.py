@@ -87,7 +87,8 @@ def test_speedup(candidate, teacher, task, task_data, tunebench, record, run_see
     if teachers.decode_per_token:  # replies too short to time decoding leave none
         record.metric("teacher_decode_ms_per_token",
                       mean([x * ms for x in teachers.decode_per_token], seed=run_seed))
-    if teachers.decode_per_token and student.decode_per_token:
+    if (teachers.decode_per_token and student.decode_per_token  # and above the timer noise
+            and np.mean(teachers.decode_per_token) > 0 and np.mean(student.decode_per_token) > 0):
         record.metric("decode_speedup", ratio(teachers.decode_per_token,
                                               student.decode_per_token,
                                               lambda v: v.mean(axis=1), seed=run_seed))

@@ -158,7 +158,7 @@ def test_without_calibration_scores_are_bit_identical_to_before(tiny_lm, sentime
     assert type(zero) is LMCandidate and "calibration" not in zero.info
     assert zero.score_choices(prompts, choices) == LMCandidate(*tiny_lm).score_choices(
         prompts, choices)
-    few = FewShot(FewShotConfig(k=2)).prepare(ctx)
+    few = FewShot(FewShotConfig(k=2, draws=1)).prepare(ctx)  # one draw: few-shot as it was
     assert type(few) is LMCandidate and "calibration" not in few.info
     shots = {e.id: e for e in sentiment.train}
     demonstration = [m for i in few.info["demonstration_ids"]
@@ -217,7 +217,8 @@ def test_a_single_choice_keeps_its_log_likelihood_and_generation_is_unchanged(ti
 
 
 def test_the_default_keeps_the_recorded_config_and_its_hash():
-    assert FewShot(FewShotConfig(k=2)).config_dict() == {"k": 2, "balanced": True}
+    assert FewShot(FewShotConfig(k=2, draws=1)).config_dict() == {"k": 2, "balanced": True}
+    assert FewShot(FewShotConfig(k=2)).config_dict() == {"k": 2, "balanced": True, "draws": 8}
     assert ZeroShot().config_dict() == {}
     assert FewShot(FewShotConfig(calibrate=True)).config_dict()["calibrate"] is True
     assert ZeroShot(ZeroShotConfig(calibrate=True)).config_dict() == {"calibrate": True}

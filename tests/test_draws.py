@@ -129,3 +129,17 @@ def test_the_decision_rule_pairs_items_within_draws():
     assert by_item.test_name == "McNemar" and "two-stage" in by_draw.test_name
     assert "two-stage" in by_draw.evidence()
     assert (by_draw.high - by_draw.low) > (by_item.high - by_item.low)  # the draws' variance
+
+
+def test_over_seeds_the_interval_holds_the_spread_between_seeds():
+    from harness.measure.metrics import accuracy as item_accuracy
+    from harness.runner.summary import over_seeds
+
+    rng = np.random.default_rng(3)
+    runs = [[(float(rng.random() < rate), None) for _ in range(200)] for rate in (0.5, 0.7, 0.9)]
+    per_seed = [float(np.mean([v for v, _ in rows])) for rows in runs]
+    summary = over_seeds(runs, per_seed)
+    pooled = item_accuracy([v for rows in runs for v, _ in rows])
+    assert summary.mean == pytest.approx(pooled.value) and summary.seeds == 3
+    assert summary.std == pytest.approx(np.std(per_seed, ddof=1))
+    assert summary.high - summary.low > 2 * (pooled.high - pooled.low)  # seeds differ a lot

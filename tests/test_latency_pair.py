@@ -57,7 +57,7 @@ def test_a_pair_gives_ratios_of_means_over_the_same_requests_with_their_cis(tiny
     decode = ("Describe a quiet morning.", "Explain bread.", "Describe a garden.")
     plain, slow = LMCandidate(*tiny_lm), SleepingCandidate(*tiny_lm, sleep_seconds=0.05)
     mine, theirs = measure_pair(plain, slow, requests, 4, decode_prompts=decode,
-                                decode_tokens=4)
+                                decode_tokens=12)  # 11 steps: well above the timer noise
     ratios = paired_ratios(mine, theirs, seed=3)
 
     assert set(ratios) == {"latency", "decode"}
@@ -83,3 +83,5 @@ def test_decode_figures_are_paired_by_prompt_when_one_side_lacks_some():
     assert ratios["latency"].value == pytest.approx(2.0)
     second.decode_per_token, second.decode_items = [], []
     assert "decode" not in paired_ratios(first, second)  # nothing timed on both sides
+    second.decode_per_token, second.decode_items = [-5.0, 3.0], [0, 2]
+    assert "decode" not in paired_ratios(first, second)  # a mean within the noise: no ratio

@@ -153,20 +153,36 @@ def test_latency_percentiles_variants_and_cost(measured):
         p50, p95, p99 = (latency[f"latency_p{q}_ms"]["value"] for q in (50, 95, 99))
         assert 0 < p50 <= p95 <= p99
         assert latency["ttft_ms"]["value"] > 0
-        # decode time is (total - first token) / (tokens - 1) over two calls; on the tiny
-        # model a call takes milliseconds, so under load a sample can fall below the noise
-        # and be dropped: required for at least one candidate, positive wherever recorded
-        if "decode_ms_per_token" in latency:
-            assert latency["decode_ms_per_token"]["value"] > 0
-            decoded += 1
+        # decode time is (total - first token) / (tokens - 1) on a fixed number of tokens
+        # (end-of-sequence ignored), so every LM candidate has it, whatever it replies; on
+        # the tiny model a call takes milliseconds, so under load the one smoke figure can
+        # fall into the noise: positive required for at least one candidate
+        decode = latency["decode_ms_per_token"]
+        assert math.isfinite(decode["value"])
+        assert json.loads(decode["extra_json"])["fixed_length"] is True
+        assert json.loads(decode["extra_json"])["decode_tokens"] == 16
+        decoded += decode["value"] > 0
         assert latency["serving_peak_memory_bytes"]["value"] > 0
         assert latency["cost_per_1k_requests"]["value"] > 0
     assert decoded >= 1
     assert not any(n.startswith("merged_") for n in metrics("zero-shot", "latency"))
-    assert "merged_latency_p50_ms" in metrics("lora", "latency")
-    qlora = metrics("qlora", "latency")
+    lora, qlora = metrics("lora", "latency"), metrics("qlora", "latency")
+    assert "merged_latency_p50_ms" in lora and "merged_decode_ms_per_token" in lora
     assert "merged_latency_p50_ms" in qlora and "dequantized_latency_p50_ms" in qlora
-    assert metrics("lora", "latency")["train_cost"]["value"] > 0
+    # each variant timed interleaved with the candidate: paired ratios with their CIs (the
+    # decode ratio needs both sides' one smoke figure above the noise: at least once)
+    ratios = 0
+    for name, recorded in (("merged_", lora), ("merged_", qlora), ("dequantized_", qlora)):
+        for ratio in ("latency_ratio", "decode_ratio"):
+            row = recorded.get(name + ratio)
+            if row is None and ratio == "decode_ratio":
+                continue
+            assert row["ci_low"] <= row["value"] <= row["ci_high"], (name, ratio, dict(row))
+            assert row["higher_is_better"] == 0 and row["value"] > 0
+            ratios += 1
+        assert recorded[name + "latency_ratio"]["n"] == 3  # the smoke budget's 3 requests
+    assert ratios >= 4
+    assert lora["train_cost"]["value"] > 0
 
 
 def test_several_seeds_summarise_mean_spread_and_ties(tiny_model_dir, tmp_path):
@@ -182,6 +198,8 @@ def test_several_seeds_summarise_mean_spread_and_ties(tiny_model_dir, tmp_path):
     assert "over seeds: mean +- sd" in result.stdout
     summary = result.stdout[result.stdout.index("over seeds"):]
     assert "(n=2)" in summary and "tied" in summary
+    # the headline's interval over seeds comes from both seeds' items (seeds, then items)
+    assert "on accuracy of few-shot, zero-shot: two-stage bootstrap, seeds then items" in summary
 
 
 def test_bad_seed_list_is_a_usage_error(tmp_path):

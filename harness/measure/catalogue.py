@@ -75,6 +75,17 @@ def _latency_sample(prefix: str = "", deployment: str = "") -> list[Metric]:
     ]
 
 
+def _variant_ratios(prefix: str, deployment: str) -> list[Metric]:
+    """A deployment of the candidate (``merged_``, ``dequantized_``) against the candidate as
+    it is, timed interleaved on the same requests (``harness.measure.latency.paired_ratios``)."""
+    return [
+        Metric(f"{prefix}latency_ratio", False, "ratio", f"mean batch-1 request latency, "
+               f"{deployment} / as trained, paired on the same requests (below 1: faster)"),
+        Metric(f"{prefix}decode_ratio", False, "ratio", f"mean decode time per token, "
+               f"{deployment} / as trained, paired on the same prompts (below 1: faster)"),
+    ]
+
+
 BUILTIN: tuple[Metric, ...] = (
     # accuracy suite
     _share("accuracy", "share of items whose most likely choice is the reference",
@@ -203,7 +214,9 @@ BUILTIN: tuple[Metric, ...] = (
     # latency suite
     *_latency_sample(),
     *_latency_sample("merged_", "LoRA merged into the weights"),
+    *_variant_ratios("merged_", "adapter merged into the weights"),
     *_latency_sample("dequantized_", "4-bit base dequantized"),
+    *_variant_ratios("dequantized_", "adapter on the dequantized base"),
     Metric("serving_peak_memory_bytes", False, "bytes", "peak memory while serving"),
     Metric("train_cost", False, "price", "training time x price per hour"),
     Metric("cost_per_1k_requests", False, "price", "serving 1,000 batch-1 requests x price "

@@ -126,7 +126,8 @@ def _time_decode(candidate: Candidate, index: int, text: str, decode_tokens: int
     outputs, total, _ = _timed_generate(candidate, [prompt], decode_tokens, ignore_eos=fixed)
     counted = count_tokens(candidate, outputs[0])
     sample.decode_generated.append(counted)
-    if fixed:  # the count is known: every prompt gives a figure, noise included
+    if fixed:  # the count is known: every prompt gives a figure, noise included (kept even
+        # when not positive, so the mean stays unbiased where noise is larger than decoding)
         sample.decode_per_token.append((total - first) / (decode_tokens - 1))
         sample.decode_items.append(index)
     elif counted >= 2 and total > first:  # else too short to tell decoding from noise
@@ -229,11 +230,13 @@ def paired_ratios(candidate: LatencySample, variant: LatencySample, *, seed: int
     """How much slower ``variant`` is than ``candidate``, both from one :func:`measure_pair`:
     ``latency``, the ratio of mean end-to-end latencies over the same requests, and
     ``decode``, the ratio of mean decode times per token over the decode prompts timed on
-    both (absent if there are none): variant over candidate (below 1: the variant is
-    faster), each a ratio of means with a bootstrap CI resampling the pairs together."""
+    both: variant over candidate (below 1: the variant is faster), each a ratio of means
+    with a bootstrap CI resampling the pairs together. ``decode`` is absent when no prompt
+    was timed on both, or when a side's mean is not positive (timer noise larger than the
+    decoding itself, e.g. a few tokens of a tiny model: no ratio means anything then)."""
     ratios = {"latency": _mean_ratio(variant.end_to_end, candidate.end_to_end, seed)}
     ours, theirs = paired_decode(candidate, variant)
-    if ours:
+    if ours and np.mean(ours) > 0 and np.mean(theirs) > 0:
         ratios["decode"] = _mean_ratio(theirs, ours, seed)
     return ratios
 

@@ -145,7 +145,8 @@ def store_linear_weights(model: torch.nn.Module, dtype: torch.dtype) -> int:
         if (not isinstance(module, torch.nn.Linear) or type(weight) is not torch.nn.Parameter
                 or weight.dtype != torch.float32):
             continue
-        if module is output:
+        if module is output and not _rounded_copy(weight, getattr(module, "scoring_weight", None),
+                                                  dtype):
             module.scoring_weight = weight.detach()
         if id(weight) in embeddings:  # tied to the embeddings: untie, keep them fp32
             module.weight = torch.nn.Parameter(weight.detach().to(dtype), requires_grad=False)
@@ -155,6 +156,14 @@ def store_linear_weights(model: torch.nn.Module, dtype: torch.dtype) -> int:
             module.__class__ = OneRowLinear
         changed += 1
     return changed
+
+
+def _rounded_copy(weight: torch.Tensor, kept: torch.Tensor | None, dtype: torch.dtype) -> bool:
+    """Whether ``weight`` is ``kept`` rounded to ``dtype`` and back: an output layer stored
+    before and cast up since (QLoRA's ``prepare_model_for_kbit_training`` does), whose fp32
+    weights are still ``kept``; anything else (trained since) replaces them."""
+    return (kept is not None and kept.shape == weight.shape
+            and torch.equal(kept.to(dtype).to(weight.dtype), weight))
 
 
 class OneRowLinear(torch.nn.Linear):

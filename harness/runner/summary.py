@@ -7,12 +7,14 @@ interval over seeds, and which approaches are statistically tied (``harness.meas
 from __future__ import annotations
 
 import json
+import statistics
 from collections import defaultdict
 from pathlib import Path
 
 from harness.measure.catalogue import Catalogue
-from harness.measure.compare import seed_summary, tied_groups
+from harness.measure.compare import SeedSummary, seed_summary, tied_groups
 from harness.measure.forgetting import VERDICT_METRICS, read_forgetting
+from harness.measure.metrics import clustered_mean
 from harness.runner.matrix import point_label
 from harness.runner.store import Store
 
@@ -118,7 +120,7 @@ def session_table(store: Store, session: str, path: Path, catalogue: Catalogue,
                    "not run again: " + ", ".join(f"{cell} (run {run_id})"
                                                   for cell, run_id in reused.items()))
     if several_seeds:
-        out += ["", *seed_table(runs, metrics, quality)]
+        out += ["", *seed_table(runs, metrics, quality, item_rows(store, runs, quality[:1]))]
     return "\n".join([*out, f"results database: {path.resolve()} (session {session})"])
 
 
@@ -181,9 +183,46 @@ def forgetting_lines(store: Store, runs, several_seeds: bool) -> list[str]:
         if lines else []
 
 
-def seed_table(runs, metrics, names: list[str]) -> list[str]:
-    """Mean +- standard deviation over seeds, with a Student-t 95% interval, per approach;
-    approaches tied on the first metric (overlapping intervals) share a group number."""
+ITEM_SUITES = {"accuracy": "accuracy.choice", "gen_accuracy": "accuracy.generation"}
+"""Where the per-item rows of a right/wrong headline are (suites/test_accuracy.py)."""
+
+
+def item_rows(store: Store, runs, names: list[str]) -> dict[int, list[tuple[float, object]]]:
+    """``run_id -> [(correct, draw)]`` of the first of ``names`` when it is a right/wrong
+    headline with per-item rows (draw ``None`` for a candidate with one draw)."""
+    suite = ITEM_SUITES.get(names[0]) if names else None
+    if suite is None or not runs:
+        return {}
+    ids = [run["id"] for run in runs]
+    out: dict[int, list[tuple[float, object]]] = defaultdict(list)
+    for row in store.query(
+            f"SELECT run_id, correct, extra_json FROM examples WHERE run_id IN "
+            f"({','.join('?' * len(ids))}) AND suite = ? AND correct IS NOT NULL ORDER BY id",
+            (*ids, suite)):
+        out[row["run_id"]].append((float(row["correct"]),
+                                   json.loads(row["extra_json"] or "{}").get("draw")))
+    return dict(out)
+
+
+def over_seeds(rows_by_run: list[list[tuple[float, object]]], per_seed: list[float],
+               seed: int = 0) -> SeedSummary:
+    """A headline over seeds from every seed's items: the mean over all items, and the
+    two-stage bootstrap's interval (seeds, and each seed's draws, resampled, then items:
+    :func:`harness.measure.metrics.clustered_mean`), which holds both the seeds' spread and
+    the items' sampling; the standard deviation is the per-seed values'."""
+    values = [value for rows in rows_by_run for value, _ in rows]
+    clusters = [(run, draw) for run, rows in enumerate(rows_by_run) for _, draw in rows]
+    estimate = clustered_mean(values, clusters, seed=seed)
+    spread = statistics.stdev(per_seed) if len(per_seed) > 1 else 0.0
+    return SeedSummary(estimate.value, spread, estimate.low, estimate.high, len(per_seed))
+
+
+def seed_table(runs, metrics, names: list[str],
+               items: dict[int, list[tuple[float, object]]] | None = None) -> list[str]:
+    """Mean +- standard deviation over seeds, with a 95% interval, per approach; approaches
+    tied on the first metric (overlapping intervals) share a group number. The first metric's
+    interval is the two-stage bootstrap's over the seeds' items (:func:`over_seeds`) when
+    ``items`` has every seed's rows, else (and for the others) Student-t over the seeds."""
     main_runs = {r["id"]: _label(r, several_seeds=False) for r in runs
                  if not SIDE_RUN_FIELDS & json.loads(r["config_json"]).keys()}
     values: dict[tuple[str, str], list[float]] = defaultdict(list)
@@ -201,6 +240,16 @@ def seed_table(runs, metrics, names: list[str]) -> list[str]:
         return []
     summaries = {key: seed_summary(v) for key, v in values.items()}
     lead = shown[0]
+    runs_of: dict[str, list[int]] = defaultdict(list)
+    for run_id, label in main_runs.items():
+        runs_of[label].append(run_id)
+    two_stage = set()
+    for approach, run_ids in runs_of.items():
+        per_seed = values.get((approach, lead), [])
+        if items and len(run_ids) > 1 and all(items.get(r) for r in run_ids) \
+                and len(per_seed) == len(run_ids):
+            summaries[(approach, lead)] = over_seeds([items[r] for r in run_ids], per_seed)
+            two_stage.add(approach)
     intervals = {a: (s.mean, s.low, s.high) for (a, n), s in summaries.items() if n == lead}
     groups = tied_groups(intervals, higher_is_better=directions.get(lead, True))
     group_of = {a: str(k) for k, group in enumerate(groups, start=1) for a in group}
@@ -210,6 +259,8 @@ def seed_table(runs, metrics, names: list[str]) -> list[str]:
             if (s := summaries.get((a, n))) else "-" for n in shown)]
         for a in approaches
     ]
-    return [f"over seeds: mean +- sd [t 95% interval]; 'tied' groups share a number "
+    method = ("t 95% interval; on " + lead + " of " + ", ".join(sorted(two_stage)) +
+              ": two-stage bootstrap, seeds then items" if two_stage else "t 95% interval")
+    return [f"over seeds: mean +- sd [{method}]; 'tied' groups share a number "
             f"(overlapping intervals on {lead})",
             *_table(["approach", "tied", *shown], rows)]
