@@ -75,7 +75,7 @@ def test_smoke_run_records_runs_metrics_and_examples(smoke_run):
         assert {e["suite"]: e["n"] for e in examples} == {
             "accuracy.choice": 40, "accuracy.generation": 40, "forgetting.general": 24,
             "forgetting.general.raw": 24, "latency": 3, **prompted, **suspects}
-    assert json.loads(runs[1]["config_json"]) == {"k": 2, "balanced": True}
+    assert json.loads(runs[1]["config_json"]) == {"k": 2, "balanced": True, "draws": 8}
     auto = resolve_precision("auto", torch.device("cpu")).name
     assert {run["precision"] for run in runs} == {auto}  # --precision auto, recorded
     assert len(json.loads(runs[1]["info_json"])["demonstration_ids"]) == 2
