@@ -11,23 +11,29 @@ only if you must" with a measurement:
    task that scores replies its own way, ``f1`` for other free text:
    ``harness.tasks.base.Task.headline_metric``); in databases older than that, ``accuracy``,
    else ``gen_accuracy``.
-3. A candidate is good enough when its paired difference from the best on the same eval
-   items is not significant (McNemar's exact p >= ``alpha``; for a graded headline such as
-   chrF, a paired randomisation test's) and no worse than ``-margin``
-   (``reports.rule.judge``: paired tests rather than overlapping CIs, after Dror et al.,
-   2018, and Schenker & Gentleman, 2001). Without per-item rows a candidate falls back to
-   the CI-overlap test, and the rule text and the sentence say so.
+3. A candidate is good enough when it is shown non-inferior to the best, as in
+   non-inferiority trials (Wellek, 2010, "Testing Statistical Hypotheses of Equivalence and
+   Noninferiority"): the lower bound of the 95% paired-bootstrap CI of its difference from
+   the best on the same eval items lies at or above ``-margin`` (``reports.rule.judge``).
+   The paired test's p-value (McNemar's exact test; for a graded headline such as chrF, a
+   paired randomisation test's) is reported as evidence, never as the verdict: "not
+   significant" on a small eval set says little. Without per-item rows a candidate falls back
+   to a conservative lower bound formed from the two 95% CIs (its CI's low end minus the
+   best's high end), and the rule text and the sentence say so.
 4. Among the good-enough candidates recommend the cheapest kind of adaptation (the kind each
    approach declares and each run records, ``harness.core.kinds.KINDS``: prompting < RAG <
    parameter-efficient < preference < distillation < full fine-tuning), then the fewest
    training seconds.
 
-The sentence states the numbers the rule used; :func:`verdict_table` lists every candidate's.
+The sentence states the numbers the rule used, and the measured pitfalls of the candidate it
+picks (forgetting, a perplexity rise, overfitting: ``reports.pitfalls``) with the best
+good-enough alternative free of them; :func:`verdict_table` lists every candidate's numbers.
 The aspects table is ``reports.decision_table``'s.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -36,17 +42,19 @@ import pandas as pd
 
 from harness.core.kinds import KIND_LABELS, KINDS
 from harness.measure.compare import is_binary
+from harness.measure.forgetting import Cell
 from harness.measure.text_metrics import OPEN_METRICS
 from reports.analysis import candidate_names, catalogue, control_approaches, fmt
 from reports.data import main_runs
 from reports.decision_table import LABELS, UNKNOWN, decision_table, kind_of, kind_rank, measured
+from reports.pitfalls import pitfall_text
 from reports.requirements import Exclusion, Requirements
 from reports.rule import (
     BEST,
     DEFAULT_ALPHA,
     DEFAULT_MARGIN,
-    OVERLAP,
     PAIRED,
+    UNPAIRED,
     Verdict,
     check_settings,
     judge,
@@ -65,11 +73,13 @@ ITEM_SUITES = {"accuracy": ("accuracy.choice", "correct"),
 (``correct``, or a graded score in the rows' ``extra``). suites/test_accuracy.py records
 ``part="choice"`` for ``accuracy`` and ``part="generation"`` for the reply metrics;
 suites/test_judge.py ``part="judge"``."""
-RULE = ("take the best candidate on {metric}{among}; a candidate is good enough when its "
-        "paired difference from the best on the same eval items (matched by item id) is not "
-        "significant ({test}, p >= {alpha:g}; paired-bootstrap 95% CI "
-        "reported) and no worse than -{margin:g}; a candidate without per-item rows is "
-        "compared by overlapping 95% CIs instead, with the same margin; recommend the "
+RULE = ("take the best candidate on {metric}{among}; a candidate is good enough when it is "
+        "shown non-inferior to the best (Wellek, 2010): the lower bound of the 95% "
+        "paired-bootstrap CI of its difference from the best on the same eval items (matched "
+        "by item id) is at least -{margin:g}; {test} is reported as evidence (significant "
+        "at p < {alpha:g}), not as the verdict; a candidate without per-item rows is judged "
+        "on a conservative lower bound from the two 95% CIs instead (its CI's low end minus "
+        "the best's high end), with the same margin; recommend the "
         "cheapest kind of the good-enough candidates ("
         + " < ".join(KIND_LABELS[k] for k in KINDS) + "), then fewer training seconds")
 ItemLoader = Callable[[str, Sequence[int], str], Mapping[int, Mapping[str, float]]]
@@ -110,6 +120,12 @@ class Candidate:
     draws: Mapping[str, int] | None = field(default=None, compare=False, repr=False)
     """``item_id -> draw`` when the candidate answered with several draws (few-shot's
     demonstrations): the paired test then resamples draws, then items."""
+    cells: Mapping[str, Cell] = field(default_factory=dict, compare=False, repr=False)
+    """Every metric its run recorded with its 95% CI (name -> (value, low, high)), read by
+    the pitfalls (``reports.pitfalls``), which fall back to ``measures`` (no CIs) without it."""
+    sequential: bool = False
+    """Its headline was measured with ``--adaptive on`` (stopped when settled): the paired
+    test then takes the confidence sequence of the difference (``reports.rule``)."""
 
     @property
     def cost(self) -> float:
@@ -146,22 +162,22 @@ class Recommendation:
 
     @property
     def fallbacks(self) -> list[Verdict]:
-        """Verdicts reached by the CI-overlap fallback (no per-item rows)."""
-        return [v for v in self.verdicts if v.test == OVERLAP]
+        """Verdicts reached by the fallback on the two CIs (no per-item rows)."""
+        return [v for v in self.verdicts if v.test == UNPAIRED]
 
 
 def rule_text(metric: str, *, margin: float, alpha: float, requirements: Requirements,
               fallbacks: Sequence[Verdict] = (), test: str = "McNemar's exact test") -> str:
     """The rule as applied: :data:`RULE` with the settings, the paired ``test``
-    (:func:`paired_test_name`), the requirements checked first and the candidates compared by
-    the CI-overlap fallback."""
+    (:func:`paired_test_name`), the requirements checked first and the candidates judged by
+    the fallback on the two CIs."""
     wanted = requirements.describe()
     among = " among those meeting the requirements" if wanted else ""
     text = RULE.format(metric=metric, among=among, margin=margin, alpha=alpha, test=test)
     if wanted:
         text = f"requirements first ({'; '.join(wanted)}); then {text}"
     if fallbacks:
-        text += ("; the CI-overlap fallback was used for "
+        text += ("; the fallback on the two CIs was used for "
                  + ", ".join(f"{v.name} ({v.fallback})" for v in fallbacks))
     return text
 
@@ -192,7 +208,7 @@ def _choice_sentence(found: Recommendation, verdict: Verdict) -> str:
                   "no other candidate is good enough")
         return (f"{best.name} ({LABELS[best.kind]}) is the best on {metric} "
                 f"({fmt(best.value, best.low, best.high)}) and {within}: {action}.")
-    test = f"{verdict.evidence()}: {verdict.reason(margin=found.margin, alpha=found.alpha)}"
+    test = f"{verdict.evidence()}; {verdict.reason(margin=found.margin, alpha=found.alpha)}"
     return (f"{choice.name} ({LABELS[choice.kind]}, {metric} "
             f"{fmt(choice.value, choice.low, choice.high)}) is good enough against the best "
             f"candidate, {_described(best)}: {test}; at {_cost_phrase(choice, best)}: "
@@ -207,12 +223,12 @@ def _notes(found: Recommendation) -> str:
                and _price(c) < _price(found.choice)]
     if cheaper:
         notes.append("Cheaper but not good enough: " + "; ".join(
-            f"{c.name} ({v.evidence()}: {v.reason(margin=found.margin, alpha=found.alpha)})"
+            f"{c.name} ({v.evidence()}; {v.reason(margin=found.margin, alpha=found.alpha)})"
             for c, v in cheaper) + ".")
     told = {found.choice.name if found.choice else None, *(c.name for c, _ in cheaper)}
     others = [v for v in found.fallbacks if v.name not in told]
     if others:
-        notes.append("CI-overlap test instead of the paired test for "
+        notes.append("The two 95% CIs instead of the paired test for "
                      + "; ".join(f"{v.name} ({v.fallback})" for v in others) + ".")
     notes += [f"{exclusion}." for exclusion in found.excluded]
     return " ".join(notes)
@@ -248,11 +264,11 @@ def recommend(candidates: Sequence[Candidate], metric: str, *,
             excluded=excluded, requirements=requirements, margin=margin, alpha=alpha)
         return _with_sentence(found, (f"No recommendation: every candidate is excluded by "
                                       f"the requirements ({'; '.join(requirements.describe())})."))
-    verdicts = tuple(judge(c, considered[0], margin=margin, alpha=alpha) for c in considered)
+    verdicts = tuple(judge(c, considered[0], margin=margin) for c in considered)
     good = tuple(c for c, v in zip(considered, verdicts, strict=True) if v.good_enough)
     choice = min(good, key=lambda c: (*_price(c), -c.value, c.name))
     rule = rule_text(metric, margin=margin, alpha=alpha, requirements=requirements,
-                     fallbacks=[v for v in verdicts if v.test == OVERLAP],
+                     fallbacks=[v for v in verdicts if v.test == UNPAIRED],
                      test=paired_test_name(considered))
     found = Recommendation(choice, considered[0], good, metric, rule, "", tuple(considered),
                            verdicts, excluded, requirements, margin, alpha)
@@ -260,14 +276,26 @@ def recommend(candidates: Sequence[Candidate], metric: str, *,
     return _with_sentence(found, _choice_sentence(found, verdict))
 
 
+def _pitfalls(found: Recommendation) -> str:
+    """The choice's measured pitfalls, and the cheapest good-enough alternative free of them
+    (by the rule's own order)."""
+    if found.choice is None:
+        return ""
+    others = sorted((c for c in found.good_enough if c is not found.choice),
+                    key=lambda c: (*_price(c), -c.value, c.name))
+    return pitfall_text(found.choice, others, found.metric)
+
+
 def _with_sentence(found: Recommendation, head: str) -> Recommendation:
-    return replace(found, sentence=" ".join(p for p in (head, _notes(found)) if p))
+    parts = (head, _pitfalls(found), _notes(found))
+    return replace(found, sentence=" ".join(p for p in parts if p))
 
 
 def verdict_table(found: Recommendation) -> pd.DataFrame:
-    """One row per candidate: its metric, its difference from the best (95% CI), the paired
-    p-value (McNemar's, or the randomisation test's for a graded metric), the test used and the
-    verdict; excluded candidates last, with their reasons."""
+    """One row per candidate: its metric, its difference from the best (with the paired 95%
+    CI), the paired p-value (McNemar's, or the randomisation test's for a graded metric), the
+    test used and the verdict, which names the lower bound it read (the fallback's
+    conservative one without per-item rows); excluded candidates last, with their reasons."""
     rows: list[dict[str, Any]] = []
     graded = paired_test_name(found.considered) != "McNemar's exact test"
     p_column = "paired p (randomisation)" if graded else "McNemar p"
@@ -282,8 +310,8 @@ def verdict_table(found: Recommendation) -> pd.DataFrame:
                                        if paired else "")),
             p_column: p_text(verdict.p_value), "test": (
                 f"paired ({verdict.shared} items)" if paired else
-                f"CI overlap: {verdict.fallback}" if verdict.test == OVERLAP else "-"),
-            "good enough": ("yes" if verdict.good_enough else "no") + ": " + verdict.reason(
+                f"unpaired CIs: {verdict.fallback}" if verdict.test == UNPAIRED else "-"),
+            "good enough": ("yes" if verdict.good_enough else "no") + ", " + verdict.reason(
                 margin=found.margin, alpha=found.alpha),
             "chosen": "yes" if candidate is found.choice else ""})
     rows += [{"candidate": e.name, "good enough": f"excluded: {'; '.join(e.reasons)}"}
@@ -298,27 +326,42 @@ def _draws(labels: Mapping[str, float] | None) -> dict[str, int] | None:
     return {item: int(draw) for item, draw in labels.items()}
 
 
+def _adaptive_runs(long: pd.DataFrame, metric: str) -> set[int]:
+    """Runs whose ``metric`` an adaptive evaluation stopped (its interval a confidence
+    sequence: ``harness.measure.adaptive``)."""
+    if "extra_json" not in long:
+        return set()
+    rows = long[long["name"] == metric]
+    return {int(run) for run, extra in zip(rows["run_id"], rows["extra_json"], strict=True)
+            if isinstance(extra, str) and '"confidence sequence"' in extra
+            and json.loads(extra).get("interval") == "confidence sequence"}
+
+
 def candidates_for(long: pd.DataFrame, names: Mapping[int, str], metric: str,
                    items: Mapping[int, Mapping[str, bool]] | None = None,
                    draws: Mapping[int, Mapping[str, float]] | None = None) -> list[Candidate]:
     """The rule's inputs: each named run's ``metric`` (with CI), ``train_seconds``, every
-    recorded metric (for the requirements), its per-item rows (``items``, by run id) and the
-    draw each item was answered with (``draws``, by run id; runs with one draw absent)."""
+    recorded metric (for the requirements, and with CIs for the pitfalls), its per-item rows
+    (``items``, by run id) and the draw each item was answered with (``draws``, by run id;
+    runs with one draw absent)."""
     cells = measured(long[long["run_id"].isin(list(names))])
     approaches = dict(zip(long["run_id"], long["approach"], strict=True))
     kinds = (dict(zip(long["run_id"], long["kind"], strict=True)) if "kind" in long else {})
+    sequential = _adaptive_runs(long, metric)
     out = []
     for run_id, name in names.items():
         if (run_id, metric) not in cells:
             continue
         value, low, high = cells[(run_id, metric)]
         seconds = cells.get((run_id, "train_seconds"))
-        measures = {metric_name: cell[0] for (run, metric_name), cell in cells.items()
+        recorded = {metric_name: cell for (run, metric_name), cell in cells.items()
                     if run == run_id}
         out.append(Candidate(name, str(approaches[run_id]), value, low, high,
                              None if seconds is None else seconds[0],
                              kind_of(kinds.get(run_id)), (items or {}).get(run_id) or None,
-                             measures, _draws((draws or {}).get(run_id))))
+                             {n: cell[0] for n, cell in recorded.items()},
+                             _draws((draws or {}).get(run_id)), recorded,
+                             run_id in sequential))
     return out
 
 
@@ -329,7 +372,7 @@ def report(long: pd.DataFrame, configs: Mapping[int, Mapping[str, Any]] | None =
     """The decision table, the recommendation and the headline metric for the metric rows
     of one task's candidates (side runs, ``reports.data.main_runs``, and control approaches
     are left out). ``items`` loads the per-item rows the paired test needs; without it every
-    candidate falls back to CI overlap (and the recommendation says so)."""
+    candidate falls back to the two CIs (and the recommendation says so)."""
     check_settings(margin, alpha)
     main = main_runs(long)
     main = main[~main["approach"].isin(control_approaches())]  # never a candidate to pick

@@ -117,8 +117,9 @@ def decision_part(found: Recommendation | None, requirements: Requirements
     notes += [f"{exclusion}." for exclusion in found.excluded]
     notes.append(f"Rule applied: {found.rule}.")
     caption = (f"Each candidate against the best on {found.metric}: paired difference "
-               "(95% paired-bootstrap CI) and McNemar's exact p on the shared eval items; "
-               "CI overlap where per-item rows are missing.")
+               "(95% paired-bootstrap CI, whose lower bound decides) and McNemar's exact p on "
+               "the shared eval items; a conservative interval from the two 95% CIs where "
+               "per-item rows are missing.")
     table = verdict_table(found).astype(str) if found.considered or found.excluded else None
     return found.sentence, notes, [] if table is None else [(caption, table)]
 
@@ -368,12 +369,13 @@ def parser() -> argparse.ArgumentParser:
         "the report. The decision rule: requirements exclude candidates first; the best remaining "
         "candidate on the task's headline metric (accuracy for classification, f1 or the "
         "user's task.metric for free text) is compared with "
-        "each other one on the same eval items (paired bootstrap CI; McNemar's exact test, or "
-        "a paired randomisation test for a graded metric such as chrf); "
-        "a candidate is good enough when the difference is not significant (p >= --alpha) "
-        "and no worse than -(--margin); the cheapest kind of adaptation among them is "
-        "recommended. Without per-item rows a candidate is compared by CI overlap, and the "
-        "report says so.")
+        "each other one on the same eval items (95% paired bootstrap CI; McNemar's exact "
+        "test, or a paired randomisation test for a graded metric such as chrf, as evidence); "
+        "a candidate is good enough when it is shown non-inferior: the CI's lower bound is "
+        ">= -(--margin) (Wellek, 2010); the cheapest kind of adaptation among them is "
+        "recommended, and the sentence names its measured pitfalls (forgetting, perplexity, "
+        "overfitting). Without per-item rows a candidate is judged on a conservative bound "
+        "from the two 95% CIs, and the report says so.")
     cli.add_argument("--db", type=Path, default=None,
                      help=f"results database (default: ${data.ENV_VAR} or {data.DEFAULT_DB})")
     cli.add_argument("--format", choices=list(FORMATS), default=None,
@@ -387,13 +389,16 @@ def parser() -> argparse.ArgumentParser:
     rule = cli.add_argument_group("the rule")
     rule.add_argument("--margin", type=bounded(0, 1, high_open=True, what="absolute accuracy"),
                       default=DEFAULT_MARGIN,
-                      help="accuracy (absolute, 0.02 = 2 points) a cheaper candidate may "
-                      "lose against the best and still be good enough (default: %(default)s)")
+                      help="non-inferiority margin: accuracy (absolute, 0.02 = 2 points) a "
+                      "cheaper candidate may lose against the best and still be good enough; "
+                      "the lower bound of the 95%% CI of its paired difference must be >= "
+                      "-margin (default: %(default)s)")
     rule.add_argument("--alpha", type=bounded(0, 1, low_open=True, high_open=True,
                                               what="significance level"),
                       default=DEFAULT_ALPHA,
-                      help="significance level of the paired test: a difference with "
-                      "McNemar p < alpha rules a candidate out (default: %(default)s)")
+                      help="level at which the paired test's p-value (McNemar's) is called "
+                      "significant in the evidence; it does not decide, the CI's lower bound "
+                      "does (default: %(default)s)")
     needs = cli.add_argument_group(
         "requirements", "exclude candidates before the rule; a candidate lacking the metric "
         "a requirement reads is excluded as 'not measured' (default: no requirement)")

@@ -1,21 +1,35 @@
-"""Is a candidate good enough against the best one? A paired test, with a stated fallback.
+"""Is a candidate good enough against the best one? A non-inferiority test, with a fallback.
 
 Every candidate of a task answers the same eval items, so the comparison with the best is
-paired, item by item (matched by item id): the paired-bootstrap CI of the difference
-(Koehn, 2004, "Statistical Significance Tests for Machine Translation Evaluation") and
-McNemar's exact test on the items one got right and the other wrong (McNemar, 1947). A
-paired test is what Dror et al. (2018, "The Hitchhiker's Guide to Testing Statistical
-Significance in Natural Language Processing") recommend for two systems on one test set;
-checking whether two 95% CIs overlap is weaker and biased, since intervals can overlap while
-the difference is significant (Schenker & Gentleman, 2001, "On Judging the Significance of
-Differences by Examining the Overlap Between Confidence Intervals").
+paired, item by item (matched by item id): the 95% paired-bootstrap CI of the difference,
+candidate minus best (Koehn, 2004, "Statistical Significance Tests for Machine Translation
+Evaluation"; the two-stage bootstrap, draws then items, when either side answered with several
+demonstration draws), and McNemar's exact test on the items one got right and the other wrong
+(McNemar, 1947; a paired randomisation test for graded scores). A paired comparison is what
+Dror et al. (2018, "The Hitchhiker's Guide to Testing Statistical Significance in Natural
+Language Processing") recommend for two systems on one test set.
 
-A candidate is good enough when the difference is not significant at ``alpha`` (p >=
-``alpha``) and its point estimate is no worse than ``-margin``: "not shown to differ" alone
-would let a small eval set call a clearly worse candidate good enough, so the margin states
-how much accuracy the user accepts to give up. Without per-item rows (an older database, a
-metric not backed by items) the candidate falls back to the CI-overlap test (and the same
-margin), and the verdict says so.
+The verdict follows the convention of non-inferiority trials (Wellek, 2010, "Testing
+Statistical Hypotheses of Equivalence and Noninferiority", 2nd ed.): a candidate is good
+enough when the LOWER bound of that 95% CI lies at or above ``-margin``, i.e. the data show it
+loses at most ``margin`` against the best (one-sided, at 2.5%). "Not significantly different"
+is no evidence of being as good: on a small eval set the interval is wide and hardly any
+difference is significant, so that reading would call good enough a candidate whose interval
+reaches far below the margin; here a wide interval means "not shown non-inferior". The
+p-value of the paired test is reported beside the verdict as evidence, and read at ``alpha``
+only to say so; it never decides.
+
+Without per-item rows (an older database, a metric not backed by items) no paired interval
+exists, and the fallback bounds the unpaired difference from the two recorded 95% CIs,
+conservatively: its lower bound is the candidate's CI low minus the best's CI high. Whatever
+the correlation of the two estimates, SD(X - Y) <= SD(X) + SD(Y), so (for normal-approximation
+intervals) adding the two half-widths gives an interval of the difference that covers at least
+95%; adding them in quadrature would assume independent estimates, which two candidates
+scored on the same items are not, and positively correlated ones are what makes the paired
+interval narrower. The fallback is therefore much stricter than the paired test (the price of
+lacking the rows: Schenker & Gentleman, 2001, on why two CIs are a weak stand-in for the
+difference's), applies the same non-inferiority logic and margin, and the verdict names it.
+A candidate or best without a recorded CI cannot be shown non-inferior.
 """
 
 from __future__ import annotations
@@ -25,15 +39,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from harness.measure.compare import compare_by_id, intervals_overlap
+from harness.measure.compare import compare_by_id
+from harness.measure.metrics import Estimate
+from harness.measure.sequential import difference_sequence
 
 DEFAULT_MARGIN = 0.02
-"""Accuracy (absolute) a cheaper candidate may lose against the best and still be chosen."""
+"""Accuracy (absolute) a cheaper candidate may lose against the best and still be chosen: the
+non-inferiority margin."""
 DEFAULT_ALPHA = 0.05
-"""Significance level of the paired test."""
-PAIRED, OVERLAP, BEST = "paired", "CI overlap", "best"
+"""Level at which the evidence calls the paired test's p-value significant (not the verdict)."""
+PAIRED, UNPAIRED, BEST = "paired", "unpaired CIs", "best"
 """How a verdict was reached."""
-_SLACK = 1e-9  # a difference of exactly -margin is within it despite float rounding
+_SLACK = 1e-9  # a lower bound of exactly -margin is within it despite float rounding
 
 
 class Scored(Protocol):
@@ -66,6 +83,11 @@ def check_settings(margin: float, alpha: float) -> None:
         raise ValueError(f"alpha is a significance level: it must be in (0, 1), got {alpha:g}")
 
 
+def non_inferior(low: float | None, margin: float) -> bool:
+    """Whether a difference's 95% CI lower bound ``low`` shows a loss of at most ``margin``."""
+    return low is not None and low >= -margin - _SLACK
+
+
 @dataclass(frozen=True)
 class Verdict:
     """One candidate against the best on the headline metric (differences: candidate minus
@@ -73,48 +95,67 @@ class Verdict:
 
     name: str
     test: str
-    """:data:`PAIRED`, :data:`OVERLAP` (the fallback) or :data:`BEST` (the best itself)."""
+    """:data:`PAIRED`, :data:`UNPAIRED` (the fallback) or :data:`BEST` (the best itself)."""
     good_enough: bool
     difference: float = 0.0
     low: float | None = None
     high: float | None = None
-    """The 95% paired-bootstrap CI of the difference (paired test only)."""
+    """The 95% CI of the difference: paired bootstrap (paired test), or the conservative
+    interval formed from the two CIs (fallback; ``None`` when either lacks a CI). The verdict
+    reads ``low``."""
     p_value: float | None = None
-    """The paired test's two-sided p-value (paired test only): McNemar's exact test, or the
-    two-stage bootstrap's when either side answered with several draws (``test_name``)."""
+    """The paired test's two-sided p-value (paired test only): McNemar's exact test, the
+    paired randomisation test's for graded scores, or the two-stage bootstrap's when either
+    side answered with several draws (``test_name``). Evidence, not the verdict."""
     test_name: str = "McNemar"
     """The paired test behind ``p_value``."""
     shared: int | None = None
     """Items both answered (paired test only)."""
-    overlap: bool | None = None
-    """Whether the two 95% CIs overlap (fallback only)."""
     fallback: str = ""
     """Why the paired test could not be used (fallback only)."""
+    sequential: bool = False
+    """The CI is the anytime-valid confidence sequence of the paired difference, because
+    either side stopped adaptively (``--adaptive on``), not the paired bootstrap."""
 
     def evidence(self) -> str:
-        """The numbers behind the verdict, e.g. ``paired difference -0.010 [-0.040, 0.020]
+        """The numbers behind the verdict, e.g. ``paired difference -0.010 [-0.040, +0.020]
         on 200 shared items, McNemar p = 0.63``."""
         if self.test == BEST:
             return "the best candidate"
         if self.test == PAIRED:
+            interval = " (confidence sequence)" if self.sequential else ""
             return (f"paired difference {_signed(self.difference)} [{_signed(self.low)}, "
-                    f"{_signed(self.high)}] on {self.shared} shared items, {self.test_name} "
+                    f"{_signed(self.high)}]{interval} on {self.shared} shared items, "
+                    f"{self.test_name} "
                     f"p {'' if (self.p_value or 0) < 0.001 else '= '}{p_text(self.p_value)}")
-        return (f"{self.fallback}, so the CI-overlap test replaced the paired test; "
-                f"difference {_signed(self.difference)}")
+        interval = ("" if self.low is None else
+                    f", conservatively [{_signed(self.low)}, {_signed(self.high)}]")
+        return (f"{self.fallback}, so the two 95% CIs replaced the paired test: difference "
+                f"{_signed(self.difference)}{interval}")
 
     def reason(self, *, margin: float, alpha: float) -> str:
-        """Why it is or is not good enough, e.g. ``not significant (p >= 0.05), within the
-        0.02 margin``."""
+        """Why it is or is not good enough, e.g. ``non-inferior: the CI's lower bound -0.012
+        is above -0.02``; with the paired p-value where it could mislead (not significant,
+        yet not shown non-inferior; significantly worse, yet within the margin)."""
         if self.test == BEST:
             return "the best candidate"
-        if self.test == PAIRED:
-            test = (f"not significant (p >= {alpha:g})" if (self.p_value or 0) >= alpha
-                    else f"significantly different (p < {alpha:g})")
+        bound = "the CI's lower bound" if self.test == PAIRED else "the conservative lower bound"
+        if self.low is None:
+            return "not shown non-inferior: without both 95% CIs there is no lower bound"
+        if not self.good_enough:
+            text = f"not shown non-inferior: {bound} {self.low:+.3f} is below -{margin:g}"
         else:
-            test = "95% CIs overlap" if self.overlap else "95% CIs do not overlap"
-        within = self.difference >= -margin - _SLACK
-        return f"{test}, {'within' if within else 'beyond'} the {margin:g} margin"
+            side = "above" if self.low > -margin + _SLACK else "at"
+            text = f"non-inferior: {bound} {self.low:+.3f} is {side} -{margin:g}"
+        if self.test != PAIRED or self.p_value is None or self.difference >= 0:
+            return text
+        significant = self.p_value < alpha
+        if self.good_enough and significant:
+            return f"{text}, though significantly worse (p < {alpha:g}) by less than the margin"
+        if not self.good_enough and not significant:
+            return (f"{text}, though the difference is not significant (p >= {alpha:g}): "
+                    "too few eval items to show it is within the margin")
+        return text
 
 
 def _signed(value: float | None) -> str:
@@ -129,10 +170,23 @@ def p_text(p: float | None) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.2g}" if p >= 0.1 else f"{p:.3g}"
 
 
-def _interval(candidate: Scored) -> tuple[float, float]:
-    low = candidate.value if candidate.low is None else candidate.low
-    high = candidate.value if candidate.high is None else candidate.high
-    return low, high
+def _sequence(candidate: Scored, best: Scored) -> Estimate | None:
+    """The anytime-valid confidence sequence of ``candidate - best`` on their shared items,
+    in the order the candidate scored them (:mod:`harness.measure.sequential`), when either
+    stopped adaptively: a bootstrap CI on items whose number was chosen by looking at them is
+    not a 95% interval (``harness.measure.adaptive``). ``None`` otherwise, and for several
+    draws (a sequence over items leaves out the draws' variance; such candidates are scored
+    in full) or scores outside [0, 1]."""
+    if not (getattr(candidate, "sequential", False) or getattr(best, "sequential", False)):
+        return None
+    if candidate.draws or best.draws or not candidate.items or not best.items:
+        return None
+    shared = [item for item in candidate.items if item in best.items]
+    mine = [float(candidate.items[item]) for item in shared]
+    theirs = [float(best.items[item]) for item in shared]
+    if not shared or not all(0.0 <= v <= 1.0 for v in (*mine, *theirs)):
+        return None
+    return difference_sequence(mine, theirs)
 
 
 def _missing(candidate: Scored, best: Scored) -> str:
@@ -142,8 +196,16 @@ def _missing(candidate: Scored, best: Scored) -> str:
     return f"no item ids shared with {best.name}"
 
 
+def _unpaired(candidate: Scored, best: Scored) -> tuple[float | None, float | None]:
+    """The conservative 95% interval of ``candidate - best`` from the two CIs (module
+    docstring); ``(None, None)`` when either lacks one."""
+    if None in (candidate.low, candidate.high, best.low, best.high):
+        return None, None
+    return candidate.low - best.high, candidate.high - best.low
+
+
 def judge(candidate: Scored, best: Scored, *, margin: float = DEFAULT_MARGIN,
-          alpha: float = DEFAULT_ALPHA, seed: int = 0) -> Verdict:
+          seed: int = 0) -> Verdict:
     """The verdict on ``candidate`` against ``best`` (module docstring)."""
     if candidate is best:
         return Verdict(candidate.name, BEST, True)
@@ -152,11 +214,12 @@ def judge(candidate: Scored, best: Scored, *, margin: float = DEFAULT_MARGIN,
                   if candidate.items and best.items else None)
     if comparison is not None:
         delta = comparison.delta
-        good = comparison.p_value >= alpha and delta.value >= -margin - _SLACK
-        return Verdict(candidate.name, PAIRED, good, delta.value, delta.low, delta.high,
-                       p_value=comparison.p_value, shared=comparison.n,
-                       test_name=comparison.test if comparison.clustered else "McNemar")
-    difference = candidate.value - best.value
-    overlap = intervals_overlap(_interval(candidate), _interval(best))
-    return Verdict(candidate.name, OVERLAP, overlap and difference >= -margin - _SLACK,
-                   difference, overlap=overlap, fallback=_missing(candidate, best))
+        test_name = "McNemar" if comparison.test == "McNemar's exact test" else comparison.test
+        sequence = _sequence(candidate, best)
+        return Verdict(candidate.name, PAIRED, non_inferior((sequence or delta).low, margin),
+                       delta.value, (sequence or delta).low, (sequence or delta).high,
+                       p_value=comparison.p_value, shared=comparison.n, test_name=test_name,
+                       sequential=sequence is not None)
+    low, high = _unpaired(candidate, best)
+    return Verdict(candidate.name, UNPAIRED, non_inferior(low, margin),
+                   candidate.value - best.value, low, high, fallback=_missing(candidate, best))

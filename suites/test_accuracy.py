@@ -12,11 +12,12 @@ import math
 
 import pytest
 
+from harness.measure.adaptive import score_suite_items
 from harness.measure.evaluate import (
+    draw_labels,
     item_clusters,
     score_by_choice,
     score_by_generation,
-    scored_once,
     tied_items,
 )
 from harness.measure.metrics import Estimate, accuracy, macro_f1, mean, per_class_accuracy
@@ -24,39 +25,83 @@ from harness.measure.text_metrics import OPEN_METRICS, add_open_scores
 
 PER_ITEM_SCORES = (*OPEN_METRICS, "refused", "retrieval_ms", "model_ms")
 """Per-item numbers a generation row may carry (recorded as means with CIs)."""
+BOUNDED_SCORES = ("exact_match", "f1", "rouge_l", "chrf", "bleu")
+"""Graded headlines in [0, 1], on which ``--adaptive on`` can stop (semantic similarity and
+the reference's log-probability have no such bounds: a candidate with one of them as its
+headline stops on right/wrong)."""
+
+
+def scored_rows(tunebench, record, candidate, kind, items, score, *, value_of):
+    """The suite's rows for ``items``: every item, or with ``--adaptive on`` as many as settle
+    the candidate (:func:`harness.measure.adaptive.score_suite_items`), and the outcome. A
+    candidate answering with several draws (few-shot) is scored in full: a confidence sequence
+    over its items would leave out the variance between draws, which its two-stage bootstrap
+    includes."""
+    run = record.run
+    name = run.approach + "".join(f" {field}={value}" for field, value in run.point)
+    return score_suite_items(
+        items, score, kind=kind, seed=run.seed, name=name, value_of=value_of,
+        plan=tunebench.adaptive_plan, references=tunebench.references, cache=run.scored,
+        full=draw_labels(candidate, items[:1]) is not None)
+
+
+def adaptive_extra(tunebench, outcome, *, graded=False):
+    """What a metric stores of an adaptive evaluation: the outcome's fields when the metric is
+    the one it stopped on, else how many items it covers (its interval is then a bootstrap's)."""
+    if outcome is None:
+        return {}
+    if graded:
+        return {"adaptive": True, "interval": "bootstrap", "n_scored": outcome.n_scored,
+                "n_available": outcome.n_available}
+    return outcome.extra(tunebench.adaptive_plan)
 
 
 def test_choice_accuracy(candidate, task_data, tunebench, record, run_seed):
     if not task_data.labels:
         pytest.skip(f"task {task_data.name!r} has no answer choices; see generation accuracy")
-    rows = scored_once(record.run.scored, "choice", task_data.eval,
-                       lambda items: score_by_choice(candidate, items))
+    rows, outcome = scored_rows(tunebench, record, candidate, "choice", task_data.eval,
+                                lambda items: score_by_choice(candidate, items),
+                                value_of=lambda row: float(bool(row["correct"])))
     seed = run_seed
     predictions = [r["prediction"] for r in rows]
     references = [r["reference"] for r in rows]
     clusters = item_clusters(rows)
-    acc = accuracy([r["correct"] for r in rows], seed=seed, clusters=clusters)
+    acc = outcome.estimate if outcome else accuracy(
+        [r["correct"] for r in rows], seed=seed, clusters=clusters)
     f1 = macro_f1(predictions, references, task_data.labels, seed=seed)
-    record.metric("accuracy", acc, draws=len(set(clusters)) if clusters else 1)
+    record.metric("accuracy", acc, draws=len(set(clusters)) if clusters else 1,
+                  **adaptive_extra(tunebench, outcome))
     record.metric("macro_f1", f1)
     record.metric("tied_items", tied_items(rows))
     for label, recall in per_class_accuracy(predictions, references, task_data.labels).items():
         record.metric(f"recall[{label}]", recall)
     record.examples(rows, part="choice")
 
-    assert len(rows) == len(task_data.eval)
+    assert len(rows) == (outcome.n_scored if outcome else len(task_data.eval))
     assert 0.0 <= acc.value <= 1.0 and acc.low <= acc.value <= acc.high
     assert 0.0 <= f1.value <= 1.0
 
 
 def test_generation_accuracy(candidate, task, task_data, tunebench, record, run_seed):
-    rows = scored_once(record.run.scored, "generation", task_data.eval,
-                       lambda items: score_by_generation(candidate, task, items))
-    if not task_data.labels:
-        add_open_scores(rows, task_data.eval, candidate)
+    headline = tunebench.headline_metric
+
+    def generate(items: list) -> list[dict]:
+        rows = score_by_generation(candidate, task, items)
+        if not task_data.labels:
+            add_open_scores(rows, items, candidate)
+        return rows
+
+    graded = headline in BOUNDED_SCORES
+    rows, outcome = scored_rows(
+        tunebench, record, candidate, "generation", task_data.eval, generate,
+        value_of=(lambda row: float(row["extra"][headline])) if graded
+        else (lambda row: float(bool(row["correct"]))))
     clusters = item_clusters(rows)
     acc = accuracy([r["correct"] for r in rows], seed=run_seed, clusters=clusters)
-    record.metric("gen_accuracy", acc, draws=len(set(clusters)) if clusters else 1)
+    if outcome is not None and not graded:
+        acc = outcome.estimate
+    record.metric("gen_accuracy", acc, draws=len(set(clusters)) if clusters else 1,
+                  **adaptive_extra(tunebench, outcome, graded=graded))
     if task_data.labels:
         unmatched = accuracy([r["prediction"] is None for r in rows], seed=run_seed)
         record.metric("gen_unmatched", unmatched)
@@ -64,21 +109,24 @@ def test_generation_accuracy(candidate, task, task_data, tunebench, record, run_
         values = [r["extra"][name] for r in rows if name in r["extra"]]
         if values:
             every = clusters if len(values) == len(rows) else None
-            record.metric(name, estimate := mean(values, seed=run_seed, clusters=every))
+            estimate = mean(values, seed=run_seed, clusters=every)
+            extra = {}
+            if name == headline and graded and outcome is not None:
+                estimate, extra = outcome.estimate, adaptive_extra(tunebench, outcome)
+            record.metric(name, estimate, **extra)
             if name == "ref_logprob":  # perplexity of the references: exp(-mean log-prob)
                 record.metric("ref_perplexity", Estimate(
                     math.exp(-estimate.value), math.exp(-estimate.high),
                     math.exp(-estimate.low), estimate.n))
     kinds = sorted({r["extra"]["kind"] for r in rows if "kind" in r["extra"]})
-    headline = tunebench.headline_metric
     for kind in kinds if len(kinds) > 1 else ():
         hits = [r["correct"] for r in rows if r["extra"].get("kind") == kind]
         record.metric(f"gen_accuracy[{kind}]", accuracy(hits, seed=run_seed))
-        graded = [r["extra"][headline] for r in rows
-                  if r["extra"].get("kind") == kind and headline in r["extra"]]
-        if graded:
-            record.metric(f"{headline}[{kind}]", mean(graded, seed=run_seed))
+        kind_scores = [r["extra"][headline] for r in rows
+                       if r["extra"].get("kind") == kind and headline in r["extra"]]
+        if kind_scores:
+            record.metric(f"{headline}[{kind}]", mean(kind_scores, seed=run_seed))
     record.examples(rows, part="generation")
 
-    assert len(rows) == len(task_data.eval)
+    assert len(rows) == (outcome.n_scored if outcome else len(task_data.eval))
     assert 0.0 <= acc.value <= 1.0 and acc.low <= acc.value <= acc.high

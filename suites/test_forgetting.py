@@ -24,6 +24,7 @@ measures what its demonstrations or passages do to unrelated questions: interfer
 forgetting. :mod:`harness.measure.forgetting` reads the measurements together.
 """
 
+import copy
 import dataclasses
 import math
 import statistics
@@ -116,12 +117,22 @@ def _record_comparison(record, metric, comparison, **extra):
                   broken=comparison.broken, p_value=comparison.p_value, **extra)
 
 
-def _score(who, items, mode):
+def _score(who, items, mode, tunebench=None, base_rows=None):
+    """``who``'s rows on the probes; the base model's own (a copy) when ``who`` scores as the
+    base by construction (``LMCandidate.scores_as``: zero-shot, the weights of few-shot and
+    RAG), which are then not computed again."""
+    if base_rows is not None and _scores_as_base(who, tunebench):
+        return copy.deepcopy(base_rows)
     if mode == "raw":
         from harness.tasks.general.task import raw_context
 
         return score_by_raw_choice(who, items, raw_context)  # " The answer is X." if asked
     return score_by_choice(who, items)
+
+
+def _scores_as_base(who, tunebench):
+    same = getattr(who, "scores_as", None)
+    return same is not None and same(tunebench.base_candidate)
 
 
 def _record_probes(record, view, items, base_rows, rows, seed, form):
@@ -159,11 +170,12 @@ def test_general_probes(candidate, tunebench, record, run_seed, mode):
                                lambda: _score(tunebench.base_candidate, items, mode))
     if mode == "raw":
         try:
-            scored = [("raw", _score(candidate, items, mode))]
+            scored = [("raw", _score(candidate, items, mode, tunebench, base_rows))]
         except NotImplementedError as error:
             pytest.skip(f"raw mode: {error}")
     else:
-        scored = [(view, _score(who, items, mode)) for view, who in views(candidate)]
+        scored = [(view, _score(who, items, mode, tunebench, base_rows))
+                  for view, who in views(candidate)]
     for view, rows in scored:
         comparison = _record_probes(record, view, items, base_rows, rows, run_seed,
                                     tunebench.options.probe_answers)
@@ -186,12 +198,13 @@ def test_general_text_perplexity(candidate, tunebench, record, run_seed):
     from harness.tasks.general.task import general_text
 
     texts = general_text()[: TEXTS[tunebench.budget.name]]
-    try:
-        scores = candidate.loglikelihood_rolling(texts)
-    except NotImplementedError as error:
-        pytest.skip(str(error))
     base = tunebench.memo(("general text, base", len(texts)),
                           lambda: tunebench.base_candidate.loglikelihood_rolling(texts))
+    try:
+        scores = (list(base) if _scores_as_base(candidate, tunebench)
+                  else candidate.loglikelihood_rolling(texts))
+    except NotImplementedError as error:
+        pytest.skip(str(error))
     perplexity, base_perplexity = _perplexity(scores), _perplexity(base)
     record.metric("perplexity", perplexity)
     record.metric("perplexity_base", base_perplexity)

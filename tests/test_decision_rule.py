@@ -1,6 +1,7 @@
-"""The decision rule: requirements first, then a paired test against the best with a margin,
-then the cheapest kind; on hand-made candidates and per-item rows, and end to end through
-``python -m reports.export`` on a database written with ``harness.runner.store.Store``."""
+"""The decision rule: requirements first, then non-inferiority against the best (the lower
+bound of the paired difference's 95% CI above -margin), then the cheapest kind; on hand-made
+candidates and per-item rows, and end to end through ``python -m reports.export`` on a database
+written with ``harness.runner.store.Store``."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from harness.measure.metrics import Estimate, accuracy
 from harness.runner.store import RunRecord, Store
 from reports import data, example_data, export
 from reports.decision import Candidate, Requirements, recommend, report, verdict_table
-from reports.rule import OVERLAP, PAIRED, judge
+from reports.rule import PAIRED, UNPAIRED, judge
 
 KINDS = {"zero-shot": "prompting", "few-shot": "prompting", "rag": "retrieval",
          "lora": "parameter-efficient", "full-ft": "full fine-tuning"}
@@ -43,26 +44,34 @@ def paired_200() -> tuple[Candidate, Candidate]:
     return few, lora
 
 
-def test_paired_test_rejects_what_ci_overlap_would_call_good_enough():
+def test_the_paired_lower_bound_decides_where_ci_overlap_saw_a_tie():
     few, lora = paired_200()
     assert (few.value, lora.value) == (0.60, 0.67)
     assert intervals_overlap((few.low, few.high), (lora.low, lora.high))
     intervals = {c.name: (c.value, c.low, c.high) for c in (few, lora)}
-    assert tied_groups(intervals) == [["lora", "few-shot"]]  # the old rule: tied, pick few-shot
+    assert tied_groups(intervals) == [["lora", "few-shot"]]  # the oldest rule: tied, few-shot
     without_items = candidate("few-shot", hits(range(120), 200), keep_items=False)
     old = recommend([without_items, lora], "accuracy", margin=0.1)
-    assert old.choice is without_items  # the CI-overlap fallback still calls it good enough
+    assert old.choice is lora  # the fallback's conservative bound, 0.530 - 0.735, is far below
+    assert old.verdicts[1].low == pytest.approx(without_items.low - lora.high)
+    assert "the conservative lower bound -0.200 is below -0.1" in old.sentence
 
-    found = recommend([few, lora], "accuracy", margin=0.1)  # the margin is not what decides
+    found = recommend([few, lora], "accuracy", margin=0.1)
     verdict = found.verdicts[1]
     assert verdict.test == PAIRED and verdict.shared == 200
     assert verdict.p_value < 0.001 and not verdict.good_enough
     assert verdict.difference == pytest.approx(-0.07)
-    assert verdict.high < 0  # the paired-bootstrap CI excludes 0 as well
+    assert verdict.low == pytest.approx(-0.105, abs=5e-4) and verdict.high < 0
     assert found.choice is lora and found.good_enough == (lora,)
     assert "few-shot (paired difference -0.070 [" in found.sentence
-    assert "McNemar p < 0.001: significantly different (p < 0.05)" in found.sentence
-    assert "CI-overlap" not in found.sentence
+    assert ("McNemar p < 0.001; not shown non-inferior: the CI's lower bound -0.105 is below "
+            "-0.1)") in found.sentence
+    assert "95% CIs" not in found.sentence
+    # significantly worse, yet the whole interval lies within a wider margin: good enough
+    wide = recommend([few, lora], "accuracy", margin=0.11)
+    assert wide.choice is few and wide.verdicts[1].good_enough
+    assert ("non-inferior: the CI's lower bound -0.105 is above -0.11, though significantly "
+            "worse (p < 0.05) by less than the margin") in wide.sentence
 
 
 def test_items_are_matched_by_id_not_position():
@@ -109,21 +118,65 @@ def test_not_significant_but_beyond_the_margin():
     assert verdict.test == PAIRED and verdict.p_value == pytest.approx(0.424, abs=1e-3)
     assert verdict.difference == pytest.approx(-0.04) and not verdict.good_enough
     assert strict.choice is lora
-    assert "not significant (p >= 0.05), beyond the 0.02 margin" in strict.sentence
-    lenient = recommend([few, lora], "accuracy", margin=0.05)
+    assert ("not shown non-inferior: the CI's lower bound -0.110 is below -0.02, though the "
+            "difference is not significant (p >= 0.05)") in strict.sentence
+    # the point estimate, -0.04, is within 0.05 but the interval is not: the old rule's pick
+    assert not judge(few, lora, margin=0.05).good_enough
+    lenient = recommend([few, lora], "accuracy", margin=0.12)
     assert lenient.choice is few and lenient.best is lora
-    assert ("paired difference -0.040 [" in lenient.sentence
+    assert ("paired difference -0.040 [-0.110, +0.030]" in lenient.sentence
             and "on 100 shared items, McNemar p = 0.42" in lenient.sentence)
-    assert "within the 0.05 margin" in lenient.sentence
+    assert "non-inferior: the CI's lower bound -0.110 is above -0.12" in lenient.sentence
     assert lenient.sentence.endswith("prompt, with few-shot.")
-    assert "no worse than -0.05" in lenient.rule and "p >= 0.05" in lenient.rule
+    assert "is at least -0.12" in lenient.rule and "significant at p < 0.05" in lenient.rule
+    assert "Wellek, 2010" in lenient.rule
 
 
-def test_a_difference_of_exactly_the_margin_is_within_it():
+def test_small_eval_set_not_significant_within_the_margin_is_not_good_enough():
+    """The issue's case: 40 items, a point estimate within the margin and no significant
+    difference, but an interval reaching far below -margin. The old rule ("not significant
+    and the point estimate above -margin") called it good enough; non-inferiority does not."""
+    best_right = set(range(34))  # 0.850
+    few_right = (best_right - {0, 1, 2, 3}) | {34, 35, 36}  # 0.825: 3 fixed, 4 broken
+    best = candidate("lora", hits(best_right, 40), seconds=600.0)
+    few = candidate("few-shot", hits(few_right, 40))
+    verdict = judge(few, best, margin=0.05)
+    assert verdict.difference == pytest.approx(-0.025) and verdict.difference > -0.05
+    assert verdict.p_value >= 0.05  # not significant: the old rule's "good enough"
+    assert verdict.low < -0.1  # the interval reaches twice the margin below
+    assert not verdict.good_enough
+    found = recommend([few, best], "accuracy", margin=0.05)
+    assert found.choice is best and found.good_enough == (best,)
+    assert (f"not shown non-inferior: the CI's lower bound {verdict.low:+.3f} is below -0.05, "
+            "though the difference is not significant (p >= 0.05): too few eval items to show "
+            "it is within the margin") in found.sentence
+
+
+def test_large_eval_set_with_a_tight_interval_above_the_margin_is_good_enough():
+    # 4,000 items: few-shot fixes 30 of LoRA's misses and breaks 50 of its hits (-0.005)
+    best_right = set(range(3200))
+    few_right = (best_right - set(range(50))) | set(range(3200, 3230))
+    best = candidate("lora", hits(best_right, 4000), seconds=600.0)
+    few = candidate("few-shot", hits(few_right, 4000))
+    verdict = judge(few, best, margin=0.02)
+    assert verdict.difference == pytest.approx(-0.005)
+    assert -0.02 < verdict.low < -0.005 < verdict.high < 0.005
+    assert verdict.good_enough
+    found = recommend([few, best], "accuracy", margin=0.02)
+    assert found.choice is few
+    assert (f"non-inferior: the CI's lower bound {verdict.low:+.3f} is above -0.02"
+            in found.sentence)
+
+
+def test_a_lower_bound_of_exactly_the_margin_is_within_it():
     lora = candidate("lora", hits(range(80), 100), seconds=600.0)
     few = candidate("few-shot", hits(range(78), 100))
-    assert judge(few, lora, margin=0.02).good_enough
-    assert not judge(few, lora, margin=0.019).good_enough
+    assert judge(few, lora).low == -0.05  # paired-bootstrap CI [-0.05, 0]
+    at = judge(few, lora, margin=0.05)
+    assert at.good_enough
+    assert at.reason(margin=0.05, alpha=0.05) == (
+        "non-inferior: the CI's lower bound -0.050 is at -0.05")
+    assert not judge(few, lora, margin=0.049).good_enough
 
 
 def test_cheapest_kind_then_fewer_training_seconds_among_the_good_enough():
@@ -188,12 +241,14 @@ def test_requirements_exclude_candidates_with_named_reasons():
 
 def test_the_sentence_reports_the_choice_against_the_best():
     c = measured_candidates()
-    found = recommend([c["rag"], c["few-shot"]], "accuracy", margin=0.07)
+    found = recommend([c["rag"], c["few-shot"]], "accuracy", margin=0.13)
     assert found.choice is c["few-shot"] and found.best is c["rag"]
     assert "is good enough against the best candidate, rag (RAG, 0.860 [" in found.sentence
-    assert ("paired difference -0.060 [" in found.sentence
-            and "on 100 shared items, McNemar p = 0.11: not significant (p >= 0.05), within "
-            "the 0.07 margin; at a cheaper kind of adaptation" in found.sentence)
+    assert ("paired difference -0.060 [-0.120, +0.000] on 100 shared items, McNemar p = 0.11; "
+            "non-inferior: the CI's lower bound -0.120 is above -0.13; at a cheaper kind of "
+            "adaptation") in found.sentence
+    assert not recommend([c["rag"], c["few-shot"]], "accuracy", margin=0.07).verdicts[1] \
+        .good_enough  # the point estimate, -0.06, is within 0.07; the interval is not
 
 
 def test_updatable_knowledge_requirement():
@@ -227,25 +282,41 @@ def test_every_candidate_excluded():
     assert len(verdict_table(found)) == len(c)
 
 
-def test_fallback_to_ci_overlap_is_stated():
-    lora = candidate("lora", hits(range(85), 100), seconds=700.0)
-    few = candidate("few-shot", hits(range(84), 100), keep_items=False)
-    found = recommend([few, lora], "accuracy")
+def test_fallback_to_the_two_cis_is_stated():
+    # 4,000 items: 0.85 [0.839, 0.861] and 0.845 [0.834, 0.856], so the conservative
+    # lower bound (candidate's low minus best's high) is about -0.027
+    lora = candidate("lora", hits(range(3400), 4000), seconds=700.0)
+    few = candidate("few-shot", hits(range(3380), 4000), keep_items=False)
+    found = recommend([few, lora], "accuracy", margin=0.03)
     verdict = found.verdicts[1]
-    assert verdict.test == OVERLAP and verdict.overlap and verdict.p_value is None
-    assert found.choice is few
-    assert ("no per-item rows for few-shot, so the CI-overlap test replaced the paired test"
-            in found.sentence)
-    assert "the CI-overlap fallback was used for few-shot (no per-item rows for few-shot)" \
+    assert verdict.test == UNPAIRED and verdict.p_value is None
+    assert verdict.low == pytest.approx(few.low - lora.high)
+    assert verdict.high == pytest.approx(few.high - lora.low)
+    assert verdict.good_enough and found.choice is few
+    assert ("no per-item rows for few-shot, so the two 95% CIs replaced the paired test: "
+            f"difference -0.005, conservatively [{verdict.low:+.3f}, {verdict.high:+.3f}]; "
+            f"non-inferior: the conservative lower bound {verdict.low:+.3f} is above -0.03"
+            ) in found.sentence
+    assert "the fallback on the two CIs was used for few-shot (no per-item rows for few-shot)" \
         in found.rule
+    assert not recommend([few, lora], "accuracy").verdicts[1].good_enough  # beyond 0.02
+    # on 100 items the two CIs are wide: the fallback cannot show non-inferiority
+    small = candidate("few-shot", hits(range(84), 100), keep_items=False)
+    assert not judge(small, candidate("lora", hits(range(85), 100))).good_enough
+    # without a CI there is no lower bound at all
+    bare = Candidate("few-shot", "few-shot", 0.845, kind="prompting")
+    assert not judge(bare, lora).good_enough
+    assert judge(bare, lora).reason(margin=0.02, alpha=0.05) == (
+        "not shown non-inferior: without both 95% CIs there is no lower bound")
     # a fallback for a candidate that is not the choice is stated as well
+    lora = candidate("lora", hits(range(85), 100), seconds=700.0)
     zero = candidate("zero-shot", hits(range(40), 100), keep_items=False)
     full = candidate("full-ft", hits(range(85), 100), seconds=900.0)
     found = recommend([zero, full, lora], "accuracy")
     assert found.choice is lora
-    assert "zero-shot (no per-item rows for zero-shot, so the CI-overlap test" in found.sentence
+    assert "zero-shot (no per-item rows for zero-shot, so the two 95% CIs" in found.sentence
     assert verdict_table(found).set_index("candidate").at["zero-shot", "test"] == (
-        "CI overlap: no per-item rows for zero-shot")
+        "unpaired CIs: no per-item rows for zero-shot")
     # without the best's rows every candidate falls back, and says why
     blind = candidate("lora", hits(range(85), 100), seconds=700.0, keep_items=False)
     found = recommend([candidate("few-shot", hits(range(84), 100)), blind], "accuracy")
@@ -311,7 +382,7 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-FLAGS = ["--margin", "0.02", "--alpha", "0.05", "--max-p95-ms", "500", "--max-cost-per-1k",
+FLAGS = ["--margin", "0.05", "--alpha", "0.05", "--max-p95-ms", "500", "--max-cost-per-1k",
          "0.1", "--max-train-cost", "1.0", "--min-forgetting", "-0.02"]
 
 
@@ -322,13 +393,14 @@ def test_export_applies_the_flags_end_to_end(database, tmp_path, capsys):
     page = out.read_text()
     assert "<b>Recommendation:</b> few-shot (prompting, accuracy 0.725 [" in page
     assert "good enough against the best candidate, lora (parameter-efficient" in page
-    assert "paired difference -0.005 [" in page and "on 200 shared items, McNemar p = 1" in page
+    assert ("paired difference -0.005 [-0.035, +0.025] on 200 shared items, McNemar p = 1; "
+            "non-inferior: the CI&#x27;s lower bound -0.035 is above -0.05") in page
     assert "full-ft excluded: latency_p95_ms 812 ms &gt; 500 ms" in page
     assert ("rag excluded: cost_per_1k_requests not measured (run suites/test_latency.py)"
             in page)
     assert ("Requirements: latency_p95_ms &lt;= 500 ms; cost_per_1k_requests &lt;= 0.1; "
             "train_cost &lt;= 1; forgetting_delta &gt;= -0.02.") in page
-    assert "the CI-overlap fallback was used for zero-shot (no per-item rows for zero-shot)" \
+    assert "the fallback on the two CIs was used for zero-shot (no per-item rows for zero-shot)" \
         in page
     assert "<th>McNemar p</th>" in page and "paired (200 items)" in page
     assert "<script" not in page
@@ -350,7 +422,7 @@ def test_report_without_item_loader_falls_back_everywhere(database):
         assert set(example_data.correctness_by_run(conn, long["run_id"].unique().tolist(),
                                            "accuracy.choice")) == {1, 2, 3, 5}
         _, found, metric = report(long, margin=0.05)
-        assert metric == "accuracy" and {v.test for v in found.verdicts[1:]} == {OVERLAP}
+        assert metric == "accuracy" and {v.test for v in found.verdicts[1:]} == {UNPAIRED}
         assert "no per-item rows for" in found.rule
     finally:
         conn.close()
@@ -382,3 +454,27 @@ def test_help_explains_each_flag(capsys, monkeypatch):
                  "--max-train-cost", "--updatable-knowledge", "--min-forgetting"):
         assert flag in shown
     assert "McNemar" in shown and "not measured" in shown
+
+
+def test_an_adaptively_stopped_candidate_is_judged_by_the_confidence_sequence():
+    """A bootstrap CI on items whose number was chosen by looking at them is no 95% interval;
+    the rule takes the paired difference's confidence sequence instead, in scoring order."""
+    from harness.measure.sequential import difference_sequence
+
+    rng = random.Random(11)
+    order = [f"q{k:03d}" for k in rng.sample(range(600), 600)]  # the order they were scored in
+    best = {item: rng.random() < 0.9 for item in order}
+    mine = {item: best[item] if rng.random() < 0.97 else not best[item] for item in order}
+    lora = candidate("lora", best, seconds=600.0)
+    few = candidate("few-shot", mine)
+    bootstrap = judge(few, lora, margin=0.05)
+    stopped = judge(replace(few, sequential=True), lora, margin=0.05)
+    expected = difference_sequence([float(v) for v in mine.values()],
+                                   [float(best[i]) for i in mine])
+    assert not bootstrap.sequential and stopped.sequential
+    assert (stopped.low, stopped.high) == pytest.approx((expected.low, expected.high))
+    assert stopped.low < bootstrap.low and stopped.high > bootstrap.high  # the price of looking
+    assert stopped.difference == bootstrap.difference and stopped.shared == 600
+    assert "(confidence sequence) on 600 shared items" in stopped.evidence()
+    assert bootstrap.good_enough and not stopped.good_enough  # -0.05 lies between the two lows
+    assert judge(few, replace(lora, sequential=True), margin=0.05).sequential  # either side

@@ -1,11 +1,14 @@
 """Experiment matrices end to end: a sweep x seeds matrix run locally, and its seed-1 cells
-run on a local Ray instance, must write the same rows; ``--resume`` re-runs nothing finished;
-a failing cell fails alone; training cells ask Ray for a GPU; the driver mirrors the cells it
-imports into MLflow."""
+run on a Ray cluster of two nodes, must write the same rows; ``--resume`` re-runs nothing
+finished; a failing cell fails alone, at once; a cell whose worker is killed mid-cell finishes
+on a retry (``--ray-retries``) with clean rows, and fails as any error does without one;
+training cells ask Ray for a GPU; the driver mirrors the cells it imports into MLflow."""
 
 import json
 import os
+import secrets
 import signal
+import socket
 import subprocess
 import sys
 
@@ -14,15 +17,18 @@ import pytest
 from tests.conftest import HELPERS, ROOT, run_suites, wait_while_running
 from tests.conftest import query_db as rows
 
-# The experiment runner in subprocesses and a Ray instance; one xdist worker runs them all, so
-# the module's fixtures (a local matrix, a Ray instance) are built once.
+# The experiment runner in subprocesses and a Ray cluster; one xdist worker runs them all, so
+# the module's fixtures (a local matrix, a Ray cluster) are built once.
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("matrix")]
 
 MATRIX = ["--approach=zero-shot,lora", "--sweep", "lora.r=2,4", "--seeds=0,1",
           "--budget=smoke"]
 RAY_SEED = 1
 """The Ray matrix runs the local matrix's cells of this seed (a cell's rows do not depend on
-the matrix around it), plus a failing and a dying cell."""
+the matrix around it), plus a failing cell, a dying one and one killed once (``lost-once``,
+zero-shot under another name: tests/helpers/ray_plugins.py)."""
+RAY_RETRIES = 1
+"""``--ray-retries`` of the Ray matrix: enough for ``lost-once``; ``dying`` uses it up."""
 CELLS = {"zero-shot-seed0", "zero-shot-seed1", "lora[r=2]-seed0", "lora[r=2]-seed1",
          "lora[r=4]-seed0", "lora[r=4]-seed1"}
 MEASURED = "suite NOT IN ('prepare', 'latency')"
@@ -31,13 +37,27 @@ FIRST_SESSION = "r.session = (SELECT session FROM runs ORDER BY id LIMIT 1)"
 """Runs of the first call (later calls may add runs)."""
 
 
-def _measurements(db) -> dict[tuple, float]:
+def _measurements(db, approaches=("zero-shot", "lora")) -> dict[tuple, float]:
     found = rows(db, "SELECT r.approach, r.seed, r.sweep_json, m.suite, m.name, m.value "
                      f"FROM metrics m JOIN runs r ON r.id = m.run_id WHERE {MEASURED} "
                      f"AND r.status = 'finished' AND {FIRST_SESSION} AND r.seed = ?",
                  RAY_SEED)
     return {(r["approach"], r["seed"], r["sweep_json"], r["suite"], r["name"]): r["value"]
-            for r in found}
+            for r in found if r["approach"] in approaches}
+
+
+def _executor(run) -> dict:
+    return json.loads(run["info_json"])["executor"]
+
+
+def _finished(db) -> int:
+    """Finished runs in the results file ``db`` of a running driver: 0 until the driver has
+    created it (it opens it when the first cell comes back; the file exists a moment before
+    its tables)."""
+    if not db.exists() or not rows(db, "SELECT count(*) FROM sqlite_master "
+                                       "WHERE name = 'runs'")[0][0]:
+        return 0
+    return rows(db, "SELECT count(*) FROM runs WHERE status = 'finished'")[0][0]
 
 
 @pytest.fixture(scope="module")
@@ -84,25 +104,38 @@ def test_resume_reuses_finished_cells_and_reruns_failed_ones(local_matrix):
 
 
 @pytest.fixture(scope="module")
-def ray_address():
-    """A local Ray instance with 2 CPUs and a declared (fake) GPU, as a cluster would be."""
-    import ray
+def ray_cluster(tmp_path_factory):
+    """A Ray cluster of two nodes on this machine (``ray.cluster_utils.Cluster``: a head and a
+    worker node, each with its own raylet and object store), each with 1 CPU and a declared
+    (fake) GPU, under Ray's token authentication as the README's recipe sets it up: the nodes,
+    and the drivers started from here, have ``RAY_AUTH_MODE=token`` and the token's file."""
+    token = tmp_path_factory.mktemp("ray-auth") / "auth_token"
+    token.write_text(secrets.token_hex(32))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RAY_AUTH_MODE", "token")
+        patch.setenv("RAY_AUTH_TOKEN_PATH", str(token))
+        from ray.cluster_utils import Cluster
 
-    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, configure_logging=False)
-    try:
-        yield ray.get_runtime_context().gcs_address
-    finally:
-        ray.shutdown()
+        cluster = Cluster(initialize_head=True, head_node_args={
+            "num_cpus": 1, "num_gpus": 1, "include_dashboard": False})
+        try:
+            cluster.add_node(num_cpus=1, num_gpus=1)
+            cluster.wait_for_nodes()
+            yield cluster
+        finally:
+            cluster.shutdown()
 
 
 @pytest.fixture(scope="module")
-def ray_matrix(tiny_model_dir, ray_address, tmp_path_factory):
+def ray_matrix(tiny_model_dir, ray_cluster, tmp_path_factory):
     folder = tmp_path_factory.mktemp("ray")
-    env = {"TUNEBENCH_CACHE": str(folder / "cache"), "RAY_ADDRESS": ray_address,
+    env = {"TUNEBENCH_CACHE": str(folder / "cache"), "RAY_ADDRESS": ray_cluster.address,
+           "TUNEBENCH_TEST_KILLED": str(folder / "killed"),
            "MLFLOW_TRACKING_URI": None, "MLFLOW_EXPERIMENT_NAME": None}
     args = [*[a for a in MATRIX if not a.startswith("--seeds")], f"--seeds={RAY_SEED}",
             f"--model={tiny_model_dir}", "--results=r.db", "--executor=ray", "--mlflow",
-            "-p", "runner_plugins", "--approach=broken,dying", "-v"]
+            "-p", "runner_plugins", "-p", "ray_plugins", "--approach=broken,dying,lost-once",
+            f"--ray-retries={RAY_RETRIES}", "-v"]
     result = run_suites(args, folder, env=env, suites=["test_accuracy.py"])
     return folder, args, env, result
 
@@ -115,11 +148,47 @@ def test_ray_writes_the_rows_a_local_run_writes(local_matrix, ray_matrix):
     assert remote == local, result.stdout[-3000:]
     count = ("SELECT r.approach, r.seed, r.sweep_json, e.suite, count(*) AS n FROM examples e "
              f"JOIN runs r ON r.id = e.run_id WHERE {FIRST_SESSION} AND r.seed = ? "
-             "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4")
+             "AND r.approach IN ('zero-shot', 'lora') GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4")
     assert [tuple(r) for r in rows(folder / "r.db", count, RAY_SEED)] == [
         tuple(r) for r in rows(local_matrix[0] / "r.db", count, RAY_SEED)]
     assert "cells submitted to Ray" in result.stdout
-    assert "5/5 cells, 2 failed" in result.stdout  # one progress line per finished cell
+    assert "6/6 cells, 2 failed" in result.stdout  # one progress line per finished cell
+
+
+def test_the_matrix_ran_on_both_nodes(ray_matrix, ray_cluster):
+    folder, *_ = ray_matrix
+    nodes = {node for run in rows(folder / "r.db", "SELECT info_json FROM runs")
+             for node in _executor(run)["nodes"]}
+    assert nodes == {node.node_id for node in ray_cluster.list_all_nodes()}
+
+
+def test_a_cell_whose_worker_is_killed_mid_cell_finishes_on_a_retry(local_matrix, ray_matrix,
+                                                                   ray_cluster):
+    folder, _, _, result = ray_matrix
+    killed = json.loads((folder / "killed").read_text())  # written by the killed attempt
+    assert (f"retrying lost-once after a lost worker (attempt 2 of {RAY_RETRIES + 1})"
+            in result.stdout), result.stdout[-3000:]
+    assert f"lost-once finished on {socket.gethostname()}" in result.stdout
+    runs = rows(folder / "r.db", "SELECT * FROM runs WHERE approach = 'lost-once'")
+    assert [r["status"] for r in runs] == ["finished"]  # one run: nothing of the dead attempt
+    executor = _executor(runs[0])
+    assert executor["attempts"] == 2
+    assert executor["hosts"] == [socket.gethostname()] * 2
+    assert executor["nodes"][0] == killed["node"]  # where the killed attempt ran
+    assert set(executor["nodes"]) <= {n.node_id for n in ray_cluster.list_all_nodes()}
+    assert executor["node"] == executor["nodes"][1]
+    assert len(executor["lost"]) == 1 and "WorkerCrashedError" in executor["lost"][0]
+    assert runs[0]["pid"] != killed["pid"]  # its rows were written by the second attempt
+    # the rows of a whole cell, once: zero-shot's, which lost-once is under another name
+    local = {key[2:]: value for key, value in _measurements(local_matrix[0] / "r.db").items()
+             if key[0] == "zero-shot"}
+    retried = {key[2:]: value for key, value
+               in _measurements(folder / "r.db", ("lost-once",)).items()}
+    assert retried == local and len(local) >= 4
+    count = ("SELECT e.suite, count(*) FROM examples e JOIN runs r ON r.id = e.run_id "
+             f"WHERE {FIRST_SESSION} AND r.approach = ? AND r.seed = ? GROUP BY 1 ORDER BY 1")
+    assert [tuple(r) for r in rows(folder / "r.db", count, "lost-once", RAY_SEED)] == [
+        tuple(r) for r in rows(local_matrix[0] / "r.db", count, "zero-shot", RAY_SEED)]
 
 
 def test_failing_cells_are_marked_failed_and_the_others_finish(ray_matrix):
@@ -127,15 +196,24 @@ def test_failing_cells_are_marked_failed_and_the_others_finish(ray_matrix):
     assert result.returncode == 1
     assert "test_choice_accuracy[broken] ERROR" in result.stdout
     assert "deliberate failure in prepare" in result.stdout
-    runs = rows(folder / "r.db", "SELECT approach, status, error FROM runs")
+    runs = rows(folder / "r.db", "SELECT approach, status, error, info_json FROM runs")
     statuses = {(r["approach"], r["status"]) for r in runs}
     assert statuses == {("zero-shot", "finished"), ("lora", "finished"),
-                        ("broken", "failed"), ("dying", "failed")}
-    assert sum(r["status"] == "finished" for r in runs) == 3 and len(runs) == 5
-    assert all("deliberate failure" in r["error"] for r in runs if r["approach"] == "broken")
-    # a worker that died: Ray's error is the run's error and every test of the cell's
-    died = [r["error"] for r in runs if r["approach"] == "dying"]
-    assert len(died) == 1 and all("worker" in e.lower() or "died" in e.lower() for e in died), died
+                        ("lost-once", "finished"), ("broken", "failed"), ("dying", "failed")}
+    assert sum(r["status"] == "finished" for r in runs) == 4 and len(runs) == 6
+    # the cell's own exception: failed at once, never retried
+    broken = [r for r in runs if r["approach"] == "broken"]
+    assert all("deliberate failure" in r["error"] for r in broken)
+    assert [_executor(r)["attempts"] for r in broken] == [1]
+    assert "retrying broken" not in result.stdout
+    # a worker that dies on every attempt: retried until --ray-retries is used up, then Ray's
+    # error is the run's error and every test of the cell's
+    died = [r for r in runs if r["approach"] == "dying"]
+    assert len(died) == 1 and "WorkerCrashedError" in died[0]["error"], died[0]["error"]
+    assert f"--ray-retries={RAY_RETRIES} allows no more" in died[0]["error"]
+    assert _executor(died[0])["attempts"] == RAY_RETRIES + 1
+    assert len(_executor(died[0])["lost"]) == RAY_RETRIES + 1
+    assert "retrying dying after a lost worker (attempt 2 of 2)" in result.stdout
     assert "test_choice_accuracy[dying] ERROR" in result.stdout
 
 
@@ -164,7 +242,8 @@ def test_ray_cells_are_mirrored_by_the_driver_as_it_imports_them(ray_matrix, tmp
     client, runs = MlflowClient(tracking_uri=uri), mlflow_runs(uri)
     stored = rows(folder / "r.db", "SELECT * FROM runs ORDER BY id")
     assert sorted(runs) == [row["id"] for row in stored]
-    assert {row["approach"] for row in stored} == {"zero-shot", "lora", "broken", "dying"}
+    assert {row["approach"] for row in stored} == {"zero-shot", "lora", "broken", "dying",
+                                                   "lost-once"}
     for row in stored:
         run = runs[row["id"]]
         assert run.info.status == {"finished": "FINISHED", "failed": "FAILED"}[row["status"]]
@@ -181,16 +260,38 @@ def test_ray_cells_are_mirrored_by_the_driver_as_it_imports_them(ray_matrix, tmp
 
 
 def test_resume_on_ray_reruns_nothing_finished(ray_matrix):
+    """Also: with ``--ray-retries 0`` a lost worker fails its cell at once, as before retries."""
     folder, args, env, _ = ray_matrix
-    again = run_suites([*args, "--resume"], folder, env=env, suites=["test_accuracy.py"])
-    assert "reused 3 finished cell(s)" in again.stdout, again.stdout[-3000:]
+    again = run_suites([*args, "--resume", "--ray-retries=0"], folder, env=env,
+                       suites=["test_accuracy.py"])
+    assert "reused 4 finished cell(s)" in again.stdout, again.stdout[-3000:]
     assert "2 cells submitted to Ray" in again.stdout  # only the failed cells, again
-    runs = rows(folder / "r.db", "SELECT approach FROM runs ORDER BY id")
-    assert sorted(r["approach"] for r in runs[5:]) == ["broken", "dying"]
+    runs = rows(folder / "r.db", "SELECT approach, error, info_json FROM runs ORDER BY id")
+    assert sorted(r["approach"] for r in runs[6:]) == ["broken", "dying"]
+    died = next(r for r in runs[6:] if r["approach"] == "dying")
+    assert "WorkerCrashedError" in died["error"] and _executor(died)["attempts"] == 1
+    assert "--ray-retries=0 allows no more" in died["error"]
+    assert "retrying" not in again.stdout
+
+
+def test_ray_retries_must_not_be_negative(tiny_model_dir, tmp_path):
+    result = run_suites(["--executor=ray", "--ray-retries=-1", "--approach=zero-shot",
+                         f"--model={tiny_model_dir}"], tmp_path, suites=["test_accuracy.py"])
+    assert result.returncode == 4  # pytest's usage error, before Ray is reached
+    assert "--ray-retries=-1: give how many times" in result.stdout + result.stderr
+
+
+def test_a_ray_client_address_is_refused_with_what_to_use_instead(tiny_model_dir, tmp_path):
+    result = run_suites(["--executor=ray", "--approach=zero-shot", f"--model={tiny_model_dir}"],
+                        tmp_path, env={"RAY_ADDRESS": "ray://head:10001"},
+                        suites=["test_accuracy.py"])
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "Run the driver on a node of the cluster with RAY_ADDRESS=<head>:6379" in (
+        result.stdout + result.stderr)
 
 
 def test_ctrl_c_on_the_driver_cancels_cells_and_marks_them_interrupted(
-        tiny_model_dir, ray_address, tmp_path):
+        tiny_model_dir, ray_cluster, tmp_path):
     marker = tmp_path / "marker"
     process = subprocess.Popen(
         [sys.executable, "-m", "pytest", str(ROOT / "suites" / "test_accuracy.py"),
@@ -199,11 +300,9 @@ def test_ctrl_c_on_the_driver_cancels_cells_and_marks_them_interrupted(
          "--executor=ray"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "PYTHONPATH": str(HELPERS), "TUNEBENCH_TEST_MARKER": str(marker),
-             "RAY_ADDRESS": ray_address, "TUNEBENCH_CACHE": str(tmp_path / "cache")},
+             "RAY_ADDRESS": ray_cluster.address, "TUNEBENCH_CACHE": str(tmp_path / "cache")},
     )
-    finished = "SELECT count(*) FROM runs WHERE status = 'finished'"
-    wait_while_running(process, lambda: marker.exists() and (tmp_path / "r.db").exists()
-                       and rows(tmp_path / "r.db", finished)[0][0] == 1,
+    wait_while_running(process, lambda: marker.exists() and _finished(tmp_path / "r.db") == 1,
                        "the cells never got going")
     process.send_signal(signal.SIGINT)
     output, _ = process.communicate(timeout=120)
@@ -212,4 +311,5 @@ def test_ctrl_c_on_the_driver_cancels_cells_and_marks_them_interrupted(
     assert runs["zero-shot"]["status"] == "finished"  # what finished is kept
     assert runs["sleepy"]["status"] == "interrupted"
     assert "Ctrl-C" in runs["sleepy"]["error"]
+    assert _executor(runs["sleepy"])["attempts"] == 1
     assert rows(tmp_path / "r.db", "PRAGMA integrity_check")[0][0] == "ok"

@@ -110,7 +110,9 @@ def test_decision(monkeypatch, sample_db):
     assert "no per-item rows for zero-shot and rag" in app.success[0].value  # the fallback
     app.selectbox(key="decision-task").select("sentiment").run()
 
-    app.number_input(key="decision-margin").set_value(0.08).run()
+    app.number_input(key="decision-margin").set_value(0.08).run()  # 40 items: too few to show
+    assert "the CI's lower bound -0.225 is below -0.08" in app.success[0].value
+    app.number_input(key="decision-margin").set_value(0.25).run()
     sentence = app.success[0].value
     assert ("few-shot (prompting, accuracy 0.800 [0.675, 0.925]) is good enough against the "
             "best candidate, full-ft") in sentence

@@ -145,6 +145,20 @@ class LMCandidate(Candidate):
     def _rewrite_prompts(self, prompts: Sequence[Sequence[Message]]) -> list[list[Message]]:
         return [self.rewrite(prompt) for prompt in prompts]
 
+    def scores_as(self, other: object) -> bool:
+        """Whether this candidate's scores are ``other``'s by construction: both plain
+        :class:`LMCandidate` objects on the same model and tokenizer objects, rewriting
+        nothing, scoring the same way. Scores do not depend on the batch or the thread count
+        (:mod:`harness.models.scoring`), so the forgetting suite reuses the base model's
+        scores for such a candidate (zero-shot, and the weights of few-shot and RAG) instead
+        of computing them again. A subclass (calibration, a delay) never qualifies."""
+        return (type(self) is LMCandidate and type(other) is LMCandidate
+                and self.model is other.model and self.tokenizer is other.tokenizer
+                and self.rewrite is list and other.rewrite is list
+                and self.share_prefix == other.share_prefix
+                and self.max_length == other.max_length
+                and self.precision == other.precision)
+
     def without_rewriting(self) -> LMCandidate:
         """The same weights answering prompts as they come: itself if it rewrites nothing,
         else a shallow copy without ``rewrite``. The forgetting suite scores this view to

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from harness.core.approach import Candidate
+from harness.measure.adaptive import DEFAULT_CI_WIDTH
 from harness.measure.judge import resolve_judge
 from harness.runner.matrix import Cell
 from harness.runner.progress import ProgressReporter, suite_of
@@ -128,6 +129,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "full (all data; GPU).",
     )
     group.addoption(
+        "--adaptive", default="off", choices=["on", "off"],
+        help="on: the accuracy suite scores each candidate's eval items in a seeded random "
+        "order, 50 at a time, and stops once its question is settled: clearly worse than "
+        "the best candidate before it, within the decision margin of it, or measured to "
+        "--ci-width; the stored interval is then an anytime-valid confidence sequence "
+        "(harness/measure/adaptive.py), with n_scored, n_available and why it stopped. "
+        "off (default): every item.",
+    )
+    group.addoption(
+        "--ci-width", type=float, default=DEFAULT_CI_WIDTH, metavar="W",
+        help=f"with --adaptive on: the width of a candidate's 95%% interval at which its "
+        f"estimate is precise enough (a score in [0, 1]). Default: {DEFAULT_CI_WIDTH:g}.",
+    )
+    group.addoption(
         "--results", default="results/tunebench.db", metavar="PATH",
         help="SQLite results database (created if missing). Default: results/tunebench.db.",
     )
@@ -166,6 +181,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--ray-gpus", type=float, default=None, metavar="N",
         help="GPUs each training cell asks Ray for (--executor=ray). Default: 1 when the "
         "cluster has GPUs, else 0; cells that train nothing ask for none.",
+    )
+    group.addoption(  # read by harness/runner/ray_executor.py
+        "--ray-retries", type=int, default=2, metavar="N",
+        help="times a cell whose Ray worker or node is lost (killed, out of memory, node "
+        "preempted or drained) is submitted again, on any node (--executor=ray); an error "
+        "raised by the cell's own code is never retried. Default: 2.",
     )
     group.addoption(
         "--mlflow", action="store_true",
@@ -262,6 +283,8 @@ def pytest_configure(config: pytest.Config) -> None:
         resume=config.getoption("resume"),
         judge=config.getoption("judge"),
         judge_self=config.getoption("judge_self"),
+        adaptive=config.getoption("adaptive") == "on",
+        ci_width=config.getoption("ci_width"),
         session=time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3),
     )
     worker = cell_worker(config)

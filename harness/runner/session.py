@@ -21,6 +21,7 @@ from harness.core.compose import check_composition, make_approach, split_name
 from harness.core.overrides import build_config, parse_overrides
 from harness.data.noise import corrupt_answers
 from harness.data.task_yaml import folder_task_options
+from harness.measure.adaptive import DEFAULT_CI_WIDTH, AdaptivePlan, References
 from harness.measure.metrics import Estimate
 from harness.models.hardware import Precision, resolve_device, resolve_precision
 from harness.models.loading import BaseModelSpec, load_model, resolve_model
@@ -73,6 +74,11 @@ class SessionOptions:
     empty: no judge."""
     judge_self: bool = False
     """``--judge-self``: let the judge grade its own replies."""
+    adaptive: bool = False
+    """``--adaptive on``: the accuracy suite stops scoring a candidate once settled
+    (:mod:`harness.measure.adaptive`)."""
+    ci_width: float = DEFAULT_CI_WIDTH
+    """``--ci-width``: the width of the 95% sequence at which an adaptive estimate is precise."""
 
 
 @dataclass
@@ -161,6 +167,10 @@ class ExperimentSession:
         """Hashes of cells with a failed test: their runs get no cell hash, so ``--resume``
         runs them again."""
         self._memo: dict[Any, Any] = {}
+        self.adaptive_plan = AdaptivePlan(ci_width=options.ci_width) if options.adaptive else None
+        """How the accuracy suite stops early (``None``: every item, ``--adaptive off``)."""
+        self.references = References()
+        """Earlier candidates' per-item values, which adaptive candidates are paired with."""
 
     def _check_configs(self) -> None:
         """Build once the config of every approach a ``--set`` names or the session runs
@@ -349,7 +359,8 @@ class ExperimentSession:
             "device": record.device, "tests": sorted(tests),
             "measure": [options.data_sizes, options.label_noise, options.forgetting_tasks,
                         options.forgetting_mode, options.probe_answers, options.price_per_hour,
-                        options.judge, options.judge_self],
+                        options.judge, options.judge_self,
+                        *([options.ci_width] if options.adaptive else [])],
         })
 
     def cell_hash_of(self, cell: Cell) -> str:

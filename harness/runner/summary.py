@@ -98,9 +98,9 @@ def session_table(store: Store, session: str, path: Path, catalogue: Catalogue,
     names = quality + [n for n in catalogue.headline() if n in costs and n in recorded]
     cells = {}
     for row in metrics:
-        verdict = json.loads(row["extra_json"]).get("verdict")
-        cells[(row["run_id"], row["name"])] = verdict or _cell(
-            row["value"], row["ci_low"], row["ci_high"])
+        extra = json.loads(row["extra_json"])
+        cells[(row["run_id"], row["name"])] = extra.get("verdict") or _cell(
+            row["value"], row["ci_low"], row["ci_high"]) + _scored(extra)
     several_seeds = len({run["seed"] for run in runs}) > 1
     status = {run_id: f"reused (run {run_id})" for run_id in old}
     lines = _table(["approach", "status", *names], [
@@ -114,7 +114,8 @@ def session_table(store: Store, session: str, path: Path, catalogue: Catalogue,
     context = (f"task={first['task']} model={first['model']} budget={first['budget']} "
                f"{seeds} device={first['device']} precision={first['precision']} "
                "(95% bootstrap CIs in brackets)")
-    out = [context, *scoring_lines(runs), *lines, *forgetting_lines(store, runs, several_seeds)]
+    out = [context, *scoring_lines(runs), *lines, *adaptive_lines(runs, metrics, several_seeds),
+           *forgetting_lines(store, runs, several_seeds)]
     if reused:
         out.append(f"reused {len(reused)} finished cell(s) from earlier runs (--resume), "
                    "not run again: " + ", ".join(f"{cell} (run {run_id})"
@@ -122,6 +123,30 @@ def session_table(store: Store, session: str, path: Path, catalogue: Catalogue,
     if several_seeds:
         out += ["", *seed_table(runs, metrics, quality, item_rows(store, runs, quality[:1]))]
     return "\n".join([*out, f"results database: {path.resolve()} (session {session})"])
+
+
+def _scored(extra: dict) -> str:
+    """`` n=120/500`` for a metric an adaptive evaluation stopped before the last item."""
+    scored, available = extra.get("n_scored"), extra.get("n_available")
+    return f" n={scored}/{available}" if extra.get("adaptive") and scored != available else ""
+
+
+def adaptive_lines(runs, metrics, several_seeds: bool) -> list[str]:
+    """One line per metric of ``--adaptive on``: how many items it took and why it stopped
+    (``harness.measure.adaptive``)."""
+    labels = {run["id"]: _label(run, several_seeds) for run in runs}
+    out = []
+    for row in metrics:
+        extra = json.loads(row["extra_json"])
+        if extra.get("adaptive") and "stop_reason" in extra:
+            out.append(f"adaptive {row['name']} of {labels.get(row['run_id'], '?')}: "
+                       f"{extra['n_scored']} of {extra['n_available']} items, "
+                       f"{extra['stop_reason']}")
+    if out:
+        out.append("(--adaptive on: intervals of these metrics are anytime-valid confidence "
+                   "sequences, valid although each candidate stopped when its question was "
+                   "settled; wider than a bootstrap CI on as many items)")
+    return out
 
 
 def scoring_lines(runs) -> list[str]:

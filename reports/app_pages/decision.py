@@ -23,11 +23,13 @@ def settings() -> tuple[float, float, Requirements]:
     with st.expander("Rule settings and requirements", expanded=True):
         left, right = st.columns(2)
         margin = left.number_input(
-            "margin: accuracy a cheaper candidate may lose (absolute)", min_value=0.0,
+            "margin: accuracy a cheaper candidate may lose (absolute; the CI's lower "
+            "bound must stay above -margin)", min_value=0.0,
             max_value=0.5, value=DEFAULT_MARGIN, step=0.005, format="%.3f",
             key="decision-margin")
         alpha = right.number_input(
-            "alpha: significance level of the paired test", min_value=0.001, max_value=0.5,
+            "alpha: level of the paired p-value (evidence only)", min_value=0.001,
+            max_value=0.5,
             value=DEFAULT_ALPHA, step=0.01, format="%.3f", key="decision-alpha")
         st.caption("Requirements exclude candidates before the rule; leave empty for none. "
                    "A candidate lacking the metric a requirement reads is excluded as "
