@@ -40,6 +40,7 @@ from harness.measure.overfitting import VERDICT_CODES
 from reports.analysis import fmt
 from reports.decision_table import LABELS
 from reports.requirements import FORGETTING
+from reports.rule import Estimated
 
 OVERFIT = "overfit_verdict"
 OPTION = "--min-forgetting"
@@ -51,19 +52,11 @@ _WHAT = {PROBES[0][0]: "forgetting on chat probes", PROBES[1][0]: "forgetting on
 """Each finding's name in the sentence on requirements."""
 
 
-class Measured(Protocol):
+class Measured(Estimated, Protocol):
     """What the pitfalls read of a candidate (``reports.decision.Candidate`` has it)."""
 
     @property
-    def name(self) -> str: ...
-    @property
     def kind(self) -> str: ...
-    @property
-    def value(self) -> float: ...
-    @property
-    def low(self) -> float | None: ...
-    @property
-    def high(self) -> float | None: ...
     @property
     def measures(self) -> Mapping[str, float]: ...
     @property

@@ -53,8 +53,8 @@ PAIRED, UNPAIRED, BEST = "paired", "unpaired CIs", "best"
 _SLACK = 1e-9  # a lower bound of exactly -margin is within it despite float rounding
 
 
-class Scored(Protocol):
-    """What the test reads of a candidate (``reports.decision.Candidate`` has it)."""
+class Estimated(Protocol):
+    """A candidate's name and headline estimate with its 95% CI."""
 
     @property
     def name(self) -> str: ...
@@ -64,6 +64,11 @@ class Scored(Protocol):
     def low(self) -> float | None: ...
     @property
     def high(self) -> float | None: ...
+
+
+class Scored(Estimated, Protocol):
+    """What the test reads of a candidate (``reports.decision.Candidate`` has it)."""
+
     @property
     def items(self) -> Mapping[str, bool] | None: ...
     @property

@@ -35,6 +35,7 @@ import pytest
 
 from harness.core.capabilities import RewritesPrompts
 from harness.core.plugins import tasks
+from harness.measure.base_scores import kept_scores, probe_hash
 from harness.measure.compare import compare_by_id, paired_comparison
 from harness.measure.evaluate import score_by_choice, score_by_raw_choice, tied_items
 from harness.measure.metrics import (
@@ -44,6 +45,7 @@ from harness.measure.metrics import (
     bootstrap,
     paired_difference,
 )
+from harness.runner.provenance import stable_hash
 
 PROBES = {"smoke": 24, "quick": None, "full": None}
 """General probe items per budget (None: all of them)."""
@@ -130,6 +132,15 @@ def _score(who, items, mode, tunebench=None, base_rows=None):
     return score_by_choice(who, items)
 
 
+def kept_base_scores(tunebench, key, compute):
+    """The base model's scores for ``key``, kept across sessions
+    (:func:`harness.measure.base_scores.kept_scores`: keyed by the model's version, the
+    precision and the scoring code too)."""
+    return kept_scores({**key, "model": tunebench.base_model.version,
+                        "precision": tunebench.precision.name,
+                        "device": str(tunebench.device)}, compute)
+
+
 def _scores_as_base(who, tunebench):
     same = getattr(who, "scores_as", None)
     return same is not None and same(tunebench.base_candidate)
@@ -167,7 +178,9 @@ def test_general_probes(candidate, tunebench, record, run_seed, mode):
         pytest.skip(f"--forgetting-mode={tunebench.options.forgetting_mode}")
     items = general_probes(tunebench, run_seed)
     base_rows = tunebench.memo(("general probes, base", mode, run_seed, len(items)),
-                               lambda: _score(tunebench.base_candidate, items, mode))
+                               lambda: kept_base_scores(
+                                   tunebench, {"probes": probe_hash(items), "mode": mode},
+                                   lambda: _score(tunebench.base_candidate, items, mode)))
     if mode == "raw":
         try:
             scored = [("raw", _score(candidate, items, mode, tunebench, base_rows))]
@@ -198,8 +211,9 @@ def test_general_text_perplexity(candidate, tunebench, record, run_seed):
     from harness.tasks.general.task import general_text
 
     texts = general_text()[: TEXTS[tunebench.budget.name]]
-    base = tunebench.memo(("general text, base", len(texts)),
-                          lambda: tunebench.base_candidate.loglikelihood_rolling(texts))
+    base = tunebench.memo(("general text, base", len(texts)), lambda: kept_base_scores(
+        tunebench, {"texts": stable_hash(texts), "scores": "rolling log-likelihood"},
+        lambda: tunebench.base_candidate.loglikelihood_rolling(texts)))
     try:
         scores = (list(base) if _scores_as_base(candidate, tunebench)
                   else candidate.loglikelihood_rolling(texts))

@@ -223,3 +223,19 @@ def test_probe_modes_and_sentence_answers_are_options(tiny_model_dir, tmp_path):
     extra = query(tmp_path / "r.db", "SELECT extra_json FROM metrics WHERE name = ?",
                   "forgetting_delta_raw")[0]["extra_json"]
     assert json.loads(extra)["answers"] == "sentence"
+
+
+def test_the_base_models_scores_are_kept_for_the_next_session(measured):
+    """The forgetting suite keeps the base model's probe scores (chat, raw) and its text
+    log-likelihoods in the cache (harness/measure/base_scores.py): what the candidates were
+    compared with."""
+    db, _, _ = measured
+    kept = [json.loads(path.read_text())
+            for path in (db.parent / "cache" / "base-scores").glob("*.json")]
+    assert sorted(k["key"].get("mode", "text") for k in kept) == ["chat", "raw", "text"]
+    chat = next(k for k in kept if k["key"].get("mode") == "chat")
+    rows = query(db, "SELECT e.item_id, e.extra_json FROM examples e JOIN runs r ON "
+                     "r.id = e.run_id WHERE r.approach = 'lora' AND e.suite = "
+                     "'forgetting.general' AND r.config_json NOT LIKE '%train_examples%'")
+    assert {r["item_id"]: r["correct"] for r in chat["value"]} == {
+        r["item_id"]: json.loads(r["extra_json"])["base_correct"] for r in rows}
