@@ -131,7 +131,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--adaptive", default="off", choices=["on", "off"],
         help="on: the accuracy suite scores each candidate's eval items in a seeded random "
-        "order, 50 at a time, and stops once its question is settled: clearly worse than "
+        "order, about a tenth of them (10 to 50) between two looks, and stops once its question "
+        "is settled: clearly worse than "
         "the best candidate before it, within the decision margin of it, or measured to "
         "--ci-width; the stored interval is then an anytime-valid confidence sequence "
         "(harness/measure/adaptive.py), with n_scored, n_available and why it stopped. "
