@@ -333,7 +333,7 @@ def _adaptive_runs(long: pd.DataFrame, metric: str) -> set[int]:
         return set()
     rows = long[long["name"] == metric]
     return {int(run) for run, extra in zip(rows["run_id"], rows["extra_json"], strict=True)
-            if isinstance(extra, str) and '"confidence sequence"' in extra
+            if isinstance(extra, str)
             and json.loads(extra).get("interval") == "confidence sequence"}
 
 

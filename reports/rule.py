@@ -39,13 +39,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from harness.measure.adaptive import DEFAULT_MARGIN as DEFAULT_MARGIN  # one margin for both
 from harness.measure.compare import compare_by_id
 from harness.measure.metrics import Estimate
 from harness.measure.sequential import difference_sequence
 
-DEFAULT_MARGIN = 0.02
-"""Accuracy (absolute) a cheaper candidate may lose against the best and still be chosen: the
-non-inferiority margin."""
 DEFAULT_ALPHA = 0.05
 """Level at which the evidence calls the paired test's p-value significant (not the verdict)."""
 PAIRED, UNPAIRED, BEST = "paired", "unpaired CIs", "best"

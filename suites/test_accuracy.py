@@ -97,9 +97,9 @@ def test_generation_accuracy(candidate, task, task_data, tunebench, record, run_
         value_of=(lambda row: float(row["extra"][headline])) if graded
         else (lambda row: float(bool(row["correct"]))))
     clusters = item_clusters(rows)
-    acc = accuracy([r["correct"] for r in rows], seed=run_seed, clusters=clusters)
-    if outcome is not None and not graded:
-        acc = outcome.estimate
+    stopped_on_accuracy = outcome is not None and not graded
+    acc = outcome.estimate if stopped_on_accuracy else accuracy(
+        [r["correct"] for r in rows], seed=run_seed, clusters=clusters)
     record.metric("gen_accuracy", acc, draws=len(set(clusters)) if clusters else 1,
                   **adaptive_extra(tunebench, outcome, graded=graded))
     if task_data.labels:
@@ -109,10 +109,10 @@ def test_generation_accuracy(candidate, task, task_data, tunebench, record, run_
         values = [r["extra"][name] for r in rows if name in r["extra"]]
         if values:
             every = clusters if len(values) == len(rows) else None
-            estimate = mean(values, seed=run_seed, clusters=every)
-            extra = {}
-            if name == headline and graded and outcome is not None:
+            if name == headline and graded and outcome is not None:  # what it stopped on
                 estimate, extra = outcome.estimate, adaptive_extra(tunebench, outcome)
+            else:
+                estimate, extra = mean(values, seed=run_seed, clusters=every), {}
             record.metric(name, estimate, **extra)
             if name == "ref_logprob":  # perplexity of the references: exp(-mean log-prob)
                 record.metric("ref_perplexity", Estimate(

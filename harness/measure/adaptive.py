@@ -36,8 +36,9 @@ from harness.measure.sequential import difference_sequence, mean_sequence
 DEFAULT_CI_WIDTH = 0.10
 """Width of the 95% sequence at which a candidate's estimate is precise enough."""
 DEFAULT_MARGIN = 0.02
-"""The decision rule's margin (``reports.rule.DEFAULT_MARGIN``): differences from the best
-within it do not matter."""
+"""Accuracy (absolute) a cheaper candidate may lose against the best and still be chosen: the
+non-inferiority margin of the decision rule (``reports.rule``, which reads it from here), and
+the margin an adaptive candidate's paired sequence is checked against."""
 DEFAULT_CHUNK = 50
 """Most items scored between two looks."""
 LOOKS = 10

@@ -174,9 +174,7 @@ def mean_sequence(values: Sequence[float], *, population: int | None = None,
     without-replacement form (Waudby-Smith & Ramdas, 2020, NeurIPS) when ``population`` is set.
     Values are rescaled from ``bounds`` to [0, 1] and the interval mapped back.
     """
-    _check_alpha(alpha)
     data = _checked(values, bounds, "values")
-    _check_population(population, len(data))
     lo, hi = float(bounds[0]), float(bounds[1])
     width = hi - lo
     scaled = np.clip((data - lo) / width, 0.0, 1.0)
@@ -193,11 +191,9 @@ def difference_sequence(a: Sequence[float], b: Sequence[float], *, population: i
     ``a[k]`` and ``b[k]`` are two candidates' scores on the k-th item scored; with
     ``population`` the target is the mean difference over all N items.
     """
-    _check_alpha(alpha)
     first, second = _checked(a, bounds, "a"), _checked(b, bounds, "b")
     if len(first) != len(second):
         raise ValueError(f"paired scores need equal lengths, got {len(first)} and {len(second)}")
-    _check_population(population, len(first))
     span = float(bounds[1]) - float(bounds[0])
     diff = first - second
     scaled = np.clip((diff + span) / (2.0 * span), 0.0, 1.0)

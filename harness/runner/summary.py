@@ -97,8 +97,8 @@ def session_table(store: Store, session: str, path: Path, catalogue: Catalogue,
     quality = quality[:SUMMARY_METRICS_LIMIT]
     names = quality + [n for n in catalogue.headline() if n in costs and n in recorded]
     cells = {}
-    for row in metrics:
-        extra = json.loads(row["extra_json"])
+    extras = [json.loads(row["extra_json"]) for row in metrics]
+    for row, extra in zip(metrics, extras, strict=True):
         cells[(row["run_id"], row["name"])] = extra.get("verdict") or _cell(
             row["value"], row["ci_low"], row["ci_high"]) + _scored(extra)
     several_seeds = len({run["seed"] for run in runs}) > 1
@@ -114,7 +114,8 @@ def session_table(store: Store, session: str, path: Path, catalogue: Catalogue,
     context = (f"task={first['task']} model={first['model']} budget={first['budget']} "
                f"{seeds} device={first['device']} precision={first['precision']} "
                "(95% bootstrap CIs in brackets)")
-    out = [context, *scoring_lines(runs), *lines, *adaptive_lines(runs, metrics, several_seeds),
+    out = [context, *scoring_lines(runs), *lines,
+           *adaptive_lines(runs, metrics, extras, several_seeds),
            *forgetting_lines(store, runs, several_seeds)]
     if reused:
         out.append(f"reused {len(reused)} finished cell(s) from earlier runs (--resume), "
@@ -131,13 +132,12 @@ def _scored(extra: dict) -> str:
     return f" n={scored}/{available}" if extra.get("adaptive") and scored != available else ""
 
 
-def adaptive_lines(runs, metrics, several_seeds: bool) -> list[str]:
-    """One line per metric of ``--adaptive on``: how many items it took and why it stopped
-    (``harness.measure.adaptive``)."""
+def adaptive_lines(runs, metrics, extras: list[dict], several_seeds: bool) -> list[str]:
+    """One line per metric of ``--adaptive on`` (``extras``: each metric row's parsed
+    ``extra_json``): how many items it took and why it stopped (``harness.measure.adaptive``)."""
     labels = {run["id"]: _label(run, several_seeds) for run in runs}
     out = []
-    for row in metrics:
-        extra = json.loads(row["extra_json"])
+    for row, extra in zip(metrics, extras, strict=True):
         if extra.get("adaptive") and "stop_reason" in extra:
             out.append(f"adaptive {row['name']} of {labels.get(row['run_id'], '?')}: "
                        f"{extra['n_scored']} of {extra['n_available']} items, "
