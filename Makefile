@@ -14,14 +14,17 @@ DB ?=
 # (module fixtures such as a Ray instance are built once); work is handed out in the order
 # tests/conftest.py sorts it (longest first), not reordered by group size.
 TEST_WORKERS ?= -n auto --maxprocesses=4 --dist loadgroup --no-loadscope-reorder
-TEST_ENV := TUNEBENCH_LOAD_PLUGINS= OMP_NUM_THREADS=1
+# Bytecode is cached even where the environment turns that off (PYTHONDONTWRITEBYTECODE): the
+# tests start a hundred Python processes, each of which would compile the project's modules
+# and pytest would rewrite the suites' asserts again.
+TEST_ENV := TUNEBENCH_LOAD_PLUGINS= OMP_NUM_THREADS=1 PYTHONDONTWRITEBYTECODE=
 
 .PHONY: help setup bench test test-fast coverage lint dashboard report
 
 help:
 	@echo "make bench   install (first time) and compare every approach on the embedded model"
 	@echo "make test    install (first time) and run the test suite"
-	@echo "make test-fast   the tests without the slow end-to-end and subprocess runs"
+	@echo "make test-fast   the tests without those marked slow (end-to-end runs, training)"
 	@echo "make coverage    the test suite under coverage.py: line coverage of the project's code"
 	@echo "make lint    ruff check"
 	@echo "make dashboard   open the results dashboard on localhost (DB=path, default results/tunebench.db)"
@@ -46,7 +49,7 @@ bench: setup
 test: setup
 	$(TEST_ENV) $(BIN)/python -m pytest tests/ $(TEST_WORKERS) $(ARGS)
 
-# The edit-run loop: end-to-end runs in subprocesses and on the embedded model deselected.
+# The edit-run loop: tests marked slow (end-to-end runs, training, the embedded model) deselected.
 test-fast: setup
 	$(TEST_ENV) $(BIN)/python -m pytest tests/ -m "not slow" $(TEST_WORKERS) $(ARGS)
 

@@ -9,6 +9,7 @@ works on its own copy (``copy_of``).
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -135,6 +136,12 @@ RUNNER_SERVER = RunnerServer()
 (tests/helpers/runner_server.py): a new process as before, without 3-5 s of imports each."""
 
 
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """No runner session outlives the test that started it (one that failed or stopped while
+    its session ran leaves it running, to be killed here, not to compete for the cores)."""
+    RUNNER_SERVER.kill_running()
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     RUNNER_SERVER.close()
 
@@ -205,7 +212,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     ``@group`` to the node id; where pytest does not let it (pytest 9.2 with pytest-xdist 3.8,
     pytest-xdist issue 1386) every group is split across workers and its shared fixtures
     (a Ray instance, the fault-injection story) are built on each.
+
+    And what collection imported (torch, transformers, the project) goes out of the garbage
+    collector's reach: the full collections during the tests then skip it.
     """
+    gc.freeze()
     if not getattr(session.config.option, "loadgroup", False):
         return
     for item in session.items:

@@ -12,6 +12,8 @@ from harness.core.capabilities import CarriesRewardModel
 from harness.runner.session import ExperimentSession, SessionOptions
 from harness.train.preference import reward_model_from, reward_scores
 
+pytestmark = pytest.mark.slow  # every test trains a policy (seconds each): not in make test-fast
+
 
 @pytest.fixture(scope="module")
 def pairs_file(tmp_path_factory):

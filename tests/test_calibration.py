@@ -132,6 +132,7 @@ def test_estimate_averages_the_three_content_free_inputs_in_the_same_prompt(tiny
     assert sum(recorded) == pytest.approx(1.0)
 
 
+@pytest.mark.slow  # scores the eval set with and without calibration (seconds)
 def test_calibration_moves_a_biased_few_shot_candidate_towards_balance(tiny_lm, sentiment,
                                                                       tmp_path):
     """Demonstrations that are all ``positive`` (the label set of the training data offers no

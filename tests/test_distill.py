@@ -18,6 +18,8 @@ from harness.testing import check_approach, make_tiny_model
 from harness.train.distill import TeacherView, generalized_jsd, reply_ids
 from tests.conftest import query_db, run_suites
 
+pytestmark = pytest.mark.slow  # every test trains a student (seconds each): not in make test-fast
+
 
 def session(tmp_path: Path, model: Path, approach: str, *overrides: str, task="sentiment",
             retrain=False) -> ExperimentSession:

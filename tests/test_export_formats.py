@@ -125,6 +125,7 @@ def test_model_card_metadata_is_read_by_huggingface_hub(session, tmp_path):
     assert file_checksums(folder)["adapter_model.safetensors"] == weights
 
 
+@pytest.mark.slow  # trains and saves a candidate
 def test_a_candidate_with_its_card_reloads_as_a_cache_hit(tiny_model_dir, tmp_path, monkeypatch):
     # In one process, train then reload at once: the cache key hashes the project's sources.
     monkeypatch.setenv("TUNEBENCH_CACHE", str(tmp_path / "cache"))

@@ -42,7 +42,7 @@ from harness.runner.store import (
 from harness.train.trained import MANIFEST, cache_problem, file_checksums, remove_dead_staging
 from reports import data
 from reports.export import export
-from tests.conftest import HELPERS, ROOT, run_suites, start_suites, wait_while_running
+from tests.conftest import ROOT, run_suites, start_suites, wait_while_running
 from tests.conftest import query_db as rows
 
 slow = pytest.mark.slow
@@ -330,6 +330,7 @@ WRITER = textwrap.dedent("""
 """)
 
 
+@slow  # processes
 @pytest.mark.parametrize("writers", [2, 4, 8])
 def test_processes_opening_and_writing_one_file_at_once_lose_nothing(tmp_path, writers):
     db, start = tmp_path / "r.db", time.time() + 1.0
@@ -377,17 +378,13 @@ def test_a_dashboard_read_never_sees_half_a_run(tmp_path):
 @pytest.mark.parametrize("runners", [2, 4])
 def test_runners_writing_one_database_while_the_dashboard_reads(tiny_model_dir, tmp_path,
                                                                 runners):
-    db, logs = tmp_path / "r.db", []
-    environment = {**os.environ, "TUNEBENCH_CACHE": str(tmp_path / "cache")}
-    processes = []
-    for seed in range(runners):
-        logs.append((tmp_path / f"out-{seed}").open("w"))
-        processes.append(subprocess.Popen(
-            [sys.executable, "-m", "pytest", *(str(ROOT / "suites" / s) for s in SUITES),
-             "-p", "no:cacheprovider", "--approach=zero-shot,few-shot", "--set",
-             "few-shot.k=2", "--budget=smoke", f"--model={tiny_model_dir}", f"--seed={seed}",
-             f"--results={db}", "-q", "-k", "choice"], cwd=tmp_path, env=environment,
-            stdout=logs[-1], stderr=subprocess.STDOUT))
+    db = tmp_path / "r.db"
+    # forked by the runner server: separate processes, as separate users' runners are
+    processes = [start_suites(
+        ["--approach=zero-shot,few-shot", "--set", "few-shot.k=2", "--budget=smoke",
+         f"--model={tiny_model_dir}", f"--seed={seed}", f"--results={db}", "-q", "-k",
+         "choice"], tmp_path, env={"TUNEBENCH_CACHE": str(tmp_path / "cache")}, suites=SUITES)
+        for seed in range(runners)]
     seen: list[dict[int, tuple[str, int]]] = []  # per load: run -> (status, metric rows)
     exports = 0
     while any(p.poll() is None for p in processes):
@@ -408,9 +405,7 @@ def test_runners_writing_one_database_while_the_dashboard_reads(tiny_model_dir, 
         finally:
             conn.close()
         time.sleep(0.2)
-    for log in logs:
-        log.close()
-    outputs = [(tmp_path / f"out-{seed}").read_text() for seed in range(runners)]
+    outputs = ["".join(p.communicate()) for p in processes]
     assert [p.returncode for p in processes] == [0] * runners, outputs
     assert not any("locked" in out for out in outputs)
     runs = rows(db, "SELECT id, approach, seed, status FROM runs ORDER BY id")
@@ -559,16 +554,12 @@ def test_a_write_that_finds_no_space_keeps_every_committed_row(tmp_path):
 
 @slow
 def test_the_runner_stops_at_a_full_disk_and_says_nothing_is_lost(tiny_model_dir, tmp_path):
-    log = tmp_path / "out"
-    with log.open("w") as out:
-        code = subprocess.run(
-            [sys.executable, "-m", "pytest", str(ROOT / "suites" / "test_accuracy.py"), "-p",
-             "no:cacheprovider", "-p", "fault_plugins", "--approach=zero-shot,few-shot",
-             "--budget=smoke", f"--model={tiny_model_dir}", "--results=r.db", "-q"],
-            cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT, timeout=300,
-            env={**os.environ, "PYTHONPATH": str(HELPERS), "TUNEBENCH_TEST_FSIZE": "16384",
-                 "TUNEBENCH_TEST_DB": str(tmp_path / "r.db")}).returncode
-    output = log.read_text()
+    result = run_suites(
+        ["-p", "fault_plugins", "--approach=zero-shot,few-shot", "--budget=smoke",
+         f"--model={tiny_model_dir}", "--results=r.db", "-q"], tmp_path, suites=SUITES,
+        env={"TUNEBENCH_TEST_FSIZE": "16384", "TUNEBENCH_TEST_DB": str(tmp_path / "r.db")},
+        timeout=300)
+    code, output = result.returncode, result.stdout + result.stderr
     assert code == 1, output
     message = ("no space left / file too large writing r.db (disk I/O error): free space and "
                "rerun; nothing recorded so far is lost")

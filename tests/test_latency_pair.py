@@ -49,6 +49,7 @@ def test_two_candidates_are_timed_in_alternating_order_on_the_same_requests(tiny
     assert log[-2:] == ["a", "b"]  # the batched call, once each
 
 
+@pytest.mark.slow  # times real generation on the tiny model (seconds)
 def test_a_pair_gives_ratios_of_means_over_the_same_requests_with_their_cis(tiny_lm):
     """A variant 50 ms slower per request (control-sleep's candidate) against the plain model:
     the end-to-end ratio is variant over candidate and clearly above 1; the sleep falls on

@@ -5,32 +5,27 @@ on a retry (``--ray-retries``) with clean rows, and fails as any error does with
 training cells ask Ray for a GPU; the driver mirrors the cells it imports into MLflow."""
 
 import json
-import os
 import secrets
 import signal
 import socket
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import HELPERS, ROOT, run_suites, wait_while_running
 from tests.conftest import query_db as rows
+from tests.conftest import run_suites, start_suites, wait_while_running
 
 # The experiment runner in subprocesses and a Ray cluster; one xdist worker runs them all, so
 # the module's fixtures (a local matrix, a Ray cluster) are built once.
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("matrix")]
 
-MATRIX = ["--approach=zero-shot,lora", "--sweep", "lora.r=2,4", "--seeds=0,1",
-          "--budget=smoke"]
+SWEEP = ["--sweep", "lora.r=2,4"]
+MATRIX = ["--approach=zero-shot,lora", *SWEEP, "--seeds=0,1", "--budget=smoke"]
 RAY_SEED = 1
-"""The Ray matrix runs the local matrix's cells of this seed (a cell's rows do not depend on
-the matrix around it), plus a failing cell, a dying one and one killed once (``lost-once``,
-zero-shot under another name: tests/helpers/ray_plugins.py)."""
+"""The Ray matrix runs the local matrix's lora cells of this seed (a cell's rows do not depend
+on the matrix around it), plus a failing cell, a dying one and one killed once (``lost-once``,
+zero-shot under another name, whose rows stand for zero-shot's: tests/helpers/ray_plugins.py)."""
 RAY_RETRIES = 1
 """``--ray-retries`` of the Ray matrix: enough for ``lost-once``; ``dying`` uses it up."""
-CELLS = {"zero-shot-seed0", "zero-shot-seed1", "lora[r=2]-seed0", "lora[r=2]-seed1",
-         "lora[r=4]-seed0", "lora[r=4]-seed1"}
 MEASURED = "suite NOT IN ('prepare', 'latency')"
 """Metrics that depend on the candidate, not on the machine's speed."""
 FIRST_SESSION = "r.session = (SELECT session FROM runs ORDER BY id LIMIT 1)"
@@ -132,7 +127,7 @@ def ray_matrix(tiny_model_dir, ray_cluster, tmp_path_factory):
     env = {"TUNEBENCH_CACHE": str(folder / "cache"), "RAY_ADDRESS": ray_cluster.address,
            "TUNEBENCH_TEST_KILLED": str(folder / "killed"),
            "MLFLOW_TRACKING_URI": None, "MLFLOW_EXPERIMENT_NAME": None}
-    args = [*[a for a in MATRIX if not a.startswith("--seeds")], f"--seeds={RAY_SEED}",
+    args = ["--approach=lora", *SWEEP, f"--seeds={RAY_SEED}", "--budget=smoke",
             f"--model={tiny_model_dir}", "--results=r.db", "--executor=ray", "--mlflow",
             "-p", "runner_plugins", "-p", "ray_plugins", "--approach=broken,dying,lost-once",
             f"--ray-retries={RAY_RETRIES}", "-v"]
@@ -142,17 +137,17 @@ def ray_matrix(tiny_model_dir, ray_cluster, tmp_path_factory):
 
 def test_ray_writes_the_rows_a_local_run_writes(local_matrix, ray_matrix):
     folder, _, _, result = ray_matrix
-    local = _measurements(local_matrix[0] / "r.db")
-    remote = _measurements(folder / "r.db")
-    assert len(local) >= 3 * 4
+    local = _measurements(local_matrix[0] / "r.db", ("lora",))
+    remote = _measurements(folder / "r.db", ("lora",))
+    assert len(local) >= 2 * 4
     assert remote == local, result.stdout[-3000:]
     count = ("SELECT r.approach, r.seed, r.sweep_json, e.suite, count(*) AS n FROM examples e "
              f"JOIN runs r ON r.id = e.run_id WHERE {FIRST_SESSION} AND r.seed = ? "
-             "AND r.approach IN ('zero-shot', 'lora') GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4")
+             "AND r.approach = 'lora' GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4")
     assert [tuple(r) for r in rows(folder / "r.db", count, RAY_SEED)] == [
         tuple(r) for r in rows(local_matrix[0] / "r.db", count, RAY_SEED)]
     assert "cells submitted to Ray" in result.stdout
-    assert "6/6 cells, 2 failed" in result.stdout  # one progress line per finished cell
+    assert "5/5 cells, 2 failed" in result.stdout  # one progress line per finished cell
 
 
 def test_the_matrix_ran_on_both_nodes(ray_matrix, ray_cluster):
@@ -198,9 +193,9 @@ def test_failing_cells_are_marked_failed_and_the_others_finish(ray_matrix):
     assert "deliberate failure in prepare" in result.stdout
     runs = rows(folder / "r.db", "SELECT approach, status, error, info_json FROM runs")
     statuses = {(r["approach"], r["status"]) for r in runs}
-    assert statuses == {("zero-shot", "finished"), ("lora", "finished"),
+    assert statuses == {("lora", "finished"),
                         ("lost-once", "finished"), ("broken", "failed"), ("dying", "failed")}
-    assert sum(r["status"] == "finished" for r in runs) == 4 and len(runs) == 6
+    assert sum(r["status"] == "finished" for r in runs) == 3 and len(runs) == 5
     # the cell's own exception: failed at once, never retried
     broken = [r for r in runs if r["approach"] == "broken"]
     assert all("deliberate failure" in r["error"] for r in broken)
@@ -225,7 +220,7 @@ def test_training_cells_ask_ray_for_a_gpu(ray_matrix):
     assert executor["lora"]["name"] == "ray"
     assert executor["lora"]["resources"].get("GPU") == 1.0
     assert executor["lora"]["resources"].get("CPU") == 1.0
-    assert "GPU" not in executor["zero-shot"]["resources"]
+    assert "GPU" not in executor["lost-once"]["resources"]  # zero-shot: nothing to train
 
 
 @pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy")  # MLflow's SQLite store
@@ -242,7 +237,7 @@ def test_ray_cells_are_mirrored_by_the_driver_as_it_imports_them(ray_matrix, tmp
     client, runs = MlflowClient(tracking_uri=uri), mlflow_runs(uri)
     stored = rows(folder / "r.db", "SELECT * FROM runs ORDER BY id")
     assert sorted(runs) == [row["id"] for row in stored]
-    assert {row["approach"] for row in stored} == {"zero-shot", "lora", "broken", "dying",
+    assert {row["approach"] for row in stored} == {"lora", "broken", "dying",
                                                    "lost-once"}
     for row in stored:
         run = runs[row["id"]]
@@ -264,11 +259,11 @@ def test_resume_on_ray_reruns_nothing_finished(ray_matrix):
     folder, args, env, _ = ray_matrix
     again = run_suites([*args, "--resume", "--ray-retries=0"], folder, env=env,
                        suites=["test_accuracy.py"])
-    assert "reused 4 finished cell(s)" in again.stdout, again.stdout[-3000:]
+    assert "reused 3 finished cell(s)" in again.stdout, again.stdout[-3000:]
     assert "2 cells submitted to Ray" in again.stdout  # only the failed cells, again
     runs = rows(folder / "r.db", "SELECT approach, error, info_json FROM runs ORDER BY id")
-    assert sorted(r["approach"] for r in runs[6:]) == ["broken", "dying"]
-    died = next(r for r in runs[6:] if r["approach"] == "dying")
+    assert sorted(r["approach"] for r in runs[5:]) == ["broken", "dying"]
+    died = next(r for r in runs[5:] if r["approach"] == "dying")
     assert "WorkerCrashedError" in died["error"] and _executor(died)["attempts"] == 1
     assert "--ray-retries=0 allows no more" in died["error"]
     assert "retrying" not in again.stdout
@@ -293,19 +288,15 @@ def test_a_ray_client_address_is_refused_with_what_to_use_instead(tiny_model_dir
 def test_ctrl_c_on_the_driver_cancels_cells_and_marks_them_interrupted(
         tiny_model_dir, ray_cluster, tmp_path):
     marker = tmp_path / "marker"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pytest", str(ROOT / "suites" / "test_accuracy.py"),
-         "-p", "no:cacheprovider", "-p", "runner_plugins", "--approach=zero-shot,sleepy",
-         "--budget=smoke", f"--model={tiny_model_dir}", "--results=r.db", "-q",
-         "--executor=ray"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "PYTHONPATH": str(HELPERS), "TUNEBENCH_TEST_MARKER": str(marker),
-             "RAY_ADDRESS": ray_cluster.address, "TUNEBENCH_CACHE": str(tmp_path / "cache")},
-    )
+    process = start_suites(
+        ["-p", "runner_plugins", "--approach=zero-shot,sleepy", "--budget=smoke",
+         f"--model={tiny_model_dir}", "--results=r.db", "-q", "--executor=ray"], tmp_path,
+        env={"TUNEBENCH_TEST_MARKER": str(marker), "RAY_ADDRESS": ray_cluster.address,
+             "TUNEBENCH_CACHE": str(tmp_path / "cache")}, suites=["test_accuracy.py"])
     wait_while_running(process, lambda: marker.exists() and _finished(tmp_path / "r.db") == 1,
                        "the cells never got going")
     process.send_signal(signal.SIGINT)
-    output, _ = process.communicate(timeout=120)
+    output = "".join(process.communicate(timeout=120))
     assert process.returncode == 2, output  # pytest's "interrupted"
     runs = {r["approach"]: r for r in rows(tmp_path / "r.db", "SELECT * FROM runs")}
     assert runs["zero-shot"]["status"] == "finished"  # what finished is kept

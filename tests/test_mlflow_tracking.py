@@ -173,6 +173,7 @@ def test_an_unreachable_tracking_server_warns_once_and_keeps_every_result(
     assert query_db(tmp_path / "r.db", "SELECT value FROM metrics WHERE name = 'accuracy'")
 
 
+@pytest.mark.slow  # the runner in a subprocess
 def test_missing_mlflow_is_a_usage_error_naming_the_extra(tmp_path: Path) -> None:
     """An ``mlflow`` package that fails to import stands in for an environment without it."""
     blocker = tmp_path / "without-mlflow" / "mlflow"
@@ -194,6 +195,7 @@ def record(approach: str = "few-shot", **config: Any) -> RunRecord:
                      device="cpu", kind="prompting")
 
 
+@pytest.mark.slow  # an MLflow SQLite store each: its schema migrations take seconds
 @pytest.mark.parametrize("status, expected", [("failed", "FAILED"),
                                               ("interrupted", "KILLED"),
                                               ("finished", "FINISHED")])

@@ -366,6 +366,7 @@ def test_launcher_binds_localhost():
     assert 'address = "localhost"' in config  # plain `streamlit run` binds localhost too
 
 
+@pytest.mark.slow  # opens every page on two broken files (seconds)
 def test_not_a_results_database(monkeypatch, tmp_path):
     (tmp_path / "junk.db").write_bytes(b"this is not SQLite" * 100)
     app = open_page(monkeypatch, tmp_path / "junk.db", "leaderboard")

@@ -1,17 +1,14 @@
 """The experiment runner end to end, in subprocesses, on the tiny model."""
 
 import json
-import os
 import signal
-import subprocess
-import sys
 
 import pytest
 import torch
 
 from harness.models.hardware import resolve_precision
-from tests.conftest import HELPERS, ROOT, run_suites, wait_while_running
 from tests.conftest import query_db as rows
+from tests.conftest import run_suites, start_suites, wait_while_running
 
 pytestmark = pytest.mark.slow  # the experiment runner in subprocesses
 
@@ -116,17 +113,13 @@ def test_failing_approach_is_recorded_as_failed_and_the_others_survive(tiny_mode
 
 def test_ctrl_c_marks_the_run_interrupted_and_keeps_what_finished(tiny_model_dir, tmp_path):
     marker = tmp_path / "marker"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pytest", str(ROOT / "suites" / "test_accuracy.py"),
-         "-p", "no:cacheprovider",
-         "-p", "runner_plugins", "--approach=zero-shot,sleepy", "--budget=smoke",
-         f"--model={tiny_model_dir}", "--results=r.db", "-q"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "PYTHONPATH": str(HELPERS), "TUNEBENCH_TEST_MARKER": str(marker)},
-    )
+    process = start_suites(
+        ["-p", "runner_plugins", "--approach=zero-shot,sleepy", "--budget=smoke",
+         f"--model={tiny_model_dir}", "--results=r.db", "-q"], tmp_path,
+        env={"TUNEBENCH_TEST_MARKER": str(marker)}, suites=["test_accuracy.py"])
     wait_while_running(process, marker.exists, "the sleepy approach never started")
     process.send_signal(signal.SIGINT)
-    output, _ = process.communicate(timeout=120)
+    output = "".join(process.communicate(timeout=120))
     assert process.returncode == 2, output  # pytest's "interrupted"
     status = {r["approach"]: r for r in rows(tmp_path / "r.db", "SELECT * FROM runs")}
     assert status["sleepy"]["status"] == "interrupted"

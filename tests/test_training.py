@@ -1,5 +1,6 @@
 """Shared fine-tuning: loss masking, reproducibility, curves, early stopping, caching, QLoRA."""
 
+import copy
 import json
 import sqlite3
 from pathlib import Path
@@ -14,6 +15,8 @@ from harness.runner.session import ExperimentSession, SessionOptions
 from harness.train.callbacks import PatienceStopping
 from harness.train.houlsby import adapter_parameter_count
 from harness.train.sft import TrainingConfig, train_sft
+
+pytestmark = pytest.mark.slow  # every test trains a model (seconds each): not in make test-fast
 
 
 @pytest.fixture
@@ -31,8 +34,12 @@ def session(tiny_model_dir, tmp_path, monkeypatch):
 
 def test_prompts_longer_than_max_length_are_a_clear_error(tiny_lm, tmp_path):
     data = ExperimentSession(SessionOptions(approaches=["lora"], budget="smoke")).task_data()
+    model, tokenizer = tiny_lm
+    # a private copy: building the trainer changes the model it is given (the shared one
+    # then generated differently in later tests on the same worker)
     with pytest.raises(ValueError, match=r"all 4 training examples were dropped.*max_length"):
-        train_sft(*tiny_lm, data.train[:4], [], TrainingConfig(max_length=8), seed=0,
+        train_sft(copy.deepcopy(model), tokenizer, data.train[:4], [],
+                  TrainingConfig(max_length=8), seed=0,
                   output_dir=tmp_path, precision=Precision("fp32", torch.device("cpu")),
                   curve_sink=lambda *p: None)
 

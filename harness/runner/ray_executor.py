@@ -36,6 +36,7 @@ Ray is imported only here, only with ``--executor ray`` (``pip install 'tunebenc
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import os
 import re
@@ -174,6 +175,10 @@ def run_cell(spec: CellSpec) -> Iterator[Started | CellResult]:
         collector = _ReportCollector()
         plugin_args = [arg for name in spec.plugins for arg in ("-p", name)]
         output = io.StringIO()
+        # What is imported by now (torch, transformers, tunebench) out of the garbage
+        # collector's reach for the rest of this one-cell process: pytest alone runs four
+        # full collections when the session ends.
+        gc.freeze()
         with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
             exit_code = pytest.main(
                 [*spec.nodeids, *plugin_args, "-p", "no:cacheprovider", "-q", "--no-header",
