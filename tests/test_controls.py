@@ -51,6 +51,15 @@ def test_controls_are_registered_flagged_and_left_out_of_all(tiny_model_dir, tmp
     assert named == [*everything, "control-random"]
 
 
+def test_opt_in_approaches_are_left_out_of_all_and_run_by_name(tiny_model_dir, tmp_path):
+    registry = approaches()
+    assert {name for name in registry.names() if registry.get(name).opt_in} == {"distill"}
+    everything = session(tmp_path, tiny_model_dir, ["all"]).approach_names()
+    assert "distill" not in everything and "full-ft" in everything
+    asked = session(tmp_path, tiny_model_dir, ["all", "distill"]).approach_names()
+    assert asked == [*everything, "distill"]
+
+
 @pytest.mark.parametrize(("override", "message"), [
     ("control-sleep.sleep_ms=-5", "must be a number >= 0"),
     ("control-damage.mode=noise", "is not one of random-text, shuffled-labels"),

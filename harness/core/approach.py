@@ -181,6 +181,11 @@ class Approach(ABC):
     """True for a deliberately broken candidate that checks a measurement (a positive or
     negative control, ``plugins/controls.py``); left out of ``--approach=all``, run by name."""
 
+    opt_in: ClassVar[bool] = False
+    """True for an approach left out of ``--approach=all`` (and so of ``make bench``) because
+    it is derived from others and costs more than the choice it informs (distillation: a
+    teacher, then a student); asked for by name: ``--approach=all,distill``."""
+
     def build_on(self, ctx: RunContext, inner: Candidate) -> Candidate:
         """This approach applied on top of ``inner`` (the left part of a composition)."""
         raise NotImplementedError(f"{self.name} cannot build on another approach's candidate")

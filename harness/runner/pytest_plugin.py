@@ -33,11 +33,14 @@ DATA_CHECK = pytest.StashKey[list[str]]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     from harness.core.plugins import approaches, tasks
 
+    opt_in = [name for name in approaches().names() if approaches().get(name).opt_in]
+
     group = parser.getgroup("tunebench", "tunebench experiment options")
     group.addoption(
         "--approach", action="append", default=[], metavar="NAMES",
         help="approaches to measure: comma-separated names, repeatable, or 'all' "
-        "(every registered approach that can run on the task). Default: zero-shot. "
+        "(every registered approach that can run on the task, but controls and opt-in ones, "
+        f"which run by name: all,{','.join(opt_in) or 'NAME'}). Default: zero-shot. "
         f"Registered: {', '.join(approaches().names())}.",
     )
     group.addoption(

@@ -211,14 +211,14 @@ class ExperimentSession:
 
     def approach_names(self) -> list[str]:
         """The chosen approaches, ``all`` expanded to those that can run on the task (controls,
-        ``Approach.control``, only when named)."""
+        ``Approach.control``, and opt-in approaches, ``Approach.opt_in``, only when named)."""
         names: list[str] = []
         for name in self.options.approaches:
             if name == "all":
                 data = self.task_data()
                 names += [
                     n for n in self.registry.names()
-                    if not self.registry.get(n).control
+                    if not self.registry.get(n).control and not self.registry.get(n).opt_in
                     and self.make_approach(n).unsupported_reason(data) is None
                 ]
             else:
