@@ -228,7 +228,7 @@ def tied_groups(
         _, low, high = intervals[name]
         if groups:
             _, lead_low, lead_high = intervals[groups[-1][0]]
-            if low <= lead_high and lead_low <= high:
+            if intervals_overlap((low, high), (lead_low, lead_high)):
                 groups[-1].append(name)
                 continue
         groups.append([name])
