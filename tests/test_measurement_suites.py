@@ -212,7 +212,8 @@ def test_probe_modes_and_sentence_answers_are_options(tiny_model_dir, tmp_path):
     result = run_suites([
         "--approach=zero-shot", "--budget=smoke", f"--model={tiny_model_dir}",
         "--results=r.db", "--forgetting-mode=raw", "--probe-answers=sentence",
-    ], tmp_path, suites=["test_forgetting.py"])
+    ], tmp_path, suites=["test_forgetting.py"],
+        env={"TUNEBENCH_CACHE": str(tmp_path / "cache")})  # the base scores it keeps: not in ~
     assert result.returncode == 0, result.stdout + result.stderr
     names = {row["name"] for row in query(tmp_path / "r.db", "SELECT name FROM metrics")}
     assert "forgetting_delta_raw" in names and "forgetting_delta" not in names
