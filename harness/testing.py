@@ -27,8 +27,15 @@ _CORPUS = [
 ]
 
 
-def make_tiny_model(folder: str | Path, *, seed: int = 0, hidden_size: int = 64) -> Path:
-    """Write a tiny causal LM + tokenizer to ``folder`` and return it."""
+def make_tiny_model(folder: str | Path, *, seed: int = 0, hidden_size: int = 64,
+                    reply_end: float = 5.0) -> Path:
+    """Write a tiny causal LM + tokenizer to ``folder`` and return it.
+
+    Its end-of-turn token's embedding (tied to the output layer) is a random direction of
+    norm ``reply_end``: the larger it is, the sooner its logit wins, so greedy replies end
+    after a few tokens as a chat model's do (5.0: 6 tokens on average on sentiment, 11 on
+    kb-qa and addresses), where a random model's run to ``max_new_tokens`` (50 to 94).
+    ``reply_end=0`` leaves the token's random initialisation."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -56,6 +63,11 @@ def make_tiny_model(folder: str | Path, *, seed: int = 0, hidden_size: int = 64)
         pad_token_id=tokenizer.pad_token_id, initializer_range=0.2,
     )
     model = LlamaForCausalLM(config)
+    if reply_end:
+        direction = torch.randn(hidden_size)
+        with torch.no_grad():
+            model.get_input_embeddings().weight[tokenizer.eos_token_id] = (
+                reply_end * direction / direction.norm())
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
