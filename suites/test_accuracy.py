@@ -12,7 +12,7 @@ import math
 
 import pytest
 
-from harness.measure.adaptive import score_suite_items
+from harness.measure.adaptive import REASONS, score_suite_items
 from harness.measure.evaluate import (
     draw_labels,
     item_clusters,
@@ -36,24 +36,39 @@ def scored_rows(tunebench, record, candidate, kind, items, score, *, value_of):
     the candidate (:func:`harness.measure.adaptive.score_suite_items`), and the outcome. A
     candidate answering with several draws (few-shot) is scored in full: a confidence sequence
     over its items would leave out the variance between draws, which its two-stage bootstrap
-    includes."""
+    includes. With ``--time-budget`` an adaptive candidate also stops when its share of the
+    budget is spent (:mod:`harness.runner.time_budget`)."""
     run = record.run
     name = run.approach + "".join(f" {field}={value}" for field, value in run.point)
     return score_suite_items(
         items, score, kind=kind, seed=run.seed, name=name, value_of=value_of,
         plan=tunebench.adaptive_plan, references=tunebench.references, cache=run.scored,
-        full=draw_labels(candidate, items[:1]) is not None)
+        full=draw_labels(candidate, items[:1]) is not None,
+        out_of_time=tunebench.time_budget.spent if tunebench.time_budget else None)
 
 
-def adaptive_extra(tunebench, outcome, *, graded=False):
+def adaptive_extra(tunebench, outcome, *, graded=False, rows=(), available=0):
     """What a metric stores of an adaptive evaluation: the outcome's fields when the metric is
-    the one it stopped on, else how many items it covers (its interval is then a bootstrap's)."""
+    the one it stopped on, else how many items it covers (its interval is then a bootstrap's);
+    for a candidate scored in full but cut by the time budget (``rows`` fewer than
+    ``available``), that it was."""
+    if outcome is None and len(rows) < available:
+        return {"adaptive": True, "interval": "bootstrap", "n_scored": len(rows),
+                "n_available": available, "stopped": "budget", "stop_reason": REASONS["budget"]}
     if outcome is None:
         return {}
     if graded:
         return {"adaptive": True, "interval": "bootstrap", "n_scored": outcome.n_scored,
                 "n_available": outcome.n_available}
     return outcome.extra(tunebench.adaptive_plan)
+
+
+def n_expected(tunebench, task_data, rows):
+    """Items a candidate not stopped by a sequence must have been scored on: all, unless the
+    time budget cut it (then at least one look)."""
+    if tunebench.time_budget is not None and 0 < len(rows) < len(task_data.eval):
+        return len(rows)
+    return len(task_data.eval)
 
 
 def test_choice_accuracy(candidate, task_data, tunebench, record, run_seed):
@@ -70,14 +85,14 @@ def test_choice_accuracy(candidate, task_data, tunebench, record, run_seed):
         [r["correct"] for r in rows], seed=seed, clusters=clusters)
     f1 = macro_f1(predictions, references, task_data.labels, seed=seed)
     record.metric("accuracy", acc, draws=len(set(clusters)) if clusters else 1,
-                  **adaptive_extra(tunebench, outcome))
+                  **adaptive_extra(tunebench, outcome, rows=rows, available=len(task_data.eval)))
     record.metric("macro_f1", f1)
     record.metric("tied_items", tied_items(rows))
     for label, recall in per_class_accuracy(predictions, references, task_data.labels).items():
         record.metric(f"recall[{label}]", recall)
     record.examples(rows, part="choice")
 
-    assert len(rows) == (outcome.n_scored if outcome else len(task_data.eval))
+    assert len(rows) == (outcome.n_scored if outcome else n_expected(tunebench, task_data, rows))
     assert 0.0 <= acc.value <= 1.0 and acc.low <= acc.value <= acc.high
     assert 0.0 <= f1.value <= 1.0
 
@@ -101,7 +116,8 @@ def test_generation_accuracy(candidate, task, task_data, tunebench, record, run_
     acc = outcome.estimate if stopped_on_accuracy else accuracy(
         [r["correct"] for r in rows], seed=run_seed, clusters=clusters)
     record.metric("gen_accuracy", acc, draws=len(set(clusters)) if clusters else 1,
-                  **adaptive_extra(tunebench, outcome, graded=graded))
+                  **adaptive_extra(tunebench, outcome, graded=graded, rows=rows,
+                                   available=len(task_data.eval)))
     if task_data.labels:
         unmatched = accuracy([r["prediction"] is None for r in rows], seed=run_seed)
         record.metric("gen_unmatched", unmatched)
@@ -128,5 +144,5 @@ def test_generation_accuracy(candidate, task, task_data, tunebench, record, run_
             record.metric(f"{headline}[{kind}]", mean(kind_scores, seed=run_seed))
     record.examples(rows, part="generation")
 
-    assert len(rows) == (outcome.n_scored if outcome else len(task_data.eval))
+    assert len(rows) == (outcome.n_scored if outcome else n_expected(tunebench, task_data, rows))
     assert 0.0 <= acc.value <= 1.0 and acc.low <= acc.value <= acc.high

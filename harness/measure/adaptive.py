@@ -15,7 +15,8 @@ The candidate stops (:class:`Outcome`'s ``stopped``):
 - ``equivalent``: it lies entirely within ``[-margin, +margin]`` (as good as the best, within
   the margin the decision rule grants);
 - ``precise``: the candidate's own sequence is at most ``ci_width`` wide;
-- ``all``: every item was scored without any of the above.
+- ``all``: every item was scored without any of the above;
+- ``budget``: ``--time-budget`` left it no more time (:mod:`harness.runner.time_budget`).
 
 The target is the task's accuracy, of which the eval set is a sample (as for the bootstrap CIs
 of a full evaluation), so the sequences are the i.i.d. ones, not those for the finite eval set.
@@ -49,6 +50,7 @@ REASONS = {
     "equivalent": "within ±{margin:g} of {versus}: the paired sequence lies inside the margin",
     "precise": "precise enough: the 95% sequence is at most {width:g} wide",
     "all": "every item scored",
+    "budget": "the time budget's share for it was spent",
 }
 """Why a candidate stopped, as the report words it."""
 
@@ -149,12 +151,13 @@ def settled(estimate: Estimate, difference: Estimate | None, plan: AdaptivePlan)
 def evaluate_adaptively(
     items: Sequence[Any], score: Callable[[list[Any]], list[Row]], *, seed: int,
     plan: AdaptivePlan, value_of: Callable[[Row], float], item_id: Callable[[Any], str],
-    reference: Reference | None = None,
+    reference: Reference | None = None, out_of_time: Callable[[], bool] | None = None,
 ) -> tuple[list[Row], Outcome]:
     """Score ``items`` chunk by chunk in the seed's order until settled (module docstring).
 
     ``score`` maps a list of items to their rows (in order); ``value_of`` reads a row's value
-    in [0, 1]. Returns the rows scored, in scoring order, and the :class:`Outcome`."""
+    in [0, 1]; ``out_of_time``, asked after each chunk, stops the evaluation (``budget``) when
+    it answers true. Returns the rows scored, in scoring order, and the :class:`Outcome`."""
     if not items:
         raise ValueError("cannot evaluate a candidate on zero items")
     ordered = item_order(items, seed, item_id)
@@ -171,6 +174,9 @@ def evaluate_adaptively(
         estimate = mean_sequence(values, alpha=plan.alpha)
         difference = _paired(values, ids, reference, plan)
         reason = settled(estimate, difference, plan)
+        if reason is None and len(rows) < len(ordered) and out_of_time is not None and (
+                out_of_time()):
+            reason = "budget"
         if reason is not None or len(rows) == len(ordered):
             return rows, Outcome(estimate, len(ordered), reason or "all",
                                  reference.name if reference else None, difference)
@@ -203,22 +209,43 @@ class References:
     def names(self, kind: str, seed: int) -> list[str]:
         return list(self._kept.get((kind, seed), {}))
 
+    def get(self, kind: str, seed: int, name: str) -> Reference:
+        return self._kept[(kind, seed)][name]
+
     def best(self, kind: str, seed: int, *, besides: str = "") -> Reference | None:
         """The reference with the highest mean over the items it scored (``None``: none yet)."""
         kept = [r for name, r in self._kept.get((kind, seed), {}).items() if name != besides]
         return max(kept, key=lambda r: r.mean, default=None)
 
 
+def score_until(items: Sequence[Any], score: Callable[[list[Any]], list[Row]], *, seed: int,
+                plan: AdaptivePlan, out_of_time: Callable[[], bool] | None) -> list[Row]:
+    """Every item's rows, or with ``out_of_time`` those of the chunks (in the seed's order)
+    scored before it answered true: for a candidate that cannot stop on a sequence (several
+    draws) but must stop for the time budget."""
+    if out_of_time is None:
+        return score(list(items))
+    ordered = item_order(items, seed, lambda item: item.id)
+    size = plan.chunk_for(len(ordered))
+    rows: list[Row] = []
+    for start in range(0, len(ordered), size):
+        rows.extend(score(ordered[start:start + size]))
+        if out_of_time():
+            break
+    return rows
+
+
 def score_suite_items(
     items: Sequence[Any], score: Callable[[list[Any]], list[Row]], *, kind: str, seed: int,
     name: str, value_of: Callable[[Row], float], plan: AdaptivePlan | None,
     references: References, cache: dict[tuple[str, str], Row] | None = None,
-    full: bool = False,
+    full: bool = False, out_of_time: Callable[[], bool] | None = None,
 ) -> tuple[list[Row], Outcome | None]:
     """A suite's rows for ``items``: all of them (``plan`` ``None``: ``--adaptive off``; or
     ``full``), else as many as :func:`evaluate_adaptively` needs against the best earlier
-    candidate. Rows already in ``cache`` (a run's ``scored``) are not scored again. With a
-    plan, the candidate's values are kept in ``references`` for the candidates after it."""
+    candidate (or has time for: ``out_of_time``). Rows already in ``cache`` (a run's
+    ``scored``) are not scored again. With a plan, the candidate's values are kept in
+    ``references`` for the candidates after it."""
     from harness.measure.evaluate import scored_once
 
     def score_cached(chunk: list[Any]) -> list[Row]:
@@ -227,10 +254,12 @@ def score_suite_items(
     if plan is None:
         return score_cached(list(items)), None
     if full:
-        rows, outcome = score_cached(list(items)), None
+        rows, outcome = score_until(items, score_cached, seed=seed, plan=plan,
+                                    out_of_time=out_of_time), None
     else:
         rows, outcome = evaluate_adaptively(
             items, score_cached, seed=seed, plan=plan, value_of=value_of,
-            item_id=lambda item: item.id, reference=references.best(kind, seed, besides=name))
+            item_id=lambda item: item.id, reference=references.best(kind, seed, besides=name),
+            out_of_time=out_of_time)
     references.add(kind, seed, name, {row["item_id"]: value_of(row) for row in rows})
     return rows, outcome

@@ -313,8 +313,10 @@ class ProgressReporter:
         seconds = self.suite_seconds.pop(part, 0.0)
         items = self.suite_items.pop(part, None)
         tests = sum(outcomes.values())
-        self.countdown.spend(part, seconds, done=True,
-                             paced=not (outcomes["failed"] or outcomes["error"]))
+        stopped_early = part[1] == "accuracy" and self.experiment.adaptive_plan is not None
+        self.countdown.spend(part, seconds, done=True, paced=not (
+            outcomes["failed"] or outcomes["error"] or outcomes["skipped"] == tests
+            or stopped_early))  # a part that did not run whole says nothing of the pace
         if outcomes["skipped"] == tests:
             return  # the suite does not apply to this candidate: the done line counts it
         text = f"{tests} test{'s' * (tests != 1)}"

@@ -21,10 +21,12 @@ import pytest
 from harness.core.approach import Candidate
 from harness.measure.adaptive import DEFAULT_CI_WIDTH
 from harness.measure.judge import resolve_judge
+from harness.runner.budget_keeper import BudgetKeeper
 from harness.runner.matrix import Cell
 from harness.runner.progress import ProgressReporter, suite_of
 from harness.runner.session import ExperimentSession, Recorder, Run, SessionOptions
 from harness.runner.store import ResultsFileError, ResultsWriteError
+from harness.runner.time_budget import parse_duration
 
 STASH = pytest.StashKey[ExperimentSession]()
 DATA_CHECK = pytest.StashKey[list[str]]()
@@ -147,6 +149,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         f"estimate is precise enough (a score in [0, 1]). Default: {DEFAULT_CI_WIDTH:g}.",
     )
     group.addoption(
+        "--time-budget", default=None, metavar="DURATION",
+        help="finish within DURATION (10m, 90s, 1h30m), decision-relevant work first: "
+        "accuracy adaptively (as --adaptive on; each candidate stops when settled or when its "
+        "share of what is left is spent), then forgetting, latency and the other suites, each "
+        "run whole while its expected time fits, else skipped. Loading and training are never "
+        "cut: a budget they alone exceed is refused before anything trains. The session ends "
+        "by saying which candidates were separated and, for those not, about how many more "
+        "items would be needed. Local runs only (not --executor=ray). Default: no limit.",
+    )
+    group.addoption(
         "--results", default="results/tunebench.db", metavar="PATH",
         help="SQLite results database (created if missing). Default: results/tunebench.db.",
     )
@@ -245,6 +257,19 @@ def _shares(text: str, option: str) -> list[float]:
     return shares
 
 
+def _time_budget(config: pytest.Config) -> float | None:
+    text = config.getoption("time_budget")
+    if text is None:
+        return None
+    if config.getoption("executor") == "ray":
+        raise pytest.UsageError("--time-budget plans one local session; with --executor=ray "
+                                "the cells run side by side on the cluster: leave one out")
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from None
+
+
 def _task_shorthands(config: pytest.Config) -> list[str]:
     """``--columns`` and ``--label-names`` as the ``--set task.NAME=...`` items they stand for;
     giving one both ways is a usage error (neither silently wins)."""
@@ -289,6 +314,7 @@ def pytest_configure(config: pytest.Config) -> None:
         judge_self=config.getoption("judge_self"),
         adaptive=config.getoption("adaptive") == "on",
         ci_width=config.getoption("ci_width"),
+        time_budget=_time_budget(config),
         session=time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3),
     )
     worker = cell_worker(config)
@@ -302,8 +328,10 @@ def pytest_configure(config: pytest.Config) -> None:
     except (KeyError, ValueError, ResultsFileError) as error:
         raise pytest.UsageError(str(error)) from None
     config.pluginmanager.register(FailedCells(session), "tunebench-failed-cells")
-    config.pluginmanager.register(ProgressReporter(config, session, worker=worker is not None),
-                                  "tunebench-progress")
+    progress = ProgressReporter(config, session, worker=worker is not None)
+    config.pluginmanager.register(progress, "tunebench-progress")
+    if session.time_budget is not None and worker is None:
+        config.pluginmanager.register(BudgetKeeper(session, progress), "tunebench-time-budget")
     if worker is not None:
         session.keep_only(worker.cell)
     elif config.getoption("executor") == "ray":

@@ -29,6 +29,7 @@ from harness.runner.matrix import Cell, build_cells, check_sweeps, parse_sweeps
 from harness.runner.provenance import code_version, package_versions, source_hash, stable_hash
 from harness.runner.resources import peak_memory
 from harness.runner.store import RunRecord, Store, check_results_file
+from harness.runner.time_budget import TimeBudget
 from harness.tasks import Task, TaskData, resolve_task
 
 
@@ -79,6 +80,9 @@ class SessionOptions:
     (:mod:`harness.measure.adaptive`)."""
     ci_width: float = DEFAULT_CI_WIDTH
     """``--ci-width``: the width of the 95% sequence at which an adaptive estimate is precise."""
+    time_budget: float | None = None
+    """``--time-budget`` in seconds (:mod:`harness.runner.time_budget`; adaptive evaluation on);
+    ``None``: no limit."""
 
 
 @dataclass
@@ -167,8 +171,12 @@ class ExperimentSession:
         """Hashes of cells with a failed test: their runs get no cell hash, so ``--resume``
         runs them again."""
         self._memo: dict[Any, Any] = {}
-        self.adaptive_plan = AdaptivePlan(ci_width=options.ci_width) if options.adaptive else None
+        adaptive = options.adaptive or options.time_budget is not None
+        self.adaptive_plan = AdaptivePlan(ci_width=options.ci_width) if adaptive else None
         """How the accuracy suite stops early (``None``: every item, ``--adaptive off``)."""
+        self.time_budget = (TimeBudget(options.time_budget)
+                            if options.time_budget is not None else None)
+        """The clock of ``--time-budget``, started now (``None``: no budget)."""
         self.references = References()
         """Earlier candidates' per-item values, which adaptive candidates are paired with."""
 
@@ -360,7 +368,8 @@ class ExperimentSession:
             "measure": [options.data_sizes, options.label_noise, options.forgetting_tasks,
                         options.forgetting_mode, options.probe_answers, options.price_per_hour,
                         options.judge, options.judge_self,
-                        *([options.ci_width] if options.adaptive else [])],
+                        *([options.ci_width] if self.adaptive_plan else []),
+                        *([options.time_budget] if options.time_budget else [])],
         })
 
     def cell_hash_of(self, cell: Cell) -> str:

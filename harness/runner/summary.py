@@ -141,10 +141,12 @@ def adaptive_lines(runs, metrics, extras: list[dict], several_seeds: bool) -> li
         if extra.get("adaptive") and "stop_reason" in extra:
             out.append(f"adaptive {row['name']} of {labels.get(row['run_id'], '?')}: "
                        f"{extra['n_scored']} of {extra['n_available']} items, "
-                       f"{extra['stop_reason']}")
+                       f"{extra['stop_reason']}"
+                       + (" (a bootstrap CI)" if extra.get("interval") == "bootstrap" else ""))
     if out:
         out.append("(--adaptive on: intervals of these metrics are anytime-valid confidence "
-                   "sequences, valid although each candidate stopped when its question was "
+                   "sequences unless marked, "
+                   "valid although each candidate stopped when its question was "
                    "settled; wider than a bootstrap CI on as many items)")
     return out
 
