@@ -154,3 +154,32 @@ def test_one_row_products_give_the_same_result_as_a_plain_linear():
             out = layer(x)
             assert out.shape == (*x.shape[:-1], 8)
             assert torch.equal(out, reference(x))
+
+
+def test_4bit_layers_hand_their_products_over_in_the_compute_dtype_under_autocast():
+    """A bitsandbytes 4-bit layer, once stored, returns its product in bf16 under bf16
+    autocast (as ``nn.Linear`` does) instead of casting it back to the fp32 input's dtype;
+    the values are bitsandbytes' own, and outside autocast nothing changes."""
+    bnb = pytest.importorskip("bitsandbytes")
+    from harness.models.quantized import AutocastLinear4bit
+
+    torch.manual_seed(0)
+    layer = bnb.nn.Linear4bit(64, 96, bias=False, compute_dtype=torch.bfloat16,
+                              quant_type="nf4")
+    layer.weight = bnb.nn.Params4bit(torch.randn(96, 64), requires_grad=False,
+                                     quant_type="nf4", compress_statistics=True)
+    layer = layer.to("cpu").eval()
+    x = torch.randn(2, 16, 64)
+    with torch.inference_mode():
+        with Precision("bf16", CPU).autocast():
+            before = layer(x)
+        plain = layer(x)
+        assert before.dtype == torch.float32  # bitsandbytes casts back to the input's dtype
+        assert hardware.store_linear_weights(layer, torch.bfloat16) == 1
+        assert type(layer) is AutocastLinear4bit
+        with Precision("bf16", CPU).autocast():
+            after = layer(x)
+        assert after.dtype == torch.bfloat16
+        assert torch.equal(after.float(), before)
+        assert torch.equal(layer(x), plain)
+    assert hardware.store_linear_weights(layer, torch.bfloat16) == 0  # already stored

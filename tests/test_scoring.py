@@ -43,10 +43,27 @@ def scores_in_chunks(candidate, size: int, threads: int) -> list[list[float]]:
         torch.set_num_threads(before)
 
 
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def quantized_candidate(model_dir) -> LMCandidate:
+    """A candidate on the tiny model quantized to 4-bit NF4 with double quantization, as
+    QLoRA loads its base, computing in bf16."""
+    from transformers import BitsAndBytesConfig
+
+    quantization = BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16,
+    )
+    model, tokenizer = load_model(resolve_model(str(model_dir)), torch.device("cpu"),
+                                  torch.float32, quantization_config=quantization)
+    candidate = LMCandidate(model, tokenizer)
+    candidate.set_precision(Precision("bf16", torch.device("cpu")))
+    return candidate
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "bf16-nf4"])
 def test_the_same_bits_at_any_thread_count_batch_and_prefix(tiny_model_dir, precision,
                                                             monkeypatch):
-    candidate = fresh_candidate(tiny_model_dir, precision)
+    candidate = (quantized_candidate(tiny_model_dir) if precision == "bf16-nf4"
+                 else fresh_candidate(tiny_model_dir, precision))
     reference = scores_in_chunks(candidate, len(PROMPTS), threads=1)
     assert scores_in_chunks(candidate, len(PROMPTS), threads=2) == reference
     assert scores_in_chunks(candidate, 7, threads=1) == reference  # other batches, prefixes

@@ -128,7 +128,9 @@ def store_linear_weights(model: torch.nn.Module, dtype: torch.dtype) -> int:
     Under autocast a linear layer casts its fp32 weight to the compute dtype at every call,
     so storing it there once gives the same results, faster. Everything else keeps its dtype
     (embeddings, norms, IA3 vectors, prompt encoders: autocast keeps those ops in fp32), and
-    so do quantized weights (bitsandbytes' ``Params4bit``). An output layer tied to the input
+    so do quantized weights (bitsandbytes' ``Params4bit``), whose layers are made to hand
+    their products over in ``dtype`` under autocast, as a linear layer does
+    (:mod:`harness.models.quantized`). An output layer tied to the input
     embeddings gets its own copy first, so the embeddings stay fp32. The output layer keeps
     its fp32 weights as ``scoring_weight`` too (the embeddings' own when tied, else a copy),
     for the scoring that applies it in fp32 (:func:`harness.models.scoring.output_logits`).
@@ -142,6 +144,11 @@ def store_linear_weights(model: torch.nn.Module, dtype: torch.dtype) -> int:
     changed = 0
     for module in model.modules():
         weight = getattr(module, "weight", None)
+        if type(weight).__name__ == "Params4bit":  # bitsandbytes is installed then
+            from harness.models.quantized import compute_as_autocast
+
+            changed += compute_as_autocast(module)
+            continue
         if (not isinstance(module, torch.nn.Linear) or type(weight) is not torch.nn.Parameter
                 or weight.dtype != torch.float32):
             continue
