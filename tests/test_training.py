@@ -99,6 +99,22 @@ def test_curves_metrics_and_artifacts_reach_the_store(session, tmp_path):
                      "candidate.json"]
 
 
+def test_a_candidate_trained_here_runs_as_a_reloaded_one(session):
+    """No accelerate wrapper (autocast, outputs cast to fp32) left on forward, the KV cache on,
+    and the same scores as the candidate reloaded from the cache."""
+    prompts = [[{"role": "user", "content": "Review: great food. Sentiment?"}]]
+    scores = []
+    for retrain in (True, False):
+        s = session("lora", retrain=retrain)
+        with s.open_run("lora") as run:
+            model = run.candidate.model
+            assert run.candidate.info.get("cache_hit", False) is not retrain
+            assert "_original_forward" not in model.__dict__ and model.config.use_cache
+            scores.append(run.candidate.score_choices(prompts, [["positive", "negative"]]))
+        s.close()
+    assert scores[0] == scores[1]
+
+
 def test_retrain_ignores_the_cache(session):
     for retrain, expected in ((False, False), (False, True), (True, False)):
         with session("lora", retrain=retrain).open_run("lora") as run:

@@ -225,6 +225,21 @@ def common_arguments(
     )
 
 
+def undo_training_wrappers(model: Any) -> None:
+    """Undo what training left on ``model`` for training only, so a candidate trained in this
+    process runs as one reloaded from the cache does: accelerate's mixed-precision wrapper of
+    ``forward`` (autocast, and every output cast to fp32, full-vocabulary logits included:
+    undone by ``accelerate.utils.extract_model_from_parallel(model,
+    keep_fp32_wrapper=False)``) and ``config.use_cache = False``, which the Trainer sets from
+    ``TrainingArguments`` (a causal LM's config defaults to ``True``, as a reloaded one has)."""
+    from accelerate.utils import extract_model_from_parallel
+
+    extract_model_from_parallel(model, keep_fp32_wrapper=False)
+    config = getattr(model, "config", None)
+    if config is not None and hasattr(config, "use_cache"):
+        config.use_cache = True
+
+
 def run_trainer(trainer: Any, curves: CurveLogger, patience: PatienceStopping | None = None,
                 *, validate: bool) -> TrainingResult:
     """Train, make sure the validation curve ends at the last step, and report. Progress is
@@ -239,6 +254,7 @@ def run_trainer(trainer: Any, curves: CurveLogger, patience: PatienceStopping | 
                             for p in curves.points):
         trainer.evaluate()  # logs the final point, so the curves end where training ended
     trainer.model.eval()
+    undo_training_wrappers(trainer.model)
     return TrainingResult(
         train_seconds=seconds,
         eval_seconds=eval_seconds,
