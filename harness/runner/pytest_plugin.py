@@ -154,7 +154,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "accuracy adaptively (as --adaptive on; each candidate stops when settled or when its "
         "share of what is left is spent), then forgetting, latency and the other suites, each "
         "run whole while its expected time fits, else skipped. Loading and training are never "
-        "cut: a budget they alone exceed is refused before anything trains. The session ends "
+        "cut: a budget the training of uncached candidates alone exceeds is refused before "
+        "anything trains. The session ends "
         "by saying which candidates were separated and, for those not, about how many more "
         "items would be needed. Local runs only (not --executor=ray). Default: no limit.",
     )
