@@ -27,7 +27,7 @@ many items, the price of looking after every chunk.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -160,31 +160,40 @@ def evaluate_adaptively(
     it answers true. Returns the rows scored, in scoring order, and the :class:`Outcome`."""
     if not items:
         raise ValueError("cannot evaluate a candidate on zero items")
-    ordered = item_order(items, seed, item_id)
     rows: list[Row] = []
     values: list[float] = []
     ids: list[str] = []
-    size = plan.chunk_for(len(ordered))
-    for start in range(0, len(ordered), size):
-        chunk = ordered[start:start + size]
+    for chunk in looks(items, seed, plan, item_id):
         scored = score(chunk)
         rows.extend(scored)
         values.extend(value_of(row) for row in scored)
         ids.extend(item_id(item) for item in chunk)
         estimate = mean_sequence(values, alpha=plan.alpha)
-        difference = _paired(values, ids, reference, plan)
+        difference = paired_difference(values, ids, reference, plan)
         reason = settled(estimate, difference, plan)
-        if reason is None and len(rows) < len(ordered) and out_of_time is not None and (
+        if reason is None and len(rows) < len(items) and out_of_time is not None and (
                 out_of_time()):
             reason = "budget"
-        if reason is not None or len(rows) == len(ordered):
-            return rows, Outcome(estimate, len(ordered), reason or "all",
+        if reason is not None or len(rows) == len(items):
+            return rows, Outcome(estimate, len(items), reason or "all",
                                  reference.name if reference else None, difference)
     raise AssertionError("unreachable: the last chunk returns")
 
 
-def _paired(values: Sequence[float], ids: Sequence[str], reference: Reference | None,
-            plan: AdaptivePlan) -> Estimate | None:
+def looks(items: Sequence[Any], seed: int, plan: AdaptivePlan,
+          item_id: Callable[[Any], str]) -> Iterator[list[Any]]:
+    """``items`` in the seed's order (:func:`item_order`), one chunk per look
+    (:meth:`AdaptivePlan.chunk_for`)."""
+    ordered = item_order(items, seed, item_id)
+    size = plan.chunk_for(len(ordered))
+    for start in range(0, len(ordered), size):
+        yield ordered[start:start + size]
+
+
+def paired_difference(values: Sequence[float], ids: Sequence[str],
+                      reference: Reference | None, plan: AdaptivePlan) -> Estimate | None:
+    """The confidence sequence of ``values`` (of the items ``ids``) minus ``reference``'s, on
+    the items both scored; ``None`` without a reference or a shared item."""
     if reference is None:
         return None
     shared = [(v, reference.values[i]) for v, i in zip(values, ids, strict=True)
@@ -225,11 +234,9 @@ def score_until(items: Sequence[Any], score: Callable[[list[Any]], list[Row]], *
     draws) but must stop for the time budget."""
     if out_of_time is None:
         return score(list(items))
-    ordered = item_order(items, seed, lambda item: item.id)
-    size = plan.chunk_for(len(ordered))
     rows: list[Row] = []
-    for start in range(0, len(ordered), size):
-        rows.extend(score(ordered[start:start + size]))
+    for chunk in looks(items, seed, plan, lambda item: item.id):
+        rows.extend(score(chunk))
         if out_of_time():
             break
     return rows

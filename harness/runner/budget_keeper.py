@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from harness.runner.estimate import PREPARE, Part, cached_candidate, minutes
+from harness.runner.estimate import PREPARE, Part, minutes
 from harness.runner.progress import ProgressReporter, clock, suite_of
 from harness.runner.session import ExperimentSession
 from harness.runner.time_budget import (
@@ -72,10 +72,9 @@ class BudgetKeeper:
                     self.order.append(part)
         if not expected:
             return
-        cells = {cell.id: cell for cell in self.experiment.cells}
-        training = {part: seconds for part, seconds in expected.items() if part[1] == PREPARE
-                    and self.experiment.trains(cells[part[0]].approach)
-                    and not cached_candidate(self.experiment, cells[part[0]])}
+        training = {(plan.cell_id, PREPARE): expected[(plan.cell_id, PREPARE)]
+                    for plan in self.progress.plans
+                    if not plan.cached and self.experiment.trains(plan.approach)}
         line, fits = training_line(training, self.budget.seconds)
         if not fits:
             self.refused = True

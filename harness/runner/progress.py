@@ -58,6 +58,7 @@ from harness.runner.estimate import (
 )
 from harness.runner.matrix import Cell
 from harness.runner.session import ExperimentSession
+from harness.runner.time_budget import ADAPTIVE_SUITES
 
 HEARTBEAT_SECONDS = 60.0
 """Least time between two ``training: step N of M`` lines of one training; the environment
@@ -131,6 +132,8 @@ class ProgressReporter:
         self.cell_tests_left: Counter[str] = Counter()
         self.cell_outcomes: dict[str, Counter[str]] = {}
         self.cell_order: list[str] = []
+        self.plans: list[CellPlan] = []
+        """The candidates the estimate counts (whether cached, which suites)."""
         self.running: tuple[Part, float] | None = None
         self.current_cell: str | None = None
         self.open_runs: dict[int, str] = {}
@@ -230,9 +233,10 @@ class ProgressReporter:
             cells = {i: c for i, c in cells.items()
                      if experiment.finished_run(experiment.cell_hash_of(c)) is None}
         self.cell_order = list(cells)
-        plans = [CellPlan(i, c.approach, tuple(suites[i]), cached_candidate(experiment, c),
-                          side_runs(experiment, c))
-                 for i, c in cells.items()]
+        self.plans = plans = [
+            CellPlan(i, c.approach, tuple(suites[i]), cached_candidate(experiment, c),
+                     side_runs(experiment, c))
+            for i, c in cells.items()]
         setting = Setting(experiment.task_data().name, experiment.base_model.name,
                           experiment.budget.name, str(experiment.device),
                           experiment.precision.name)  # as RunRecord names them
@@ -313,7 +317,7 @@ class ProgressReporter:
         seconds = self.suite_seconds.pop(part, 0.0)
         items = self.suite_items.pop(part, None)
         tests = sum(outcomes.values())
-        stopped_early = part[1] == "accuracy" and self.experiment.adaptive_plan is not None
+        stopped_early = part[1] in ADAPTIVE_SUITES and self.experiment.adaptive_plan is not None
         self.countdown.spend(part, seconds, done=True, paced=not (
             outcomes["failed"] or outcomes["error"] or outcomes["skipped"] == tests
             or stopped_early))  # a part that did not run whole says nothing of the pace

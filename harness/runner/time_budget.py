@@ -33,8 +33,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from harness.measure.adaptive import AdaptivePlan, References
-from harness.measure.sequential import difference_sequence
+from harness.measure.adaptive import AdaptivePlan, References, paired_difference
 from harness.runner.estimate import PREPARE, Part, minutes
 
 RANKS = {PREPARE: 0, "accuracy": 1, "forgetting": 2, "latency": 3}
@@ -109,14 +108,14 @@ def share(part: Part, expected: Mapping[Part, float], later: Sequence[Part],
 
 @dataclass
 class TimeBudget:
-    """The clock of one session's ``--time-budget`` and the parts it cut or skipped."""
+    """The clock of one session's ``--time-budget`` and the parts it skipped."""
 
     seconds: float
     started: float = field(default_factory=time.monotonic)
     deadline_of_test: float | None = None
     """When the test under way must stop scoring (adaptive suites check after each look)."""
     skipped: dict[Part, str] = field(default_factory=dict)
-    cut: list[Part] = field(default_factory=list)
+    """Parts not run for lack of time, and why."""
 
     def left(self) -> float:
         return self.seconds - (time.monotonic() - self.started)
@@ -137,12 +136,12 @@ def training_line(training: Mapping[Part, float | None], budget: float) -> tuple
     prepare = list(training.values())
     known = sum(s for s in prepare if s is not None)
     unknown = any(s is None for s in prepare)
+    given = minutes(budget).removeprefix("about ")
     if known > budget:
-        return (f"--time-budget {minutes(budget).removeprefix('about ')} cannot fit even the "
+        return (f"--time-budget {given} cannot fit even the "
                 f"training, {minutes(known)} on this machine with loading: give "
                 f"at least {round(known / 60) + 1} min, fewer approaches, or train them first "
                 f"(a later session reuses cached candidates)", False)
-    given = minutes(budget).removeprefix("about ")
     if not prepare:
         preparing = "nothing to train"
     elif unknown and not known:
@@ -183,12 +182,10 @@ def decision_lines(references: References, kind: str, seeds: Iterable[int],
             if name == best.name:
                 continue
             other = references.get(kind, seed, name)
-            shared = [i for i in other.values if i in best.values]
-            if not shared:
+            d = paired_difference(list(other.values.values()), list(other.values), best, plan)
+            if d is None:
                 open_.append(f"{name} vs {best.name}: no item scored by both")
                 continue
-            d = difference_sequence([other.values[i] for i in shared],
-                                    [best.values[i] for i in shared], alpha=plan.alpha)
             text = f"{d.value:+.3f} [{d.low:+.3f}, {d.high:+.3f}] at n={d.n}"
             if d.high < -plan.margin:
                 decided.append(f"{name} worse than {best.name} ({text})")
