@@ -77,3 +77,46 @@ def test_prompt_learning_models_keep_the_plain_path(tiny_model_dir):
                                                        task_type="CAUSAL_LM"))
     assert can_share_prefix(load()) and can_share_prefix(lora)
     assert not can_share_prefix(prefix)
+
+
+def test_scoring_only_labelled_positions_keeps_loss_and_gradients(tiny_model_dir,
+                                                                   monkeypatch):
+    """trl's fused output layer over the scored positions only (what it does on Triton
+    devices) gives the loss, gradients and metrics of its pass over every position, and
+    projects only those positions (the rows its chunked log-probability function gets)."""
+    from transformers import AutoModelForCausalLM
+    from trl.trainer import utils as trl_utils
+
+    from harness.models.prefix_sharing import scored_positions_only
+
+    projected = []
+    chunked = trl_utils._ChunkedLogProbFunction
+
+    class CountingRows:
+        @staticmethod
+        def apply(hidden, *rest):
+            projected.append(hidden.shape[0])
+            return chunked.apply(hidden, *rest)
+
+    monkeypatch.setattr(trl_utils, "_ChunkedLogProbFunction", CountingRows)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    trl_utils.add_fused_lm_head(model, outputs=("log_probs", "entropy", "is_top1"))
+    inputs = batch()
+    labels = inputs["labels"]
+
+    def run():
+        model.zero_grad()
+        out = model(**inputs, fused_lm_head=True)
+        out.loss.backward()
+        return out, {n: p.grad.clone() for n, p in model.named_parameters()}
+
+    everywhere, everywhere_grads = run()
+    with scored_positions_only():
+        scored, scored_grads = run()
+    assert projected == [labels[:, 1:].numel(), int((labels[:, 1:] != -100).sum())]
+    assert projected[1] < projected[0]
+    torch.testing.assert_close(scored.loss, everywhere.loss)
+    torch.testing.assert_close(scored.entropy, everywhere.entropy)
+    assert torch.equal(scored.is_top1, everywhere.is_top1)
+    for name, grad in everywhere_grads.items():
+        torch.testing.assert_close(scored_grads[name], grad, msg=name)

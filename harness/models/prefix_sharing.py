@@ -21,6 +21,8 @@ token is predicted from a suffix position. Models that bring their own key/value
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -69,6 +71,35 @@ def suffix_inputs(model: Any, inputs: dict[str, Any], length: int) -> dict[str, 
     return out
 
 
+@contextlib.contextmanager
+def scored_positions_only() -> Iterator[None]:
+    """Make trl's fused LM head (``add_fused_lm_head``, which ``SFTTrainer.compute_loss``
+    uses) project only the positions whose label is not -100, on every device.
+
+    trl does that on Triton devices only; elsewhere it runs the 49k-wide output layer, forward
+    and backward (the backward's products in fp32), over every position of the batch and
+    zeroes the unscored ones afterwards: a completion-only batch of short replies scores a few
+    positions per row. The per-position log-probabilities, entropies and top-1 flags, hence
+    the loss and its gradients, are those of the full pass. trl reads ``_use_triton`` from
+    its ``trainer.utils`` module's globals for that choice only (its kernels read their own
+    copy and keep folding tiles in torch); a trl without it trains the slower way.
+    """
+    try:
+        from trl.trainer import utils as trl_utils
+    except ImportError:
+        yield
+        return
+    original = getattr(trl_utils, "_use_triton", None)
+    if original is None:
+        yield
+        return
+    trl_utils._use_triton = lambda device: True
+    try:
+        yield
+    finally:
+        trl_utils._use_triton = original
+
+
 def can_share_prefix(model: Any) -> bool:
     """False for models whose attention already carries a learned prefix (PEFT prompt
     learning: prefix, prompt and P-tuning)."""
@@ -77,10 +108,13 @@ def can_share_prefix(model: Any) -> bool:
 
 
 def with_prefix_sharing(trainer_class: type) -> type:
-    """A subclass of a transformers/trl trainer whose ``compute_loss`` shares prefixes."""
+    """A subclass of a transformers/trl trainer whose ``compute_loss`` shares prefixes (and
+    projects the output layer only at scored positions: :func:`scored_positions_only`)."""
 
     class SharedPrefixTrainer(trainer_class):
         share_prefix = True
+        score_only_labelled = True
+        """Project the output layer only at scored positions (:func:`scored_positions_only`)."""
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             if self.share_prefix and "labels" in inputs and "position_ids" not in inputs:
@@ -88,8 +122,11 @@ def with_prefix_sharing(trainer_class: type) -> type:
                     inputs["input_ids"], inputs["attention_mask"], inputs["labels"])
                 if length:
                     inputs = suffix_inputs(model, inputs, length)
-            return super().compute_loss(model, inputs, return_outputs=return_outputs,
-                                        num_items_in_batch=num_items_in_batch)
+            scope = (scored_positions_only() if self.score_only_labelled
+                     else contextlib.nullcontext())
+            with scope:
+                return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                            num_items_in_batch=num_items_in_batch)
 
     SharedPrefixTrainer.__name__ = f"SharedPrefix{trainer_class.__name__}"
     return SharedPrefixTrainer
