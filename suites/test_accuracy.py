@@ -12,7 +12,7 @@ import math
 
 import pytest
 
-from harness.measure.adaptive import REASONS, score_suite_items
+from harness.measure.adaptive import score_suite_items
 from harness.measure.evaluate import (
     draw_labels,
     item_clusters,
@@ -22,6 +22,7 @@ from harness.measure.evaluate import (
 )
 from harness.measure.metrics import Estimate, accuracy, macro_f1, mean, per_class_accuracy
 from harness.measure.text_metrics import OPEN_METRICS, add_open_scores
+from harness.runner.time_budget import cut_short
 
 PER_ITEM_SCORES = (*OPEN_METRICS, "refused", "retrieval_ms", "model_ms")
 """Per-item numbers a generation row may carry (recorded as means with CIs)."""
@@ -53,8 +54,7 @@ def adaptive_extra(tunebench, outcome, *, graded=False, rows=(), available=0):
     for a candidate scored in full but cut by the time budget (``rows`` fewer than
     ``available``), that it was."""
     if outcome is None and len(rows) < available:
-        return {"adaptive": True, "interval": "bootstrap", "n_scored": len(rows),
-                "n_available": available, "stopped": "budget", "stop_reason": REASONS["budget"]}
+        return {"adaptive": True, "interval": "bootstrap", **cut_short(len(rows), available)}
     if outcome is None:
         return {}
     if graded:

@@ -22,6 +22,11 @@ weights alone (``forgetting_delta``: zero for prompting, whose weights are the b
 deployed, prompts rewritten (``interference_delta``, metrics named ``..._prompted``), which
 measures what its demonstrations or passages do to unrelated questions: interference, not
 forgetting. :mod:`harness.measure.forgetting` reads the measurements together.
+
+With ``--time-budget`` a candidate's forgetting may be cut short
+(:mod:`harness.runner.time_budget`): it then scores its share of the probes in the seed's
+order (and of the texts), paired with the base's scores of the same items, and its metrics
+say so (``n_scored``, ``n_available``, ``stopped: budget``).
 """
 
 import copy
@@ -46,6 +51,7 @@ from harness.measure.metrics import (
     paired_difference,
 )
 from harness.runner.provenance import stable_hash
+from harness.runner.time_budget import cut_short, scored_in_time
 
 PROBES = {"smoke": 24, "quick": None, "full": None}
 """General probe items per budget (None: all of them)."""
@@ -146,15 +152,15 @@ def _scores_as_base(who, tunebench):
     return same is not None and same(tunebench.base_candidate)
 
 
-def _record_probes(record, view, items, base_rows, rows, seed, form):
+def _record_probes(record, view, items, base_rows, rows, seed, form, cut):
     before = [r["correct"] for r in base_rows]
     after = [r["correct"] for r in rows]
     comparison = paired_comparison(before, after, seed=seed)
     if view != "prompted":  # the base's accuracy does not depend on the candidate's prompts
-        record.metric(name("probe_accuracy_base", view), accuracy(before, seed=seed))
-    record.metric(name("probe_accuracy", view), accuracy(after, seed=seed))
+        record.metric(name("probe_accuracy_base", view), accuracy(before, seed=seed), **cut)
+    record.metric(name("probe_accuracy", view), accuracy(after, seed=seed), **cut)
     record.metric(name("tied_items", view), tied_items(rows))
-    _record_comparison(record, name("forgetting_delta", view), comparison, answers=form)
+    _record_comparison(record, name("forgetting_delta", view), comparison, answers=form, **cut)
     record.metric(name("mcnemar_p", view), comparison.p_value)
     record.metric(name("items_fixed", view), comparison.fixed)
     record.metric(name("items_broken", view), comparison.broken)
@@ -176,23 +182,31 @@ def _record_probes(record, view, items, base_rows, rows, seed, form):
 def test_general_probes(candidate, tunebench, record, run_seed, mode):
     if mode not in modes(tunebench):
         pytest.skip(f"--forgetting-mode={tunebench.options.forgetting_mode}")
-    items = general_probes(tunebench, run_seed)
-    base_rows = tunebench.memo(("general probes, base", mode, run_seed, len(items)),
-                               lambda: kept_base_scores(
-                                   tunebench, {"probes": probe_hash(items), "mode": mode},
-                                   lambda: _score(tunebench.base_candidate, items, mode)))
-    if mode == "raw":
-        try:
-            scored = [("raw", _score(candidate, items, mode, tunebench, base_rows))]
-        except NotImplementedError as error:
-            pytest.skip(f"raw mode: {error}")
-    else:
-        scored = [(view, _score(who, items, mode, tunebench, base_rows))
-                  for view, who in views(candidate)]
-    for view, rows in scored:
+    probes = general_probes(tunebench, run_seed)
+    base_all = tunebench.memo(("general probes, base", mode, run_seed, len(probes)),
+                              lambda: kept_base_scores(
+                                  tunebench, {"probes": probe_hash(probes), "mode": mode},
+                                  lambda: _score(tunebench.base_candidate, probes, mode)))
+    base_of = dict(zip((e.id for e in probes), base_all, strict=True))
+    scorers = [("raw", candidate)] if mode == "raw" else views(candidate)
+
+    def score(chunk):
+        base_rows = [base_of[e.id] for e in chunk]
+        return {view: _score(who, chunk, mode, tunebench, base_rows) for view, who in scorers}
+
+    try:
+        items, scored = scored_in_time(tunebench.time_budget, tunebench.adaptive_plan,
+                                       probes, run_seed, score)
+    except NotImplementedError as error:
+        if mode != "raw":
+            raise
+        pytest.skip(f"raw mode: {error}")
+    base_rows = [base_of[e.id] for e in items]
+    cut = cut_short(len(items), len(probes))
+    for view, rows in scored.items():
         comparison = _record_probes(record, view, items, base_rows, rows, run_seed,
-                                    tunebench.options.probe_answers)
-        assert comparison.n == len(items)
+                                    tunebench.options.probe_answers, cut)
+        assert comparison.n == len(items) == len(rows)
         assert comparison.fixed - comparison.broken == (
             sum(r["correct"] for r in rows) - sum(r["correct"] for r in base_rows))
         delta = comparison.delta
@@ -214,14 +228,17 @@ def test_general_text_perplexity(candidate, tunebench, record, run_seed):
     base = tunebench.memo(("general text, base", len(texts)), lambda: kept_base_scores(
         tunebench, {"texts": stable_hash(texts), "scores": "rolling log-likelihood"},
         lambda: tunebench.base_candidate.loglikelihood_rolling(texts)))
+    budget = tunebench.time_budget
+    kept = len(texts) if budget is None else budget.allowed(len(texts))
+    base, cut = list(base)[:kept], cut_short(kept, len(texts))
     try:
         scores = (list(base) if _scores_as_base(candidate, tunebench)
-                  else candidate.loglikelihood_rolling(texts))
+                  else candidate.loglikelihood_rolling(texts[:kept]))
     except NotImplementedError as error:
         pytest.skip(str(error))
     perplexity, base_perplexity = _perplexity(scores), _perplexity(base)
-    record.metric("perplexity", perplexity)
-    record.metric("perplexity_base", base_perplexity)
+    record.metric("perplexity", perplexity, **cut)
+    record.metric("perplexity_base", base_perplexity, **cut)
     record.metric("perplexity_delta", perplexity.value - base_perplexity.value)
     nll_delta = paired_difference([-lp / n for lp, n in base], [-lp / n for lp, n in scores],
                                   seed=run_seed)

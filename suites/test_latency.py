@@ -11,7 +11,9 @@ ratios variant / candidate (``merged_latency_ratio``, ``merged_decode_ratio``: r
 end-to-end latency and of mean decode time per token over the same requests, CIs from a
 bootstrap resampling the pairs together). RAG candidates split retrieval from generation.
 Training cost (time, memory, parameters, artifact) is recorded by the harness when the
-candidate is prepared (suite ``prepare``).
+candidate is prepared (suite ``prepare``). With ``--time-budget`` the suite may be cut short
+(:mod:`harness.runner.time_budget`): it then times its share of the requests, and the latency
+figures say so (``n_scored``, ``n_available``, ``stopped: budget``).
 """
 
 import gc
@@ -22,6 +24,7 @@ import pytest
 from harness.measure.latency import measure, measure_pair, paired_ratios, variants
 from harness.measure.metrics import mean, percentile
 from harness.runner.resources import peak_memory
+from harness.runner.time_budget import cut_short
 
 REQUESTS = {"smoke": 3, "quick": 24, "full": 48}
 """Batch-1 requests per candidate (the first eval prompts) at each budget."""
@@ -38,12 +41,21 @@ def _decode_method(sample):
             "generated_tokens": sum(generated) / len(generated) if generated else 0.0}
 
 
-def _record_sample(record, sample, seed, prefix=""):
-    ms = 1000.0
+def requests_of(tunebench, task_data):
+    """The batch-1 requests to time (the first eval prompts; fewer when the time budget cuts
+    the suite short) and the extras their figures carry."""
+    available = REQUESTS[tunebench.budget.name]
+    budget = tunebench.time_budget
+    timed = available if budget is None else budget.allowed(available)
+    return [e.messages for e in task_data.eval[:timed]], cut_short(timed, available)
+
+
+def _record_sample(record, sample, seed, prefix="", extra=None):
+    ms, extra = 1000.0, extra or {}
     for q in (50, 95, 99):
         record.metric(f"{prefix}latency_p{q}_ms",
-                      percentile([s * ms for s in sample.end_to_end], q, seed=seed))
-    record.metric(f"{prefix}ttft_ms", mean([s * ms for s in sample.ttft], seed=seed))
+                      percentile([s * ms for s in sample.end_to_end], q, seed=seed), **extra)
+    record.metric(f"{prefix}ttft_ms", mean([s * ms for s in sample.ttft], seed=seed), **extra)
     if sample.decode_per_token:
         method = _decode_method(sample)
         per_token = mean([s * ms for s in sample.decode_per_token], seed=seed)
@@ -61,11 +73,11 @@ def _decode_options(budget):
 
 
 def test_latency(candidate, task, task_data, tunebench, record, run_seed):
-    requests = [e.messages for e in task_data.eval[: REQUESTS[tunebench.budget.name]]]
+    requests, extra = requests_of(tunebench, task_data)
     with peak_memory(tunebench.device) as memory:
         sample = measure(candidate, requests, task.max_new_tokens,
                          **_decode_options(tunebench.budget.name))
-    _record_sample(record, sample, run_seed)
+    _record_sample(record, sample, run_seed, extra=extra)
     record.metric("serving_peak_memory_bytes", memory["peak_memory_bytes"],
                   kind=memory["peak_memory_kind"])
     phases = sorted({name for p in sample.phases for name in p})
@@ -117,12 +129,12 @@ def test_latency_variants(candidate, task, task_data, tunebench, record, run_see
     built = variants(candidate, tunebench.load_base)
     if not built:
         pytest.skip("no other deployment of this candidate (not a PEFT adapter model)")
-    requests = [e.messages for e in task_data.eval[: REQUESTS[tunebench.budget.name]]]
+    requests, extra = requests_of(tunebench, task_data)
     for name, build in built.items():
         variant = build()
         mine, theirs = measure_pair(candidate, variant, requests, task.max_new_tokens,
                                     **_decode_options(tunebench.budget.name))
-        _record_sample(record, theirs, run_seed, prefix=f"{name}_")
+        _record_sample(record, theirs, run_seed, prefix=f"{name}_", extra=extra)
         ratios = paired_ratios(mine, theirs, seed=run_seed)
         record.metric(f"{name}_latency_ratio", ratios["latency"], statistic="ratio of means",
                       paired_requests=len(mine.end_to_end))

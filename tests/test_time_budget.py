@@ -10,14 +10,26 @@ import shutil
 
 import pytest
 
-from harness.measure.adaptive import AdaptivePlan, References, evaluate_adaptively, score_until
+from harness.measure.adaptive import (
+    AdaptivePlan,
+    References,
+    chunks_in_time,
+    evaluate_adaptively,
+    score_until,
+)
 from harness.runner.estimate import PREPARE
 from harness.runner.time_budget import (
+    MIN_FRACTION,
+    Share,
+    TimeBudget,
+    cut_short,
     decision_lines,
     items_needed,
     parse_duration,
+    scored_in_time,
     share,
     training_line,
+    unmeasured_lines,
 )
 from tests.conftest import query_db, run_suites
 
@@ -46,18 +58,34 @@ def later(part):
 
 def test_preparation_always_runs_and_later_decisive_parts_are_reserved():
     assert share(("a", PREPARE), EXPECTED, later(("a", PREPARE)), left=1.0).run
-    # a's forgetting (50 s) must leave b's preparation (60) and b's accuracy its adaptive
-    # share (0.6 of 40 s) their time
-    part = ("a", "forgetting")
-    assert share(part, EXPECTED, later(part), left=134.0).run
-    skipped = share(part, EXPECTED, later(part), left=133.0)
-    assert not skipped.run and "forgetting of a would take about 50 s, 49 s are left" in (
-        skipped.reason)
-    # b's forgetting ranks above overfitting: nothing is kept for the overfitting suite
-    part = ("b", "forgetting")
-    assert share(part, EXPECTED, later(part), left=50.0).run
+    # a's latency (20 s) must leave b's preparation (60), b's accuracy its adaptive share
+    # (0.6 of 40 s) and b's forgetting (50) their time; nothing is kept for overfitting
+    part = ("a", "latency")
+    assert share(part, EXPECTED, later(part), left=154.0) == Share(True, 20.0)
+    # a's latency is the last of its suite: it may take what is available, cut short
+    cut = share(part, EXPECTED, later(part), left=144.0)
+    assert cut.run and cut.seconds == pytest.approx(10.0) and cut.fraction == pytest.approx(0.5)
+    skipped = share(part, EXPECTED, later(part), left=134.0 + 0.99 * MIN_FRACTION * 20)
+    assert not skipped.run and skipped.reason.startswith(
+        "time budget: latency of a would take about 20 s, 3 s are left for it (at least 15%")
+    # overfitting ranks last and is not cut: whole or not at all
+    part = ("b", "overfitting")
+    assert share(part, EXPECTED, [], left=5.0).run
+    assert not share(part, EXPECTED, [], left=4.9).run
     # a suite with no known cost runs while there is no time left
     assert share(("b", "judge"), {**EXPECTED, ("b", "judge"): 0.0}, [], left=-5.0).run
+
+
+def test_forgetting_shares_what_is_available_with_the_forgetting_still_to_come():
+    part = ("a", "forgetting")  # reserve: b's preparation 60 + b's accuracy 24
+    whole = share(part, EXPECTED, later(part), left=84.0 + 100.0)
+    assert whole == Share(True, 50.0)  # its half of 100 s is all it needs
+    half = share(part, EXPECTED, later(part), left=84.0 + 50.0)
+    assert half.run and half.seconds == pytest.approx(25.0)
+    assert half.fraction == pytest.approx(0.5)
+    assert not share(part, EXPECTED, later(part), left=84.0 + 14.0).run  # 7 s: under 15%
+    last = ("b", "forgetting")
+    assert share(last, EXPECTED, later(last), left=30.0).fraction == pytest.approx(0.6)
 
 
 def test_an_accuracy_suite_gets_its_share_of_what_the_accuracy_suites_to_come_need():
@@ -102,6 +130,45 @@ def test_the_clock_stops_an_adaptive_evaluation_after_a_look():
     assert outcome.stopped == "all" and len(rows) == 200
     assert len(score_until(items, rows_of, seed=0, plan=plan, out_of_time=lambda: True)) == 20
     assert len(score_until(items, rows_of, seed=0, plan=plan, out_of_time=None)) == 200
+
+
+def test_a_part_cut_short_measures_its_share_of_the_items_in_the_seeds_order():
+    items = [Item(i) for i in range(200)]
+    plan = AdaptivePlan()
+    assert [len(c) for c in chunks_in_time(items, 0, plan, None, limit=45)] == [20, 20, 5]
+    looks = iter([False, True])
+    assert [len(c) for c in chunks_in_time(items, 0, plan, lambda: next(looks))] == [20, 20]
+
+    def score(chunk):
+        return {"": rows_of(chunk), "prompted": [dict(r, view=1) for r in rows_of(chunk)]}
+
+    budget = TimeBudget(600.0)
+    assert budget.allowed(200) == 200
+    whole, rows = scored_in_time(budget, plan, items, 0, score)
+    assert whole == items and [r["item_id"] for r in rows[""]] == [i.id for i in items]
+    budget.fraction, budget.deadline_of_test = 0.26, float("inf")
+    assert budget.allowed(200) == 52 and budget.allowed(2) == 1
+    kept, rows = scored_in_time(budget, plan, items, 0, score)
+    assert len(kept) == 52 and kept == sorted(kept, key=items.index)  # the given order
+    first = {item.id for chunk in chunks_in_time(items, 0, plan, None, limit=52)
+             for item in chunk}
+    assert {item.id for item in kept} == first  # the seed's first 52
+    for view in ("", "prompted"):
+        assert [r["item_id"] for r in rows[view]] == [item.id for item in kept]
+    budget.deadline_of_test = 0.0  # the part's time is spent: one look
+    assert len(scored_in_time(budget, plan, items, 0, score)[0]) == 20
+    assert cut_short(52, 200) == {"n_scored": 52, "n_available": 200, "stopped": "budget",
+                                  "stop_reason": "the time budget's share for it was spent"}
+    assert cut_short(200, 200) == {}
+
+
+def test_the_closing_lines_name_what_was_skipped_and_what_was_cut():
+    lines = unmeasured_lines([("lora", "forgetting"), ("qlora", "forgetting"),
+                              ("qlora", "latency")], {("adapters", "forgetting"): 0.42})
+    assert lines == ["not measured, for lack of time: forgetting (lora, qlora); latency (qlora)",
+                     "measured on part of their items, for lack of time: forgetting "
+                     "(adapters 42%)"]
+    assert unmeasured_lines([], {}) == []
 
 
 def test_items_needed_grow_as_the_square_of_width_over_gap():

@@ -227,6 +227,23 @@ class References:
         return max(kept, key=lambda r: r.mean, default=None)
 
 
+def chunks_in_time(items: Sequence[Any], seed: int, plan: AdaptivePlan,
+                   out_of_time: Callable[[], bool] | None,
+                   limit: int | None = None) -> Iterator[list[Any]]:
+    """The looks over ``items`` (:func:`looks`), the first ``limit`` items of the seed's order
+    at most, until ``out_of_time`` answers true after one: what a part that the time budget
+    cuts short measures."""
+    given = 0
+    for chunk in looks(items, seed, plan, lambda item: item.id):
+        chunk = chunk if limit is None else chunk[:limit - given]
+        if not chunk:
+            return
+        yield chunk
+        given += len(chunk)
+        if out_of_time is not None and out_of_time():
+            return
+
+
 def score_until(items: Sequence[Any], score: Callable[[list[Any]], list[Row]], *, seed: int,
                 plan: AdaptivePlan, out_of_time: Callable[[], bool] | None) -> list[Row]:
     """Every item's rows, or with ``out_of_time`` those of the chunks (in the seed's order)
@@ -235,10 +252,8 @@ def score_until(items: Sequence[Any], score: Callable[[list[Any]], list[Row]], *
     if out_of_time is None:
         return score(list(items))
     rows: list[Row] = []
-    for chunk in looks(items, seed, plan, lambda item: item.id):
+    for chunk in chunks_in_time(items, seed, plan, out_of_time):
         rows.extend(score(chunk))
-        if out_of_time():
-            break
     return rows
 
 

@@ -20,6 +20,7 @@ from harness.runner.time_budget import (
     decision_lines,
     share,
     training_line,
+    unmeasured_lines,
 )
 
 
@@ -100,13 +101,19 @@ class BudgetKeeper:
             self.budget.skipped[part] = answer.reason
             pytest.skip(answer.reason)
         self.part_deadline[part] = time.monotonic() + answer.seconds
+        if answer.fraction is not None:
+            self.budget.cut[part] = answer.fraction
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_call(self, item: pytest.Item) -> None:
-        """An adaptive test may score until its share of the part's time is spent."""
+        """An adaptive test may score until its share of the part's time is spent; a test
+        of a part cut short measures its fraction of the items, within the part's time."""
         part = self.part_of(item)
+        self.budget.deadline_of_test = self.budget.fraction = None
+        if part in self.budget.cut:
+            self.budget.deadline_of_test = self.part_deadline[part]
+            self.budget.fraction = self.budget.cut[part]
         if part is None or part[1] not in ADAPTIVE_SUITES:
-            self.budget.deadline_of_test = None
             return
         if part not in self.part_deadline:
             answer = share(part, self.expected(), self.later(part), self.budget.left())
@@ -114,7 +121,7 @@ class BudgetKeeper:
         self.budget.start_test(self.part_deadline[part], self.progress.tests_left[part])
 
     def pytest_runtest_teardown(self, item: pytest.Item) -> None:
-        self.budget.deadline_of_test = None
+        self.budget.deadline_of_test = self.budget.fraction = None
 
     def part_of(self, item: pytest.Item) -> Part | None:
         """The part ``item`` belongs to, if the budget plans it (not a test of no cell, nor
@@ -143,10 +150,5 @@ class BudgetKeeper:
         assert plan is not None
         lines += decision_lines(experiment.references, kind, experiment.seeds,
                                 len(data.eval), plan)
-        skipped: dict[str, list[str]] = {}
-        for cell_id, suite in budget.skipped:
-            skipped.setdefault(suite, []).append(cell_id)
-        if skipped:
-            lines.append("not measured, for lack of time: " + "; ".join(
-                f"{suite} ({', '.join(cells)})" for suite, cells in skipped.items()))
+        lines += unmeasured_lines(budget.skipped, budget.cut)
         return lines

@@ -317,7 +317,9 @@ class ProgressReporter:
         seconds = self.suite_seconds.pop(part, 0.0)
         items = self.suite_items.pop(part, None)
         tests = sum(outcomes.values())
-        stopped_early = part[1] in ADAPTIVE_SUITES and self.experiment.adaptive_plan is not None
+        budget = self.experiment.time_budget
+        adaptive = part[1] in ADAPTIVE_SUITES and self.experiment.adaptive_plan is not None
+        stopped_early = adaptive or (budget is not None and part in budget.cut)
         self.countdown.spend(part, seconds, done=True, paced=not (
             outcomes["failed"] or outcomes["error"] or outcomes["skipped"] == tests
             or stopped_early))  # a part that did not run whole says nothing of the pace

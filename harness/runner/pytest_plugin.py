@@ -152,8 +152,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--time-budget", default=None, metavar="DURATION",
         help="finish within DURATION (10m, 90s, 1h30m), decision-relevant work first: "
         "accuracy adaptively (as --adaptive on; each candidate stops when settled or when its "
-        "share of what is left is spent), then forgetting, latency and the other suites, each "
-        "run whole while its expected time fits, else skipped. Loading and training are never "
+        "share of what is left is spent), then forgetting and latency, each on its share of "
+        "the probes and requests when not all fit (skipped under 15%%), then the other suites, "
+        "each run whole while its expected time fits, else skipped. Loading and training are "
+        "never "
         "cut: a budget the training of uncached candidates alone exceeds is refused before "
         "anything trains. The session ends "
         "by saying which candidates were separated and, for those not, about how many more "

@@ -16,6 +16,11 @@ starts it asks what the budget can still give it:
   question is settled, or when its share of what is left is spent (``budget``). Its share is
   in proportion to its expected time among the accuracy suites still to come, after the
   later preparations; it always scores at least one look.
+- **Forgetting and latency can be cut short** (:data:`CUT_SUITES`): each gets its share of
+  what is left after the reserve, in proportion to its expected time among the parts of its
+  suite still to come (as accuracy), and measures that fraction of its items (general
+  probes and texts in the seed's order, latency requests), stopping also when the clock
+  says its share is spent. Given less than :data:`MIN_FRACTION` of its time it is skipped.
 - **Other suites run whole or are skipped** ("time budget: ..."), when their expected time
   does not fit in what is left after the reserve; one with no known cost (no timing, or
   one that does not apply to the task) runs.
@@ -28,12 +33,21 @@ sequence's width shrinks about as 1/sqrt(n), so n (width / gap)^2 in all).
 
 from __future__ import annotations
 
+import math
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from harness.measure.adaptive import AdaptivePlan, References, paired_difference
+from harness.measure.adaptive import (
+    REASONS,
+    AdaptivePlan,
+    References,
+    Row,
+    chunks_in_time,
+    paired_difference,
+)
 from harness.runner.estimate import PREPARE, Part, minutes
 
 RANKS = {PREPARE: 0, "accuracy": 1, "forgetting": 2, "latency": 3}
@@ -41,6 +55,11 @@ RANKS = {PREPARE: 0, "accuracy": 1, "forgetting": 2, "latency": 3}
 LAST_RANK = max(RANKS.values()) + 1
 ADAPTIVE_SUITES = ("accuracy",)
 """Suites that can stop a candidate early; the others run whole or not at all."""
+CUT_SUITES = ("forgetting", "latency")
+"""Suites that measure fewer items (probes, requests) when the budget cannot fit them whole."""
+MIN_FRACTION = 0.15
+"""Least share of its expected time a cut part runs on (about 70 of 480 general probes, 4 of
+24 latency requests); given less, it is skipped."""
 ADAPTIVE_SHARE = 0.6
 """Share of a full evaluation's time an adaptive one took on the default comparison's accuracy
 suite (58%: benchmarks/README.md, "Adaptive evaluation against the full one"): what a later
@@ -85,6 +104,8 @@ class Share:
     """Seconds it may take (adaptive parts stop at the end of a look past them)."""
     reason: str = ""
     """Why it does not run."""
+    fraction: float | None = None
+    """Share of its items a part cut short measures (:data:`CUT_SUITES`); ``None``: all."""
 
 
 def share(part: Part, expected: Mapping[Part, float], later: Sequence[Part],
@@ -97,9 +118,19 @@ def share(part: Part, expected: Mapping[Part, float], later: Sequence[Part],
     available = left - reserve
     if part[1] == PREPARE or mine == 0:  # nothing known to cost time (e.g. does not apply)
         return Share(True, mine)
+    # an adaptive or cut part shares what is available with the later parts of its suite
+    given = max(0.0, available) * mine / (mine + sum(expected[p] for p in later
+                                                     if p[1] == part[1]))
     if part[1] in ADAPTIVE_SUITES:
-        alike = mine + sum(expected[p] for p in later if p[1] == part[1])
-        return Share(True, max(0.0, available) * (mine / alike if alike > 0 else 1.0))
+        return Share(True, given)
+    if part[1] in CUT_SUITES:
+        if given >= mine:
+            return Share(True, mine)
+        if given >= MIN_FRACTION * mine:
+            return Share(True, given, fraction=given / mine)
+        return Share(False, 0.0, f"time budget: {part[1]} of {part[0]} would take about "
+                                 f"{mine:.0f} s, {given:.0f} s are left for it (at least "
+                                 f"{MIN_FRACTION:.0%} of it is needed)")
     if mine <= available:
         return Share(True, mine)
     return Share(False, 0.0, f"time budget: {part[1]} of {part[0]} would take about "
@@ -114,8 +145,12 @@ class TimeBudget:
     started: float = field(default_factory=time.monotonic)
     deadline_of_test: float | None = None
     """When the test under way must stop scoring (adaptive suites check after each look)."""
+    fraction: float | None = None
+    """Share of its items the test under way may measure (its part cut short), else None."""
     skipped: dict[Part, str] = field(default_factory=dict)
     """Parts not run for lack of time, and why."""
+    cut: dict[Part, float] = field(default_factory=dict)
+    """Parts that measured only a fraction of their items, and the fraction."""
 
     def left(self) -> float:
         return self.seconds - (time.monotonic() - self.started)
@@ -124,10 +159,45 @@ class TimeBudget:
         """Whether the test under way has used its share (read by adaptive suites)."""
         return self.deadline_of_test is not None and time.monotonic() >= self.deadline_of_test
 
+    def allowed(self, n: int) -> int:
+        """How many of ``n`` items the test under way may measure (at least one)."""
+        return n if self.fraction is None else max(1, min(n, math.ceil(n * self.fraction)))
+
     def start_test(self, part_deadline: float, tests_left: int) -> None:
         """A test of a part begins: it may use its even share of what the part has left."""
         now = time.monotonic()
         self.deadline_of_test = now + max(0.0, part_deadline - now) / max(1, tests_left)
+
+
+def scored_in_time(budget: TimeBudget | None, plan: AdaptivePlan | None, items: Sequence[Any],
+                   seed: int, score: Callable[[list[Any]], Mapping[str, list[Row]]],
+                   ) -> tuple[list[Any], dict[str, list[Row]]]:
+    """``(items, rows by view)`` of ``score(chunk) -> {view: rows}`` over every item, or, for a
+    test whose part the budget cuts short, over its share of them (:meth:`TimeBudget.allowed`),
+    chunk by chunk in the seed's order until the part's time is spent; the items kept come back
+    in their given order, so a part not cut is scored exactly as without a budget."""
+    if budget is None or budget.fraction is None or plan is None:
+        return list(items), dict(score(list(items)))
+    kept: list[Any] = []
+    by_view: dict[str, list[Row]] = {}
+    for chunk in chunks_in_time(items, seed, plan, budget.spent,
+                                limit=budget.allowed(len(items))):
+        for view, rows in score(chunk).items():
+            by_view.setdefault(view, []).extend(rows)
+        kept += chunk
+    position = {item.id: i for i, item in enumerate(items)}
+    order = sorted(range(len(kept)), key=lambda k: position[kept[k].id])
+    return [kept[k] for k in order], {view: [rows[k] for k in order]
+                                      for view, rows in by_view.items()}
+
+
+def cut_short(scored: int, available: int) -> dict[str, Any]:
+    """What a metric measured on ``scored`` of ``available`` items stores of its cut (nothing
+    when all were measured)."""
+    if scored >= available:
+        return {}
+    return {"n_scored": scored, "n_available": available, "stopped": "budget",
+            "stop_reason": REASONS["budget"]}
 
 
 def training_line(training: Mapping[Part, float | None], budget: float) -> tuple[str, bool]:
@@ -202,4 +272,26 @@ def decision_lines(references: References, kind: str, seeds: Iterable[int],
         if decided:
             lines.append(f"decided{tag}: " + "; ".join(decided))
         lines.extend(f"not decided{tag}: {line}" for line in open_)
+    return lines
+
+
+def unmeasured_lines(skipped: Iterable[Part], cut: Mapping[Part, float]) -> list[str]:
+    """The closing lines on what the budget left out: the parts ``skipped``, and those ``cut``
+    to a fraction of their items, by suite."""
+
+    def by_suite(named: Iterable[tuple[Part, str]]) -> str:
+        suites: dict[str, list[str]] = {}
+        for (_, suite), text in named:
+            suites.setdefault(suite, []).append(text)
+        return "; ".join(f"{suite} ({', '.join(cells)})" for suite, cells in suites.items())
+
+    skipped = list(skipped)
+    lines = []
+    if skipped:
+        lines.append("not measured, for lack of time: "
+                     + by_suite((part, part[0]) for part in skipped))
+    if cut:
+        lines.append("measured on part of their items, for lack of time: "
+                     + by_suite((part, f"{part[0]} {fraction:.0%}")
+                                for part, fraction in cut.items()))
     return lines
