@@ -49,26 +49,38 @@ def run_comparison(out: Path, extra: list[str]) -> float:
     return wall
 
 
-def suite_times(junit: Path) -> dict[str, dict[str, float]]:
+def approach_of(name: str, approaches: set[str]) -> str | None:
+    """The approach a test id's bracket names: ``test_latency[lora]`` -> ``lora``; a
+    parametrized test's ``test_general_probes[full-ft-chat]`` -> ``full-ft`` (the longest
+    approach of the run the bracket starts with, then a ``-``)."""
+    match = TEST_ID.match(name)
+    if not match:
+        return None
+    bracket = match["approach"]
+    known = [a for a in approaches if bracket == a or bracket.startswith(a + "-")]
+    return max(known, key=len) if known else bracket
+
+
+def suite_times(junit: Path, approaches: set[str]) -> dict[str, dict[str, float]]:
     """approach -> suite -> seconds of its tests (setup, call and teardown)."""
     times: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for case in ET.parse(junit).getroot().iter("testcase"):
-        match = TEST_ID.match(case.get("name", ""))
-        if not match:
+        approach = approach_of(case.get("name", ""), approaches)
+        if approach is None:
             continue
         suite = case.get("classname", "").rpartition(".")[2].removeprefix("test_")
-        times[match["approach"]][suite] += float(case.get("time", 0.0))
+        times[approach][suite] += float(case.get("time", 0.0))
     return times
 
 
-def first_suites(junit: Path) -> dict[str, str]:
+def first_suites(junit: Path, approaches: set[str]) -> dict[str, str]:
     """approach -> the suite of its first test (whose setup prepared the candidate)."""
     first: dict[str, str] = {}
     for case in ET.parse(junit).getroot().iter("testcase"):
-        match = TEST_ID.match(case.get("name", ""))
-        if match and match["approach"] not in first:
+        approach = approach_of(case.get("name", ""), approaches)
+        if approach is not None and approach not in first:
             suite = case.get("classname", "").rpartition(".")[2].removeprefix("test_")
-            first[match["approach"]] = suite
+            first[approach] = suite
     return first
 
 
@@ -84,7 +96,8 @@ def prepare_info(db: Path) -> dict[str, dict[str, float]]:
 def breakdown(out: Path) -> str:
     """The Markdown table of one run in ``out``."""
     junit, db = out / "junit.xml", out / "tunebench.db"
-    times, first, info = suite_times(junit), first_suites(junit), prepare_info(db)
+    info = prepare_info(db)
+    times, first = suite_times(junit, set(info)), first_suites(junit, set(info))
     suites = sorted({s for per in times.values() for s in per})
     header = ["approach", "prepare", "(train)", "(validation)", *suites, "total"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

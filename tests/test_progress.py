@@ -163,11 +163,11 @@ def test_without_past_runs_the_reference_table_or_nothing_is_said():
     plans = [CellPlan("lora", "lora", ("accuracy", "latency", "retrieval")),
              CellPlan("my-method", "my-method", ("accuracy",))]
     result = estimate(plans, {}, reference_timings(REFERENCE_SETTING))
-    assert result.parts[("lora", PREPARE)] == 129  # 1 s loading + 128 s training
+    assert result.parts[("lora", PREPARE)] == 101  # 1 s loading + 100 s training
     assert result.parts[("lora", "retrieval")] == 0  # skips on sentiment
     assert result.parts[("my-method", PREPARE)] is None
     line = describe(result, cells=2, suites=3, results=Path("r.db"))
-    assert "expected at least 4 min" in line  # 129 + 33 + 53 s
+    assert "expected at least 4 min" in line  # 101 + 45 + 83 s
     assert "lora from reference timings (benchmarks/README.md" in line
     assert "not counted, no timing yet: my-method" in line
     assert reference_timings(SETTING) == {}  # another model: the table says nothing

@@ -196,6 +196,15 @@ def test_the_closing_lines_say_what_was_separated_and_what_was_not():
     bigger = decision_lines(references, "choice", [0], 10**6, AdaptivePlan())
     assert re.search(r"; about \d+ more items would be needed$", bigger[1]), bigger[1]
     assert decision_lines(References(), "choice", [0], 400, AdaptivePlan()) == []
+    references = References()
+    on_the_line = {i: (0.0 if k in (1, 2) else best[i]) for k, i in enumerate(ids[:100])}
+    for name, values in (("full-ft", best), ("adapters", on_the_line)):
+        references.add("choice", 0, name, values)
+    line = decision_lines(references, "choice", [0], 400, AdaptivePlan())[0]
+    assert line.startswith("not decided: adapters vs full-ft: not separated at n=100 of 400 "
+                           "(-0.020 [")
+    assert line.endswith("its estimate lies on the margin (-0.02): more items would narrow "
+                         "the interval around it without separating it")
     many = {f"j{k}": float(k % 10 != 0) for k in range(2000)}
     references = References()
     for name, values in (("full-ft", many), ("as-good", dict(many)),

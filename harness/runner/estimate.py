@@ -74,25 +74,28 @@ REFERENCE_SETTING = Setting("sentiment", "smollm2-135m", "quick", "cpu", "bf16")
 _REFERENCE_SUITES = ("accuracy", "data_quality", "distillation", "forgetting", "latency",
                      "overfitting")
 _REFERENCE_ROWS = {  # load, train, then the seconds of _REFERENCE_SUITES
-    "adapters": (3, 101, 32, 16, 0, 96, 19, 2),
+    "adapters": (5, 88, 40, 24, 0, 151, 23, 4),
     "distill": (4, 192, 32, 19, 61, 57, 25, 3),
-    "few-shot": (0, 0, 72, 40, 0, 110, 50, 7),
-    "full-ft": (1, 143, 31, 24, 0, 59, 27, 3),
-    "lora": (1, 128, 33, 20, 0, 68, 53, 3),
-    "peft": (0, 98, 30, 19, 0, 56, 45, 3),
-    "qlora": (3, 170, 107, 62, 0, 205, 91, 10),
-    "zero-shot": (0, 0, 29, 18, 0, 48, 22, 2),
+    "few-shot": (0, 0, 61, 180, 0, 94, 42, 8),
+    "full-ft": (3, 119, 37, 24, 0, 75, 23, 4),
+    "lora": (1, 100, 45, 29, 0, 82, 83, 5),
+    "peft": (1, 90, 45, 25, 0, 83, 77, 4),
+    "qlora": (3, 146, 54, 31, 0, 99, 143, 6),
+    "zero-shot": (0, 0, 44, 26, 0, 0, 25, 4),
 }
 REFERENCE = {
     name: Timing(load, train, dict(zip(_REFERENCE_SUITES, suites, strict=True)), 0)
     for name, (load, train, *suites) in _REFERENCE_ROWS.items()
 }
 """Seconds per approach in the default comparison (``pytest suites/ --approach=all
---budget=quick``, ``sentiment``, the embedded model, bf16), measured alone on 2 CPU cores on
-2026-11-30 (42 min 40 s in all; benchmarks/README.md "The default comparison, timed by
-phase"): load = prepare - train; suites not listed took 0 s (they skip on ``sentiment``).
-distill's teacher (full-ft, 143 s) is counted under full-ft: in the comparison distill trains
-it and full-ft reloads it. Used only for exactly that setting (:data:`REFERENCE_SETTING`)."""
+--budget=quick --adaptive off``, ``sentiment``, the embedded model, bf16), measured alone on 2
+CPU cores on 2026-12-07 (37 min 46 s in all; benchmarks/README.md "The default comparison,
+adaptive against full"): load = prepare - train; suites not listed took 0 s (they skip on
+``sentiment``). The first candidate's forgetting (adapters) includes the base model's probe
+scores, which every later candidate of the session reuses (zero-shot's are the base's).
+distill (opt-in) is the row of 2026-11-30, before the training speed-up; its teacher
+(full-ft) is counted under full-ft. Used only for exactly that setting
+(:data:`REFERENCE_SETTING`)."""
 
 
 def reference_timings(setting: Setting) -> dict[str, Timing]:

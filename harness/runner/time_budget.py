@@ -263,7 +263,10 @@ def decision_lines(references: References, kind: str, seeds: Iterable[int],
                 decided.append(f"{name} within the margin of {best.name} or better ({text})")
             else:
                 more = items_needed(d.low, d.high, d.value, d.n, plan.margin) - d.n
-                need = (f"about {more} more items would be needed" if d.n + more <= available
+                need = (f"its estimate lies on the margin ({-plan.margin:+g}): more items "
+                        f"would narrow the interval around it without separating it"
+                        if more <= 0 else
+                        f"about {more} more items would be needed" if d.n + more <= available
                         else f"more items than the {available} of the eval set would be "
                              f"needed")
                 open_.append(f"{name} vs {best.name}: not separated at n={d.n} of "
