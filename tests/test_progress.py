@@ -8,6 +8,7 @@ import io
 import logging
 import re
 import sqlite3
+import types
 from pathlib import Path
 
 import pytest
@@ -26,8 +27,10 @@ from harness.runner.estimate import (
     past_timings,
     reference_timings,
 )
+from harness.runner.progress import ProgressReporter
 from harness.runner.session import ExperimentSession, SessionOptions
 from harness.runner.store import RunRecord, Store
+from harness.runner.time_budget import TimeBudget
 from harness.train.callbacks import TrainingProgress, show_training_progress
 from harness.train.sft import TrainingConfig, train_sft
 from tests.conftest import run_suites
@@ -250,3 +253,16 @@ def test_a_candidate_that_fails_to_prepare_is_reported_as_such(tiny_model_dir, t
         r"preparing \(candidate 1 of 1\)",
         r"preparing failed after \d+ s: RuntimeError: deliberate failure in prepare",
         r"accuracy suite: 2 tests, 2 ERROR in \d+ s", r"done in \d+:\d\d: 2 error"])
+
+
+def test_a_budgeted_session_counts_down_to_the_end_of_its_budget():
+    """With --time-budget the time left is the budget's when it ends the session first."""
+    config = types.SimpleNamespace(getoption=lambda name, default=None: default)
+    progress = ProgressReporter(config, types.SimpleNamespace(time_budget=TimeBudget(120.0)),
+                                lines=False)
+    progress.countdown = Countdown({("a", PREPARE): 1800.0})
+    assert progress.status().endswith(" elapsed, ~2 min left]")
+    progress.experiment = types.SimpleNamespace(time_budget=TimeBudget(3600.0))
+    assert progress.status().endswith(" elapsed, ~30 min left]")  # the work ends first
+    progress.experiment = types.SimpleNamespace(time_budget=None)
+    assert progress.status().endswith(" elapsed, ~30 min left]")

@@ -156,6 +156,9 @@ class ProgressReporter:
         if self.running is not None:
             running = (self.running[0], time.monotonic() - self.running[1])
         left, unknown = self.countdown.remaining(running)
+        budget = self.experiment.time_budget
+        if budget is not None and left > budget.left():  # the budget ends the session first
+            left, unknown = max(0.0, budget.left()), False
         if not self.countdown.expected or all(
                 v is None for v in self.countdown.expected.values()):
             remaining = "time left unknown"
